@@ -1,0 +1,357 @@
+// Picks and initialises the TF.js compute backend (DESIGN.md section 7).
+//
+// Works on a browser main thread, in a module Web Worker and in Node: it only
+// touches `globalThis.navigator` (present in windows and workers, absent in
+// Node 20) and TF.js itself.
+//
+// The rule: WebGPU on a hardware adapter; on a software fallback adapter
+// (headless Chromium's SwiftShader) or no WebGPU at all, wasm, which is about
+// 10x faster than SwiftShader here; the cpu backend last. The user may override
+// the choice; the returned `reason` is a sentence the UI can show as it is.
+
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// Safe in Node: the package registers its backend only when navigator.gpu exists.
+import '@tensorflow/tfjs-backend-webgpu';
+import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
+
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | BackendName;
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallback: boolean;
+}
+
+export interface BackendChoice {
+  name: BackendName;
+  /** One plain-English sentence for the UI: what was chosen and why. */
+  reason: string;
+  /** The WebGPU adapter that was found, when one was asked for; else null. */
+  adapter: AdapterSummary | null;
+  /** Backends that were tried and failed before `name`, in order. */
+  tried: { name: BackendName; error: string }[];
+  /**
+   * Whether TF.js gradient functions are registered (tfjs-core alone does not
+   * register them). False means training will fail with "gradient function not
+   * found"; inference still works.
+   */
+  gradients?: boolean;
+}
+
+export interface InitBackendOptions {
+  preference?: BackendPreference;
+  /** Limit for each requestAdapter / setBackend / ready, in ms. Default 20000. */
+  timeoutMs?: number;
+  /** Passed to setWasmPaths (prefix directory or file map) before wasm starts. */
+  wasmPaths?: Record<string, string> | string;
+}
+
+const DEFAULT_TIMEOUT_MS = 20_000;
+/** Order of preference when the machine decides; webgpu only on hardware. */
+const FALLBACK_ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+const LABEL: Record<BackendName, string> = { webgpu: 'WebGPU', wasm: 'wasm', cpu: 'cpu' };
+
+// ---------------------------------------------------------------- helpers
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Rejects with a clear message if `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`${what} did not finish within ${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof proc?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined';
+}
+
+/** The WebGPU entry point, if this environment has one. */
+function gpuApi(): GPU | undefined {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  return nav?.gpu ?? undefined;
+}
+
+// ---------------------------------------------------------------- WebGPU probe
+
+type ProbeStatus = 'missing' | 'no-adapter' | 'error' | 'fallback' | 'hardware';
+
+interface Probe {
+  status: ProbeStatus;
+  adapter: AdapterSummary | null;
+  /** Why WebGPU is not used by default, as a sentence fragment (not for 'hardware'). */
+  sentence: string;
+}
+
+/** Shapes of GPUAdapter across Chrome versions: `info` (with isFallbackAdapter
+ * since Chrome ~130), the older `adapter.isFallbackAdapter`, and the even older
+ * `requestAdapterInfo()`. */
+interface LooseAdapterInfo {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
+}
+interface LooseAdapter {
+  info?: LooseAdapterInfo;
+  isFallbackAdapter?: boolean;
+  requestAdapterInfo?: () => Promise<LooseAdapterInfo>;
+}
+
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
+
+export function adapterLabel(a: AdapterSummary): string {
+  if (a.description.trim() !== '') return a.description.trim();
+  const parts = [a.vendor, a.architecture].map((s) => s.trim()).filter((s) => s !== '');
+  return parts.length > 0 ? parts.join(' ') : 'unnamed adapter';
+}
+
+async function summariseAdapter(adapter: GPUAdapter, timeoutMs: number): Promise<AdapterSummary> {
+  const loose = adapter as unknown as LooseAdapter;
+  let info: LooseAdapterInfo | undefined = loose.info;
+  if (info == null && typeof loose.requestAdapterInfo === 'function') {
+    try {
+      info = await withTimeout(loose.requestAdapterInfo(), timeoutMs, 'GPUAdapter.requestAdapterInfo()');
+    } catch {
+      info = undefined;
+    }
+  }
+  const vendor = info?.vendor ?? '';
+  const architecture = info?.architecture ?? '';
+  const description = info?.description ?? '';
+  const flagged = info?.isFallbackAdapter === true || loose.isFallbackAdapter === true;
+  const named = SOFTWARE_ADAPTER.test(`${vendor} ${architecture} ${description} ${info?.device ?? ''}`);
+  return { vendor, architecture, description, isFallback: flagged || named };
+}
+
+async function probeWebGPU(timeoutMs: number): Promise<Probe> {
+  const gpu = gpuApi();
+  if (gpu == null) {
+    const where = isNode() ? 'in Node' : 'in this browser';
+    return { status: 'missing', adapter: null, sentence: `No WebGPU ${where} (navigator.gpu missing)` };
+  }
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await withTimeout(
+      gpu.requestAdapter({
+        powerPreference: tf.env().getBool('WEBGPU_USE_LOW_POWER_GPU') ? 'low-power' : 'high-performance',
+      }),
+      timeoutMs,
+      'navigator.gpu.requestAdapter()',
+    );
+  } catch (err) {
+    return { status: 'error', adapter: null, sentence: `WebGPU adapter request failed: ${errorMessage(err)}` };
+  }
+  if (adapter == null) {
+    return { status: 'no-adapter', adapter: null, sentence: 'WebGPU is present but offered no adapter' };
+  }
+  const summary = await summariseAdapter(adapter, timeoutMs);
+  if (summary.isFallback) {
+    return {
+      status: 'fallback',
+      adapter: summary,
+      sentence: `WebGPU adapter is a software fallback (${adapterLabel(summary)}); wasm is faster here`,
+    };
+  }
+  return { status: 'hardware', adapter: summary, sentence: `WebGPU on a hardware adapter (${adapterLabel(summary)})` };
+}
+
+// ---------------------------------------------------------------- starting one backend
+
+async function setBackendOrThrow(name: BackendName, timeoutMs: number): Promise<void> {
+  if (tf.findBackendFactory(name) == null) {
+    throw new Error(`the ${LABEL[name]} backend is not registered with TF.js`);
+  }
+  const ok = await withTimeout(tf.setBackend(name), timeoutMs, `tf.setBackend('${name}')`);
+  if (!ok) throw new Error(`tf.setBackend('${name}') reported failure (details in the console)`);
+  await withTimeout(tf.ready(), timeoutMs, `tf.ready() for '${name}'`);
+  if (tf.getBackend() !== name) {
+    throw new Error(`TF.js reports backend '${tf.getBackend()}' after setBackend('${name}')`);
+  }
+}
+
+let wasmPathsApplied = false;
+
+async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOptions, 'timeoutMs'>> & InitBackendOptions): Promise<void> {
+  switch (name) {
+    case 'webgpu': {
+      if (gpuApi() == null) throw new Error('navigator.gpu is missing');
+      if (tf.findBackendFactory('webgpu') == null) {
+        throw new Error('the WebGPU backend was not registered (navigator.gpu appeared after TF.js was loaded)');
+      }
+      await setBackendOrThrow('webgpu', opts.timeoutMs);
+      return;
+    }
+    case 'wasm': {
+      // The threaded build hangs in a cross-origin-isolated Vite build (DESIGN.md 7).
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      // The shipped wasm backend lacks this gradient kernel; conv nets cannot train without it.
+      registerWasmConv2DBackpropFilter();
+      if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
+        setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
+        wasmPathsApplied = true;
+      }
+      await setBackendOrThrow('wasm', opts.timeoutMs);
+      return;
+    }
+    case 'cpu': {
+      await setBackendOrThrow('cpu', opts.timeoutMs);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- gradients
+
+/**
+ * tfjs-core registers no gradient functions by itself (the @tensorflow/tfjs
+ * union package does it). Load them once. The import is dynamic so that a
+ * runtime that cannot load tfjs-core's ESM sources (tsx in Node trips on a
+ * file/directory name clash inside dist/) still gets a working backend for
+ * inference; `gradients: false` then tells the caller.
+ */
+let gradientsLoad: Promise<boolean> | null = null;
+
+function ensureGradients(): Promise<boolean> {
+  if (tf.getGradient(tf.Sum) != null) return Promise.resolve(true);
+  gradientsLoad ??= import('@tensorflow/tfjs-core/dist/register_all_gradients')
+    .then(() => tf.getGradient(tf.Sum) != null)
+    .catch(() => {
+      gradientsLoad = null; // allow a later retry, e.g. after the caller registered them
+      return false;
+    });
+  return gradientsLoad;
+}
+
+// ---------------------------------------------------------------- public API
+
+function composeReason(
+  preference: BackendPreference,
+  chosen: BackendName,
+  tried: { name: BackendName; error: string }[],
+  probe: Probe | null,
+): string {
+  const parts: string[] = [];
+  if (preference !== 'auto') {
+    const first = tried[0];
+    if (first != null && first.name === preference) {
+      parts.push(`You chose ${LABEL[preference]}, but it failed to start: ${first.error}`);
+      for (const t of tried.slice(1)) parts.push(`${LABEL[t.name]} failed to start: ${t.error}`);
+      parts.push(`using ${LABEL[chosen]}`);
+    } else {
+      let sentence = `You chose ${LABEL[chosen]}`;
+      if (chosen === 'webgpu' && probe?.adapter != null) {
+        sentence += probe.adapter.isFallback
+          ? ` (adapter ${adapterLabel(probe.adapter)} is a software fallback; wasm is usually faster)`
+          : ` (adapter ${adapterLabel(probe.adapter)})`;
+      }
+      parts.push(sentence);
+    }
+    return parts.join('; ');
+  }
+
+  if (chosen === 'webgpu' && probe != null) return probe.sentence;
+  const webgpuTried = tried.some((t) => t.name === 'webgpu');
+  if (!webgpuTried && probe != null) parts.push(probe.sentence);
+  for (const t of tried) parts.push(`${LABEL[t.name]} failed to start: ${t.error}`);
+  // "...; wasm is faster here" already says what was chosen.
+  const saidAlready = probe?.status === 'fallback' && chosen === 'wasm' && tried.length === 0;
+  if (!saidAlready) parts.push(`using ${LABEL[chosen]}`);
+  return parts.join('; ');
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Chooses, initialises and activates a TF.js backend; see the file comment for
+ * the rule. Calls are serialised. Throws only when no backend at all starts.
+ */
+export function initBackend(opts: InitBackendOptions = {}): Promise<BackendChoice> {
+  const run = queue.then(() => initBackendNow(opts));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> {
+  const preference: BackendPreference = opts.preference ?? 'auto';
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) throw new Error(`initBackend: timeoutMs must be positive, got ${opts.timeoutMs}`);
+  if (!['auto', ...FALLBACK_ORDER].includes(preference)) {
+    throw new Error(`initBackend: unknown backend preference '${String(preference)}' (use auto, webgpu, wasm or cpu)`);
+  }
+  const startOpts = { ...opts, timeoutMs };
+
+  // Probe WebGPU only when the answer matters: for 'auto', for an explicit
+  // 'webgpu' (to report the adapter), or when an explicit choice failed.
+  let probe: Probe | null = null;
+  const getProbe = async (): Promise<Probe> => (probe ??= await probeWebGPU(timeoutMs));
+
+  const tried: { name: BackendName; error: string }[] = [];
+  const gradients = ensureGradients();
+
+  const attempt = async (name: BackendName): Promise<boolean> => {
+    try {
+      await startBackend(name, startOpts);
+      return true;
+    } catch (err) {
+      tried.push({ name, error: errorMessage(err) });
+      return false;
+    }
+  };
+
+  let chosen: BackendName | null = null;
+  if (preference === 'webgpu') await getProbe();
+  if (preference !== 'auto' && (await attempt(preference))) chosen = preference;
+
+  if (chosen == null) {
+    const p = await getProbe();
+    // The machine's own order: webgpu only on a hardware adapter.
+    for (const name of FALLBACK_ORDER) {
+      if (name === preference) continue;
+      if (name === 'webgpu' && p.status !== 'hardware') continue;
+      if (await attempt(name)) {
+        chosen = name;
+        break;
+      }
+    }
+  }
+
+  if (chosen == null) {
+    const detail = tried.map((t) => `${LABEL[t.name]}: ${t.error}`).join('; ');
+    throw new Error(`No TF.js backend could start (${detail})`);
+  }
+
+  return {
+    name: chosen,
+    reason: composeReason(preference, chosen, tried, probe),
+    adapter: (probe as Probe | null)?.adapter ?? null,
+    tried,
+    gradients: await gradients,
+  };
+}
+
+/** The active TF.js backend's name ('none' before any backend is set). */
+export function describeBackend(): string {
+  return tf.getBackend() ?? 'none';
+}

@@ -1,0 +1,151 @@
+// Building blocks over a flat, named parameter record (DESIGN.md section 2: params as data).
+// Every network is `(p, inputs) => outputs` where `p(name, shape, init)` returns the parameter.
+// The same forward code creates the parameters (an initialising getter) and uses them (a
+// reading getter), so shapes are written down exactly once. Layout is NHWC throughout.
+import * as tf from '@tensorflow/tfjs-core';
+import { hashSeed, mulberry32 } from '../random';
+
+export type Params = Record<string, tf.Tensor>;
+
+/** How a parameter starts: fan-in scaled normal, zeros, ones, or a small normal (embeddings). */
+export type Init = { kind: 'fanIn'; fanIn: number; gain?: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'normal'; std: number };
+
+export type ParamGetter = (name: string, shape: number[], init: Init) => tf.Tensor;
+
+/** A getter that reads from `params` and checks the shape the architecture expects. */
+export function readParams(params: Params): ParamGetter {
+  return (name, shape) => {
+    const t = params[name];
+    if (!t) throw new Error(`Checkpoint has no parameter "${name}" (architecture and weights do not match)`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`Parameter "${name}" has shape [${t.shape}] but the config needs [${shape}]`);
+    }
+    return t;
+  };
+}
+
+/** Standard normal draws from a seeded PRNG (Box-Muller), identical on every backend. */
+export function gaussianArray(size: number, seed: number, std = 1): Float32Array {
+  const rand = mulberry32(seed);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i += 2) {
+    const u1 = Math.max(rand(), 1e-12);
+    const u2 = rand();
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < size) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+function nameHash(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+/**
+ * A getter that creates each parameter the first time it is asked for, seeded by (seed, name) so
+ * that adding a layer does not change the others. Created tensors are kept outside any tidy.
+ */
+export function initialisingParams(seed: number, out: Params): ParamGetter {
+  return (name, shape, init) => {
+    const existing = out[name];
+    if (existing) return existing;
+    const size = shape.reduce((a, b) => a * b, 1);
+    let values: Float32Array;
+    if (init.kind === 'zeros') values = new Float32Array(size);
+    else if (init.kind === 'ones') values = new Float32Array(size).fill(1);
+    else if (init.kind === 'normal') values = gaussianArray(size, hashSeed(seed, nameHash(name)), init.std);
+    else values = gaussianArray(size, hashSeed(seed, nameHash(name)), (init.gain ?? 1) / Math.sqrt(init.fanIn));
+    const t = tf.keep(tf.tensor(values, shape, 'float32'));
+    out[name] = t;
+    return t;
+  };
+}
+
+export const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
+
+/** y = x W + b over the last axis; x is [..., inDim]. */
+export function linear(p: ParamGetter, name: string, x: tf.Tensor, inDim: number, outDim: number, zeroInit = false): tf.Tensor {
+  const w = p(`${name}.weight`, [inDim, outDim], zeroInit ? { kind: 'zeros' } : { kind: 'fanIn', fanIn: inDim });
+  const b = p(`${name}.bias`, [outDim], { kind: 'zeros' });
+  const lead = x.shape.slice(0, -1);
+  const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), w), b);
+  return tf.reshape(y, [...lead, outDim]);
+}
+
+/** 'same'-padded k x k convolution; x is [B,H,W,inC]. */
+export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, outC: number, opts: { k?: number; stride?: 1 | 2; zeroInit?: boolean } = {}): tf.Tensor4D {
+  const k = opts.k ?? 3;
+  const w = p(`${name}.weight`, [k, k, inC, outC], opts.zeroInit ? { kind: 'zeros' } : { kind: 'fanIn', fanIn: k * k * inC });
+  const b = p(`${name}.bias`, [outC], { kind: 'zeros' });
+  return tf.add(tf.conv2d(x, w as tf.Tensor4D, opts.stride ?? 1, 'same'), b);
+}
+
+/** GroupNorm (Wu & He 2018) over [B,H,W,C] with `groups` groups, eps 1e-5. */
+export function groupNorm(p: ParamGetter, name: string, x: tf.Tensor4D, channels: number, groups: number): tf.Tensor4D {
+  if (channels % groups !== 0) throw new Error(`${name}: ${channels} channels do not split into ${groups} groups`);
+  const [b, h, w] = x.shape;
+  const g = tf.reshape(x, [b, h, w, groups, channels / groups]);
+  const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+  const normed = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, 1e-5))), [b, h, w, channels]);
+  const gamma = p(`${name}.weight`, [channels], { kind: 'ones' });
+  const beta = p(`${name}.bias`, [channels], { kind: 'zeros' });
+  return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+}
+
+/** LayerNorm over the last axis, eps 1e-5. */
+export function layerNorm(p: ParamGetter, name: string, x: tf.Tensor, dim: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const normed = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5)));
+  const gamma = p(`${name}.weight`, [dim], { kind: 'ones' });
+  const beta = p(`${name}.bias`, [dim], { kind: 'zeros' });
+  return tf.add(tf.mul(normed, gamma), beta);
+}
+
+/**
+ * Multi-head attention: queries [B,Lq,qDim] attend to context [B,Lk,kvDim]; `keyMask` [B,Lk] is 1
+ * for real tokens, 0 for padding. Output projected back to `outDim`.
+ */
+export function attention(
+  p: ParamGetter,
+  name: string,
+  x: tf.Tensor3D,
+  context: tf.Tensor3D,
+  dims: { qDim: number; kvDim: number; inner: number; heads: number; outDim: number; zeroOut?: boolean },
+  keyMask?: tf.Tensor2D,
+): tf.Tensor3D {
+  const { qDim, kvDim, inner, heads, outDim } = dims;
+  const [b, lq] = x.shape;
+  const lk = context.shape[1];
+  const d = inner / heads;
+  const split = (t: tf.Tensor, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [b, len, heads, d]), [0, 2, 1, 3]), [b * heads, len, d]);
+  const q = split(linear(p, `${name}.q`, x, qDim, inner), lq);
+  const k = split(linear(p, `${name}.k`, context, kvDim, inner), lk);
+  const v = split(linear(p, `${name}.v`, context, kvDim, inner), lk);
+  let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)); // [B*h, Lq, Lk]
+  if (keyMask) {
+    // -1e4 rather than -inf: a fully masked row stays finite, and exp(-1e4) underflows to 0.
+    const bias = tf.reshape(tf.mul(tf.sub(1, keyMask), -1e4), [b, 1, 1, lk]);
+    scores = tf.reshape(tf.add(tf.reshape(scores, [b, heads, lq, lk]), bias), [b * heads, lq, lk]);
+  }
+  const attn = tf.softmax(scores, -1);
+  const out = tf.reshape(tf.transpose(tf.reshape(tf.matMul(attn, v), [b, heads, lq, d]), [0, 2, 1, 3]), [b, lq, inner]);
+  return linear(p, `${name}.out`, out, inner, outDim, dims.zeroOut) as tf.Tensor3D;
+}
+
+/** Nearest-neighbour 2x upsampling by broadcasting (its gradient is a plain sum on every backend). */
+export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const grown = tf.mul(tf.reshape(x, [b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1]));
+  return tf.reshape(grown, [b, h * 2, w * 2, c]);
+}
+
+export function countParams(params: Params): number {
+  return Object.values(params).reduce((n, t) => n + t.size, 0);
+}
+
+export function disposeParams(params: Params): void {
+  for (const t of Object.values(params)) t.dispose();
+}
