@@ -1,0 +1,220 @@
+// Pretrains the base model: autoencoder, then text encoder + UNet. Resumable: it saves a
+// checkpoint every --save-every seconds and at each phase end into --out; rerunning the same
+// command continues from there (and a larger --ae-steps / --unet-steps extends a finished run).
+//   npm run pretrain -- --out runs/base --ae-steps 1500 --unet-steps 20000
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { cutAtlas } from '../src/core/data/atlas';
+import { makeConfig, type ModelConfig } from '../src/core/model/config';
+import { countParams, disposeParams, type Params } from '../src/core/model/layers';
+import { initParams, paramNames } from '../src/core/model/ldm';
+import {
+  autoencoderBatch,
+  autoencoderStepLoss,
+  buildVocab,
+  diffusionBatch,
+  disposeBatch,
+  encodeAll,
+  latentScaleFor,
+  makeSchedule,
+  reconstructionPsnr,
+  unetStepLoss,
+} from '../src/core/pretrain';
+import { adamInit, adamStep, disposeAdam, type AdamState } from '../src/core/train';
+import { parseArgs } from './lib/args';
+import { loadCheckpointDir, loadTensors, saveCheckpointDir, saveTensors, writeFileAtomic } from './lib/checkpointFs';
+import { initNodeBackend } from './lib/nodeBackend';
+import { loadEmojiDataset } from './lib/png';
+import { ProgressBar } from './lib/progress';
+
+const spec = {
+  out: { default: 'runs/base', help: 'run folder: checkpoint, optimiser state, state.json' },
+  size: { default: 'default', help: 'architecture: default | tiny' },
+  seed: { default: 1, help: 'seed of initialisation, batch order and noise' },
+  batch: { default: 64, help: 'batch size' },
+  'ae-steps': { default: 1500, help: 'autoencoder steps' },
+  'unet-steps': { default: 20000, help: 'UNet + text encoder steps' },
+  'ae-lr': { default: 2e-3, help: 'autoencoder learning rate (Adam)' },
+  'unet-lr': { default: 1e-3, help: 'UNet learning rate (Adam)' },
+  'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
+  limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
+  'save-every': { default: 180, help: 'seconds between checkpoints' },
+  backend: { default: 'wasm', help: 'wasm | cpu' },
+  data: { default: 'public/data', help: 'dataset folder (npm run dataset)' },
+};
+
+interface RunState {
+  identity: { size: string; seed: number; batch: number; aeLr: number; unetLr: number; cfgDropout: number; limit: number };
+  phase: 'ae' | 'unet' | 'done';
+  step: number;
+  adamStep: number;
+  aeSteps: number;
+  unetSteps: number;
+  trainSeconds: number;
+  history: { phase: string; step: number; loss: number }[];
+  psnr?: number;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2), spec, 'npm run pretrain -- [options]');
+  const backend = await initNodeBackend(String(args.backend));
+  const out = String(args.out);
+  const identity: RunState['identity'] = {
+    size: String(args.size),
+    seed: Number(args.seed),
+    batch: Number(args.batch),
+    aeLr: Number(args['ae-lr']),
+    unetLr: Number(args['unet-lr']),
+    cfgDropout: Number(args['cfg-dropout']),
+    limit: Number(args.limit),
+  };
+  const aeSteps = Number(args['ae-steps']);
+  const unetSteps = Number(args['unet-steps']);
+
+  const data = loadEmojiDataset(String(args.data));
+  const all = data.manifest.splits.pretrain;
+  const ids = identity.limit > 0 ? all.slice(0, identity.limit) : all;
+  const images = cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
+  const prompts = ids.map((id) => data.manifest.records[id].prompt);
+
+  // Resume or start.
+  const statePath = join(out, 'state.json');
+  let state: RunState;
+  let config: ModelConfig;
+  let params: Params;
+  let adam: AdamState;
+  if (existsSync(statePath)) {
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
+    if (JSON.stringify(state.identity) !== JSON.stringify(identity)) {
+      throw new Error(`${out} holds a run with different settings ${JSON.stringify(state.identity)}; use another --out or the same settings`);
+    }
+    const ck = loadCheckpointDir(out);
+    config = ck.config;
+    params = ck.params;
+    const moments = loadTensors(join(out, 'optimizer.safetensors'));
+    adam = { step: state.adamStep, moments };
+    // A finished run extended with more steps picks up where it stopped.
+    if (state.phase === 'done' && unetSteps > state.unetSteps) state.phase = 'unet';
+    console.log(`Resuming ${out}: phase ${state.phase}, step ${state.step}`);
+  } else {
+    config = makeConfig(buildVocab(data.manifest.records.map((r) => r.prompt)), identity.size === 'tiny' ? 'tiny' : 'default');
+    params = initParams(config, identity.seed);
+    adam = adamInit(params, paramNames(params, 'ae'));
+    state = { identity, phase: 'ae', step: 0, adamStep: 0, aeSteps, unetSteps, trainSeconds: 0, history: [] };
+    console.log(`New run in ${out}`);
+  }
+  state.aeSteps = Math.max(aeSteps, state.phase === 'ae' ? 0 : state.aeSteps);
+  state.unetSteps = unetSteps;
+  console.log(`backend ${backend}; ${ids.length} images; ${countParams(params)} parameters (ae ${count(params, 'ae')}, text ${count(params, 'text')}, unet ${count(params, 'unet')})`);
+
+  let lastSave = Date.now();
+  let segmentStart = Date.now();
+  const save = async () => {
+    state.trainSeconds += (Date.now() - segmentStart) / 1000;
+    segmentStart = Date.now();
+    state.adamStep = adam.step;
+    config.provenance = provenance(state, backend);
+    await saveCheckpointDir(out, { config, params });
+    await saveTensors(join(out, 'optimizer.safetensors'), adam.moments);
+    writeFileAtomic(statePath, JSON.stringify(state, null, 1));
+    lastSave = Date.now();
+  };
+  let stopping = false;
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.log('\nStopping after this step; saving a checkpoint (Ctrl-C again to abort)...');
+  });
+
+  const trainLoop = async (phase: 'ae' | 'unet', total: number, stepFn: (step: number) => Promise<number>) => {
+    const bar = new ProgressBar(phase === 'ae' ? 'autoencoder' : 'unet', total, state.step);
+    let ema = NaN;
+    while (state.step < total && !stopping) {
+      const loss = await stepFn(state.step);
+      if (!Number.isFinite(loss)) throw new Error(`${phase} loss became ${loss} at step ${state.step}; the last checkpoint in ${out} is intact`);
+      ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+      state.step++;
+      if (state.step % 25 === 0 || state.step === total) state.history.push({ phase, step: state.step, loss: ema });
+      bar.update(state.step, `loss ${ema.toFixed(4)}`);
+      if (Date.now() - lastSave > Number(args['save-every']) * 1000) await save();
+    }
+  };
+
+  if (state.phase === 'ae') {
+    await trainLoop('ae', state.aeSteps, async (step) => {
+      const batch = autoencoderBatch(images, config.imageSize, identity.batch, identity.seed, step);
+      const r = await adamStep(params, paramNames(params, 'ae'), adam, { lr: identity.aeLr, clipNorm: 1 }, (p) => autoencoderStepLoss(p, config, batch));
+      batch.dispose();
+      return r.loss;
+    });
+    if (stopping) return finish(save);
+    const held = heldOut(data, config);
+    state.psnr = await reconstructionPsnr({ config, params }, held);
+    console.log(`autoencoder reconstruction PSNR ${state.psnr.toFixed(2)} dB on ${held.length / (32 * 32 * 3)} images`);
+    config.latentScale = latentScaleFor(await encodeAll(params, config, images));
+    console.log(`latent scale ${config.latentScale.toFixed(4)}`);
+    disposeAdam(adam);
+    adam = adamInit(params, paramNames(params, 'text', 'unet'));
+    state.phase = 'unet';
+    state.step = 0;
+    await save();
+  }
+
+  if (state.phase === 'unet') {
+    const unscaled = await encodeAll(params, config, images);
+    const latents = unscaled.map((v) => v * config.latentScale);
+    const schedule = makeSchedule(config.schedule);
+    const names = paramNames(params, 'text', 'unet');
+    await trainLoop('unet', state.unetSteps, async (step) => {
+      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout });
+      const r = await adamStep(params, names, adam, { lr: identity.unetLr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
+      disposeBatch(batch);
+      return r.loss;
+    });
+    if (!stopping) state.phase = 'done';
+  }
+  await finish(save);
+  disposeParams(params);
+  disposeAdam(adam);
+}
+
+async function finish(save: () => Promise<void>) {
+  await save();
+  console.log('Checkpoint saved.');
+}
+
+function count(params: Params, group: string): number {
+  return Object.entries(params).filter(([n]) => n.startsWith(`${group}.`)).reduce((s, [, t]) => s + t.size, 0);
+}
+
+/** A few held-out images (the evaluation split) for the reconstruction figure. */
+function heldOut(data: ReturnType<typeof loadEmojiDataset>, config: ModelConfig): Float32Array {
+  const ids = data.manifest.splits.evaluation.slice(0, 128);
+  void config;
+  return cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
+}
+
+function provenance(state: RunState, backend: string): Record<string, unknown> {
+  return {
+    command: `npm run pretrain -- ${process.argv.slice(2).join(' ')}`.trim(),
+    seed: state.identity.seed,
+    settings: state.identity,
+    aeSteps: state.aeSteps,
+    unetStepsDone: state.phase === 'unet' || state.phase === 'done' ? state.step : 0,
+    unetSteps: state.unetSteps,
+    phase: state.phase,
+    backend,
+    trainSeconds: Math.round(state.trainSeconds),
+    reconstructionPsnrDb: state.psnr,
+    lastLoss: state.history.at(-1) ?? null,
+    savedAt: new Date().toISOString(),
+  };
+}
+
+main().catch((e) => {
+  console.error(`pretrain failed: ${(e as Error).message}`);
+  process.exit(1);
+});
+void tf;
+void writeFileSync;

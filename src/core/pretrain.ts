@@ -1,0 +1,128 @@
+// Pretraining of the base model: the autoencoder first, then the text encoder + UNet on frozen,
+// pre-encoded latents. Every random draw of step s is a pure function of (seed, phase, s), so a
+// run resumed from a checkpoint at step s continues exactly as the uninterrupted run would.
+import * as tf from '@tensorflow/tfjs-core';
+import { tokenizeWords } from './data/emoji';
+import { makeSchedule, type NoiseSchedule } from './diffusion/schedule';
+import type { ModelConfig } from './model/config';
+import { gaussianArray, type Params } from './model/layers';
+import { decodeLatents, encodeImages, type Checkpoint } from './model/ldm';
+import { encode } from './model/autoencoder';
+import { readParams } from './model/layers';
+import { Tokenizer } from './model/tokenizer';
+import { hashSeed, mulberry32 } from './random';
+import { autoencoderLoss, diffusionLoss, type DiffusionBatch } from './train';
+
+/** Vocabulary: every word of every training prompt, in first-seen order (deterministic). */
+export function buildVocab(prompts: string[]): string[] {
+  const seen = new Set<string>();
+  for (const p of prompts) for (const w of tokenizeWords(p)) seen.add(w);
+  return [...seen];
+}
+
+const PHASE_AE = 1;
+const PHASE_UNET = 2;
+
+/** Batch indices for one step: uniform with replacement over `n` examples. */
+export function batchIndices(n: number, batch: number, seed: number, phase: number, step: number): number[] {
+  const rand = mulberry32(hashSeed(seed, phase, step, 0));
+  return Array.from({ length: batch }, () => Math.floor(rand() * n));
+}
+
+function gather(data: Float32Array, per: number, indices: number[]): Float32Array {
+  const out = new Float32Array(indices.length * per);
+  indices.forEach((idx, i) => out.set(data.subarray(idx * per, (idx + 1) * per), i * per));
+  return out;
+}
+
+/** Images of one autoencoder step: [B,32,32,3] from `images` ([n*32*32*3] in [-1,1]). */
+export function autoencoderBatch(images: Float32Array, imageSize: number, batch: number, seed: number, step: number): tf.Tensor4D {
+  const per = imageSize * imageSize * 3;
+  const idx = batchIndices(images.length / per, batch, seed, PHASE_AE, step);
+  return tf.tensor4d(gather(images, per, idx), [batch, imageSize, imageSize, 3]);
+}
+
+export function autoencoderStepLoss(params: Params, config: ModelConfig, images: tf.Tensor4D): tf.Scalar {
+  return autoencoderLoss(params, config, images);
+}
+
+/**
+ * One UNet step's batch: latents of random examples, their prompts (replaced by the null prompt
+ * with probability `cfgDropout`, for classifier-free guidance), uniform timesteps, fresh noise.
+ */
+export function diffusionBatch(
+  latents: Float32Array,
+  prompts: string[],
+  config: ModelConfig,
+  opts: { batch: number; seed: number; step: number; cfgDropout: number },
+): DiffusionBatch {
+  const s = config.latentSize;
+  const c = config.autoencoder.latentChannels;
+  const per = s * s * c;
+  const { batch, seed, step } = opts;
+  const idx = batchIndices(prompts.length, batch, seed, PHASE_UNET, step);
+  const rand = mulberry32(hashSeed(seed, PHASE_UNET, step, 1));
+  const timesteps = Int32Array.from(idx, () => Math.floor(rand() * config.schedule.trainSteps));
+  const batchPrompts = idx.map((i) => (rand() < opts.cfgDropout ? null : prompts[i]));
+  const { ids, mask } = new Tokenizer(config.text).encode(batchPrompts);
+  const L = config.text.maxLength;
+  return {
+    x0: tf.tensor4d(gather(latents, per, idx), [batch, s, s, c]),
+    noise: tf.tensor4d(gaussianArray(batch * per, hashSeed(seed, PHASE_UNET, step, 2)), [batch, s, s, c]),
+    timesteps,
+    ids: tf.tensor2d(ids, [batch, L], 'int32'),
+    mask: tf.tensor2d(mask, [batch, L]),
+  };
+}
+
+export function disposeBatch(b: DiffusionBatch): void {
+  tf.dispose([b.x0, b.noise, b.ids, b.mask]);
+}
+
+export function unetStepLoss(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DiffusionBatch): tf.Scalar {
+  return diffusionLoss(params, config, schedule, batch);
+}
+
+/** Unscaled encoder latents for all images, in chunks: Float32Array [n*8*8*C]. */
+export async function encodeAll(params: Params, config: ModelConfig, images: Float32Array, chunk = 128): Promise<Float32Array> {
+  const size = config.imageSize;
+  const per = size * size * 3;
+  const n = images.length / per;
+  const latentPer = config.latentSize * config.latentSize * config.autoencoder.latentChannels;
+  const out = new Float32Array(n * latentPer);
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    const z = tf.tidy(() => encode(readParams(params), config.autoencoder, tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, size, size, 3])));
+    out.set(await z.data(), start * latentPer);
+    z.dispose();
+  }
+  return out;
+}
+
+/** 1 / standard deviation of the latents: makes the diffusion see unit-variance data (LDM, Rombach et al. 2022). */
+export function latentScaleFor(unscaledLatents: Float32Array): number {
+  let sum = 0;
+  let sq = 0;
+  for (const v of unscaledLatents) {
+    sum += v;
+    sq += v * v;
+  }
+  const n = unscaledLatents.length;
+  const variance = sq / n - (sum / n) ** 2;
+  return 1 / Math.sqrt(Math.max(variance, 1e-12));
+}
+
+/** Reconstruction PSNR in dB over images in [-1,1]: 10 log10(peak^2 / MSE), peak-to-peak 2. */
+export async function reconstructionPsnr(ck: Checkpoint, images: Float32Array): Promise<number> {
+  const size = ck.config.imageSize;
+  const n = images.length / (size * size * 3);
+  const mse = tf.tidy(() => {
+    const x = tf.tensor4d(images, [n, size, size, 3]);
+    return tf.mean(tf.squaredDifference(decodeLatents(ck, encodeImages(ck, x)), x));
+  });
+  const value = (await mse.data())[0];
+  mse.dispose();
+  return 10 * Math.log10(4 / value);
+}
+
+export { makeSchedule };
