@@ -1,6 +1,6 @@
 // Backend choice in Node, and the wasm Conv2DBackpropFilter replacement:
 // parity with the cpu backend and no leaks (engine tensors and wasm data ids).
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend } from '../src/core/backend';
 import { registerWasmConv2DBackpropFilter } from '../src/core/kernels/conv2dBackpropFilterWasm';
@@ -101,6 +101,59 @@ describe('initBackend in Node', () => {
     expect(choice.reason).toMatch(/^You chose WebGPU, but it failed to start: .*; using wasm$/);
   });
 
+  describe('with a stand-in navigator.gpu', () => {
+    const realNavigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    const fakeGpu = (requestAdapter: () => Promise<unknown>): void => {
+      Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter } }, configurable: true, writable: true });
+    };
+    afterEach(() => {
+      if (realNavigator) Object.defineProperty(globalThis, 'navigator', realNavigator);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    });
+
+    test('a software fallback adapter (SwiftShader) gives wasm', async () => {
+      fakeGpu(async () => ({ info: { vendor: 'google', architecture: 'swiftshader', description: '', isFallbackAdapter: true } }));
+      const choice = await initBackend();
+      expect(choice.name).toBe('wasm');
+      expect(choice.adapter).toEqual({ vendor: 'google', architecture: 'swiftshader', description: '', isFallback: true });
+      expect(choice.reason).toBe('WebGPU adapter is a software fallback (google swiftshader); wasm is faster here');
+      expect(choice.tried).toEqual([]);
+    });
+
+    test('the older adapter.isFallbackAdapter flag is honoured', async () => {
+      fakeGpu(async () => ({ isFallbackAdapter: true, info: { vendor: 'acme', architecture: 'x', description: 'Acme GPU' } }));
+      const choice = await initBackend();
+      expect(choice.name).toBe('wasm');
+      expect(choice.adapter?.isFallback).toBe(true);
+    });
+
+    test('a hardware adapter is tried first; when WebGPU cannot start, wasm, with the reason', async () => {
+      // In Node the webgpu backend is not registered, so starting it fails.
+      fakeGpu(async () => ({ info: { vendor: 'nvidia', architecture: 'ada', description: 'NVIDIA RTX 4070', isFallbackAdapter: false } }));
+      const choice = await initBackend();
+      expect(choice.name).toBe('wasm');
+      expect(choice.adapter?.isFallback).toBe(false);
+      expect(choice.tried.map((t) => t.name)).toEqual(['webgpu']);
+      expect(choice.reason).toMatch(/^WebGPU failed to start: .+; using wasm$/);
+    });
+
+    test('a requestAdapter that never answers times out', async () => {
+      fakeGpu(() => new Promise<never>(() => {}));
+      const t0 = performance.now();
+      const choice = await initBackend({ timeoutMs: 100 });
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(choice.name).toBe('wasm');
+      expect(choice.reason).toMatch(/WebGPU adapter request failed: navigator\.gpu\.requestAdapter\(\) did not finish within 0\.1 s; using wasm/);
+    });
+
+    test('no adapter at all gives wasm', async () => {
+      fakeGpu(async () => null);
+      const choice = await initBackend();
+      expect(choice.name).toBe('wasm');
+      expect(choice.reason).toBe('WebGPU is present but offered no adapter; using wasm');
+    });
+  });
+
   test('registering the wasm kernel twice is harmless', () => {
     registerWasmConv2DBackpropFilter();
     registerWasmConv2DBackpropFilter();
@@ -108,7 +161,7 @@ describe('initBackend in Node', () => {
   });
 });
 
-describe('wasm Conv2DBackpropFilter', () => {
+describe('wasm gradient kernels', () => {
   beforeAll(async () => {
     await initBackend({ preference: 'wasm' });
   });
@@ -131,6 +184,8 @@ describe('wasm Conv2DBackpropFilter', () => {
       { x: [1, 9, 7, 3], f: [4, 2, 3, 4], s: 2, p: 'same' },
       { x: [2, 9, 9, 5], f: [3, 3, 5, 6], s: 2, p: 1 },
       { x: [2, 6, 6, 4], f: [1, 1, 4, 3], s: 1, p: 'valid' },
+      { x: [1, 7, 5, 1], f: [3, 3, 1, 1], s: 2, p: 'valid' },
+      { x: [3, 5, 5, 2], f: [5, 5, 2, 3], s: 1, p: 'same' },
     ];
     for (const { x: xs, f: fs, s, p } of shapes) {
       const run = async (): Promise<Float32Array> => {
@@ -152,6 +207,27 @@ describe('wasm Conv2DBackpropFilter', () => {
     }
   });
 
+  test('tf.gather gradient (UnsortedSegmentSum) matches cpu', async () => {
+    const run = async (): Promise<Float32Array> => {
+      const g = tf.tidy(() => {
+        const table = tf.tensor2d(randomValues(6 * 4, 11), [6, 4]);
+        // Repeated ids must accumulate; id 5 is never used (its gradient row is zero).
+        const ids = tf.tensor1d([1, 3, 0, 3, 3, 2, 4, 1], 'int32');
+        const r = tf.tensor2d(randomValues(8 * 4, 12), [8, 4]);
+        return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), r)))(table);
+      });
+      const v = (await g.data()) as Float32Array;
+      g.dispose();
+      return v;
+    };
+    await tf.setBackend('cpu');
+    const cpu = await run();
+    await tf.setBackend('wasm');
+    const wasm = await run();
+    expect(maxAbsDiff(cpu, wasm)).toBeLessThan(1e-5);
+    expect(Array.from(wasm.slice(20, 24))).toEqual([0, 0, 0, 0]);
+  });
+
   test('rejects NCHW with a clear error', () => {
     const x = tf.zeros([1, 5, 8, 8]) as tf.Tensor4D;
     const dy = tf.zeros([1, 7, 8, 8]) as tf.Tensor4D;
@@ -159,7 +235,7 @@ describe('wasm Conv2DBackpropFilter', () => {
     tf.dispose([x, dy]);
   });
 
-  test('leaks nothing over 20 gradient computations', async () => {
+  test('leaks nothing over 20 gradient computations (conv and gather)', async () => {
     await tf.setBackend('wasm');
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor4d(randomValues(2 * 8 * 8 * 5, 3), X_SHAPE);
@@ -169,18 +245,25 @@ describe('wasm Conv2DBackpropFilter', () => {
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad))),
       )([x, f]));
 
+    const table = tf.tensor2d(randomValues(6 * 4, 5), [6, 4]);
+    const ids = tf.tensor1d([1, 3, 0, 3], 'int32');
+    const gatherStep = (): tf.Tensor => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, ids))))(table));
+
     // Warm up once so that any one-time allocations are not counted.
     tf.dispose(step(2, 'same'));
+    tf.dispose(gatherStep());
     const before = { ...tf.memory(), dataIds: backend.numDataIds() };
     for (let i = 0; i < 20; i++) {
       const [dx, df] = step(i % 2 === 0 ? 1 : 2, i % 4 < 2 ? 'same' : 'valid');
+      const dTable = gatherStep();
       await df!.data();
-      tf.dispose([dx!, df!]);
+      await dTable.data();
+      tf.dispose([dx!, df!, dTable]);
     }
     const after = { ...tf.memory(), dataIds: backend.numDataIds() };
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numBytes).toBe(before.numBytes);
     expect(after.dataIds).toBe(before.dataIds);
-    tf.dispose([x, f]);
+    tf.dispose([x, f, table, ids]);
   });
 });

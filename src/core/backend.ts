@@ -15,6 +15,9 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // Safe in Node: the package registers its backend only when navigator.gpu exists.
 import '@tensorflow/tfjs-backend-webgpu';
 import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
+import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
+import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
+import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -206,8 +209,13 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
     case 'wasm': {
       // The threaded build hangs in a cross-origin-isolated Vite build (DESIGN.md 7).
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      // The shipped wasm backend lacks this gradient kernel; conv nets cannot train without it.
+      // Gradient kernels: conv2d's filter gradient and UnsortedSegmentSum (the
+      // gradient of tf.gather) are missing from the shipped wasm backend; the
+      // shipped conv2d input gradient is replaced by a faster one.
       registerWasmConv2DBackpropFilter();
+      registerWasmConv2DBackpropInput();
+      registerWasmBatchMatMul();
+      registerWasmUnsortedSegmentSum();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;

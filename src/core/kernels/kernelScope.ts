@@ -1,0 +1,30 @@
+// Composing wasm kernels at the kernel level: run registered kernels on TensorInfos (no engine
+// tensors, no tape entries) and release every intermediate with backend.disposeData.
+import { getKernel } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+
+const BACKEND = 'wasm';
+
+export interface DisposingBackend {
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+/** Runs registered wasm kernels and remembers their outputs for disposal. */
+export class KernelScope {
+  private readonly made: TensorInfo[] = [];
+  constructor(private readonly backend: DisposingBackend, private readonly owner: string) {}
+
+  run(name: string, inputs: Record<string, TensorInfo>, attrs: object, kernelFunc = getKernel(name, BACKEND)?.kernelFunc): TensorInfo {
+    if (kernelFunc == null) throw new Error(`${this.owner} (wasm): the wasm backend has no '${name}' kernel`);
+    const out = kernelFunc({ inputs, backend: this.backend as never, attrs: attrs as NamedAttrMap });
+    if (Array.isArray(out)) throw new Error(`${this.owner} (wasm): '${name}' returned several outputs`);
+    this.made.push(out);
+    return out;
+  }
+
+  /** Disposes every intermediate except `keep`. */
+  close(keep: TensorInfo): TensorInfo {
+    for (const t of this.made) if (t !== keep) this.backend.disposeData(t.dataId);
+    return keep;
+  }
+}

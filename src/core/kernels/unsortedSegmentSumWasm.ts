@@ -1,0 +1,122 @@
+// UnsortedSegmentSum for the TF.js wasm backend.
+//
+// @tensorflow/tfjs-backend-wasm 4.22.0 does not register UnsortedSegmentSum,
+// and the gradient of tf.gather (GatherV2) is built on it, so training anything
+// that gathers (e.g. an embedding lookup written with tf.gather) fails on wasm
+// with "Kernel 'UnsortedSegmentSum' not registered". This registers it, composed
+// from the wasm backend's own kernels as a one-hot matrix product:
+//   out[s, ...] = sum_{i : ids[i] = s} x[i, ...]
+//              = (onehot(ids, S)^T  [S, n])  x  (x reshaped [n, rest])
+// Ids outside [0, S) get an all-zero one-hot row and are dropped, as in TF.
+//
+// The product is arranged with no transpose flags and batch 1 so that the wasm
+// BatchMatMul takes its XNNPACK path. XNNPACK caches packed weights keyed on the
+// id of operand b, so b is a private copy of x (disposed right after), never x's
+// own id, which other kernels may later use with another shape.
+
+import {
+  BatchMatMul,
+  Cast,
+  Fill,
+  getKernel,
+  Identity,
+  OneHot,
+  registerKernel,
+  Reshape,
+  Transpose,
+  UnsortedSegmentSum,
+} from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
+
+const BACKEND = 'wasm';
+
+interface DisposingBackend {
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+function runKernel(
+  name: string,
+  backend: DisposingBackend,
+  inputs: Record<string, TensorInfo>,
+  attrs: object,
+): TensorInfo {
+  const config = getKernel(name, BACKEND);
+  if (config == null) {
+    throw new Error(`UnsortedSegmentSum (wasm): the wasm backend has no '${name}' kernel to build on`);
+  }
+  const out = config.kernelFunc({ inputs, backend, attrs: attrs as unknown as NamedAttrMap });
+  if (Array.isArray(out)) {
+    throw new Error(`UnsortedSegmentSum (wasm): kernel '${name}' returned ${out.length} outputs, expected 1`);
+  }
+  return out;
+}
+
+export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend: rawBackend, attrs: rawAttrs }) => {
+  const backend = rawBackend as DisposingBackend;
+  const { x, segmentIds } = inputs as { x?: TensorInfo; segmentIds?: TensorInfo };
+  const { numSegments } = rawAttrs as unknown as UnsortedSegmentSumAttrs;
+
+  if (x == null || segmentIds == null) {
+    throw new Error('UnsortedSegmentSum (wasm): expected inputs x and segmentIds');
+  }
+  if (x.dtype !== 'float32') {
+    throw new Error(`UnsortedSegmentSum (wasm): only float32 x is supported, got ${x.dtype}`);
+  }
+  if (segmentIds.dtype !== 'int32') {
+    throw new Error(`UnsortedSegmentSum (wasm): segmentIds must be int32, got ${segmentIds.dtype}`);
+  }
+  if (x.shape.length < 1 || segmentIds.shape.length !== 1 || segmentIds.shape[0] !== x.shape[0]) {
+    throw new Error(
+      `UnsortedSegmentSum (wasm): segmentIds must be 1-D with one id per row of x; ` +
+        `got x [${x.shape}] and segmentIds [${segmentIds.shape}]`,
+    );
+  }
+  if (!Number.isInteger(numSegments) || numSegments < 0) {
+    throw new Error(`UnsortedSegmentSum (wasm): numSegments must be a non-negative integer, got ${numSegments}`);
+  }
+
+  const n = x.shape[0]!;
+  const innerShape = x.shape.slice(1);
+  const rest = innerShape.reduce((a, b) => a * b, 1);
+  const outShape = [numSegments, ...innerShape];
+  if (n === 0 || rest === 0 || numSegments === 0) {
+    return runKernel(Fill, backend, {}, { shape: outShape, value: 0, dtype: 'float32' });
+  }
+
+  const temps: TensorInfo[] = [];
+  try {
+    // The wasm OneHot writes int32 whatever dtype it is asked for (a float32
+    // request yields denormals), so make int32 and cast.
+    const oneHotInt = runKernel(OneHot, backend, { indices: segmentIds }, {
+      depth: numSegments, onValue: 1, offValue: 0, dtype: 'int32',
+    });
+    temps.push(oneHotInt); // [n, S]
+    const oneHot = runKernel(Cast, backend, { x: oneHotInt }, { dtype: 'float32' });
+    temps.push(oneHot);
+    const oneHotT = runKernel(Transpose, backend, { x: oneHot }, { perm: [1, 0] });
+    temps.push(oneHotT); // [S, n]
+    const a = runKernel(Reshape, backend, { x: oneHotT }, { shape: [1, numSegments, n] });
+    temps.push(a);
+    const xCopy = runKernel(Identity, backend, { x }, {});
+    temps.push(xCopy);
+    const b = runKernel(Reshape, backend, { x: xCopy }, { shape: [1, n, rest] });
+    temps.push(b);
+    const product = runKernel(BatchMatMul, backend, { a, b }, { transposeA: false, transposeB: false });
+    temps.push(product); // [1, S, rest]
+    return runKernel(Reshape, backend, { x: product }, { shape: outShape });
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+};
+
+export const unsortedSegmentSumWasmConfig: KernelConfig = {
+  kernelName: UnsortedSegmentSum,
+  backendName: BACKEND,
+  kernelFunc: unsortedSegmentSumWasm,
+};
+
+/** Registers UnsortedSegmentSum for 'wasm' once; later calls do nothing. */
+export function registerWasmUnsortedSegmentSum(): void {
+  if (getKernel(UnsortedSegmentSum, BACKEND) != null) return;
+  registerKernel(unsortedSegmentSumWasmConfig);
+}
