@@ -14,6 +14,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // Safe in Node: the package registers its backend only when navigator.gpu exists.
 import '@tensorflow/tfjs-backend-webgpu';
+import './gradients';
 import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
 import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
 import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
@@ -37,12 +38,6 @@ export interface BackendChoice {
   adapter: AdapterSummary | null;
   /** Backends that were tried and failed before `name`, in order. */
   tried: { name: BackendName; error: string }[];
-  /**
-   * Whether TF.js gradient functions are registered (tfjs-core alone does not
-   * register them). False means training will fail with "gradient function not
-   * found"; inference still works.
-   */
-  gradients?: boolean;
 }
 
 export interface InitBackendOptions {
@@ -230,28 +225,6 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
   }
 }
 
-// ---------------------------------------------------------------- gradients
-
-/**
- * tfjs-core registers no gradient functions by itself (the @tensorflow/tfjs
- * union package does it). Load them once. The import is dynamic so that a
- * runtime that cannot load tfjs-core's ESM sources (tsx in Node trips on a
- * file/directory name clash inside dist/) still gets a working backend for
- * inference; `gradients: false` then tells the caller.
- */
-let gradientsLoad: Promise<boolean> | null = null;
-
-function ensureGradients(): Promise<boolean> {
-  if (tf.getGradient(tf.Sum) != null) return Promise.resolve(true);
-  gradientsLoad ??= import('@tensorflow/tfjs-core/dist/register_all_gradients')
-    .then(() => tf.getGradient(tf.Sum) != null)
-    .catch(() => {
-      gradientsLoad = null; // allow a later retry, e.g. after the caller registered them
-      return false;
-    });
-  return gradientsLoad;
-}
-
 // ---------------------------------------------------------------- public API
 
 function composeReason(
@@ -316,7 +289,6 @@ async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> 
   const getProbe = async (): Promise<Probe> => (probe ??= await probeWebGPU(timeoutMs));
 
   const tried: { name: BackendName; error: string }[] = [];
-  const gradients = ensureGradients();
 
   const attempt = async (name: BackendName): Promise<boolean> => {
     try {
@@ -355,7 +327,6 @@ async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> 
     reason: composeReason(preference, chosen, tried, probe),
     adapter: (probe as Probe | null)?.adapter ?? null,
     tried,
-    gradients: await gradients,
   };
 }
 

@@ -2,8 +2,7 @@
 // tf.valueAndGrads over plain tensors (no tf.Variable registry, so params stay pure data and the
 // optimiser state is keyed by parameter name, which makes it resumable from a file).
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core alone registers no gradients; the umbrella package would. Needed for every tf.grads.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import './gradients';
 import { decode, encode } from './model/autoencoder';
 import type { ModelConfig } from './model/config';
 import { readParams, type Params } from './model/layers';

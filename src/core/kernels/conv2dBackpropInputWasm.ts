@@ -6,8 +6,7 @@
 //
 //   dx = conv(dilate_s(dy) padded by (k-1-pad), rot180(W) with in/out swapped), stride 1, valid
 //
-// (The filter gradient done the same way, as a dilated conv of x^T by dy^T, measured no faster
-// than the im2col kernel in conv2dBackpropFilterWasm.ts, so that one stays.)
+// (conv2dBackpropFilterWasm.ts does the filter gradient the same way, as a dilated conv.)
 // Everything runs at the kernel level on TensorInfos (no engine tensors, no tape entries), and
 // every intermediate is released with backend.disposeData, so the kernel leaves only its output.
 import { backend_util, Conv2D, Conv2DBackpropInput, getKernel, PadV2, registerKernel, Reshape, Reverse, Slice, Transpose, unregisterKernel } from '@tensorflow/tfjs-core';
@@ -25,7 +24,7 @@ function checkSupported(owner: string, dataFormat: string | undefined, attrs: ob
 export const conv2DBackpropInputViaConv: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-  checkSupported('Conv2DBackpropInput', dataFormat, attrs);
+  checkSupported('Conv2DBackpropInput', dataFormat, attrs ?? {});
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'Conv2DBackpropInput');
