@@ -113,15 +113,21 @@ export interface RunSailOptions {
   isCancelled?: () => boolean;
 }
 
-/** Scaled latents of images in [-1,1] RGB [n,32,32,3] -> per-image Float32Arrays. */
-export async function encodeToLatents(base: Checkpoint, images: Float32Array): Promise<Float32Array[]> {
+/** Scaled latents of images in [-1,1] RGB [n,32,32,3] -> per-image Float32Arrays (in chunks). */
+export async function encodeToLatents(base: Checkpoint, images: Float32Array, chunk = 128): Promise<Float32Array[]> {
   const s = base.config.imageSize;
-  const n = images.length / (s * s * 3);
-  const z = tf.tidy(() => encodeImages(base, tf.tensor4d(images, [n, s, s, 3])));
-  const data = (await z.data()) as Float32Array;
-  z.dispose();
-  const per = data.length / n;
-  return Array.from({ length: n }, (_, i) => data.slice(i * per, (i + 1) * per));
+  const per = s * s * 3;
+  const n = images.length / per;
+  const out: Float32Array[] = [];
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    const z = tf.tidy(() => encodeImages(base, tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, s, s, 3])));
+    const data = (await z.data()) as Float32Array;
+    z.dispose();
+    const zPer = data.length / count;
+    for (let i = 0; i < count; i++) out.push(data.slice(i * zPer, (i + 1) * zPer));
+  }
+  return out;
 }
 
 function stack(arrays: Float32Array[], shape: [number, number, number]): tf.Tensor4D {

@@ -1,0 +1,22 @@
+// Default SAIL settings for our model. The paper's values (SD1.5 scale) are N = 8, K = 10,
+// alpha = 0.25, 3 rounds, beta = 5000; ours are scaled down for a 2 M-parameter model on a laptop,
+// and beta, learning rate and steps were measured on a quick proxy (docs/sail-defaults.md).
+import type { SailSettings } from './loop';
+
+export const DEFAULT_SAIL_SETTINGS: SailSettings = {
+  rounds: 3,
+  candidatesPerPrompt: 8,
+  rewardDraws: 10,
+  alpha: 0.25,
+  beta: 500,
+  learningRate: 1e-4,
+  stepsPerRound: 100,
+  batchSize: 16,
+  marginThreshold: 0,
+  pairing: 'best-worst',
+  judge: 'current',
+  promptsPerRound: 32,
+  guidance: 4,
+  ddimSteps: 20,
+  seed: 1,
+};
