@@ -73,8 +73,10 @@ export async function sampleLatents(
       });
       x.dispose();
       x = next;
-      // Wait for the step to finish so progress is real and the event loop can take a cancel.
+      // Wait for the step to finish so progress is real, then yield a macrotask: on wasm the
+      // data() promise resolves without one, and a worker would never read a cancel message.
       await x.data();
+      await new Promise((resolve) => setTimeout(resolve, 0));
       opts.onStep?.(i + 1, timesteps.length);
     }
     return x;

@@ -1,0 +1,134 @@
+// Shared helpers for the specs: a console watch that fails the test on any error, opening the
+// studio, and generating images while recording the progress bar.
+
+import { test as base, expect, type ConsoleMessage, type Page } from '@playwright/test';
+
+/** Collects console errors (page and its workers) and uncaught page errors into `problems`. */
+export function watchConsole(page: Page, problems: string[]): void {
+  const onConsole = (where: string) => (msg: ConsoleMessage) => {
+    if (msg.type() === 'error') problems.push(`${where} console.error: ${msg.text()}`);
+  };
+  page.on('console', onConsole('page'));
+  page.on('worker', (worker) => worker.on('console', onConsole(`worker ${worker.url()}`)));
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+}
+
+/** `test` whose page fails the test on any console error or page error. */
+export const test = base.extend<{ consoleProblems: string[] }>({
+  consoleProblems: [
+    async ({ page }, use) => {
+      const problems: string[] = [];
+      watchConsole(page, problems);
+      await use(problems);
+      expect(problems, 'console errors and page errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+export { expect };
+
+/**
+ * The studio's URL with query parameters. E2E_MODEL (a folder under the served root, or a URL)
+ * points every test at another checkpoint than the shipped one.
+ */
+export function studioUrl(params: Record<string, string> = {}): string {
+  const query = new URLSearchParams(params);
+  if (process.env.E2E_MODEL && !query.has('model')) query.set('model', process.env.E2E_MODEL);
+  const text = query.toString();
+  return text ? `./?${text}` : './';
+}
+
+/** Opens the studio and waits until the worker reports ready; returns the start-up time in ms. */
+export async function openStudio(page: Page, params: Record<string, string> = {}): Promise<number> {
+  const started = Date.now();
+  await page.goto(studioUrl(params));
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(page.getByTestId('errors')).toBeEmpty();
+  return Date.now() - started;
+}
+
+export interface Generated {
+  /** aria-valuenow of the progress bar, each value it took while generating, in order. */
+  progressSeen: number[];
+  /** Its aria-valuemax at the end. */
+  progressMax: number;
+  /** From pressing Enter to the first step reported, ms: on SwiftShader mostly shader compilation. */
+  firstStepMs: number;
+  /** Generation time the page reports (inside the worker), ms. */
+  ms: number;
+  /** The backend the worker generated on. */
+  backend: string;
+}
+
+interface ProgressLog {
+  started: number;
+  values: number[];
+  /** performance.now() of each value. */
+  times: number[];
+}
+
+/** Starts logging the progress bar's values into window.__progress. */
+async function recordProgress(page: Page): Promise<void> {
+  await page.getByTestId('progress').evaluate((bar) => {
+    const log: ProgressLog = { started: performance.now(), values: [], times: [] };
+    (window as unknown as { __progress: ProgressLog }).__progress = log;
+    new MutationObserver(() => {
+      log.values.push(Number(bar.getAttribute('aria-valuenow')));
+      log.times.push(performance.now());
+    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+  });
+}
+
+export async function setControls(page: Page, controls: { prompt: string; count: number; steps: number; seed?: number }) {
+  await page.getByTestId('prompt-input').fill(controls.prompt);
+  await page.getByTestId('count-input').fill(String(controls.count));
+  await page.getByTestId('steps-input').fill(String(controls.steps));
+  if (controls.seed !== undefined) await page.getByTestId('seed-input').fill(String(controls.seed));
+}
+
+/** Presses Enter in the prompt box (which submits the form) and records the progress bar. */
+export async function startGenerating(page: Page): Promise<void> {
+  await recordProgress(page);
+  await page.getByTestId('prompt-input').press('Enter');
+  await expect(page.getByTestId('progress')).toHaveAttribute('data-status', 'running', { timeout: 10_000 });
+}
+
+/** Waits for the generation started by startGenerating and checks the grid shows `count` images. */
+export async function finishGenerating(page: Page, count: number): Promise<Generated> {
+  await expect(page.getByTestId('progress')).toHaveAttribute('data-status', 'idle', { timeout: 540_000 });
+  await expect(page.getByTestId('errors')).toBeEmpty();
+  await expect(page.getByTestId('progress-label')).toHaveText('Done');
+  await expect(page.getByTestId('generated-image')).toHaveCount(count);
+  const info = page.getByTestId('result-info');
+  const log = await page.evaluate(() => (window as unknown as { __progress: ProgressLog }).__progress);
+  const firstStep = log.values.findIndex((v) => v > 0);
+  const progressMax = Number(await page.getByTestId('progress').getAttribute('aria-valuemax'));
+  return {
+    progressSeen: log.values,
+    progressMax,
+    firstStepMs: firstStep < 0 ? NaN : Math.round(log.times[firstStep] - log.started),
+    ms: Number(await info.getAttribute('data-ms')),
+    backend: (await info.getAttribute('data-backend')) ?? '',
+  };
+}
+
+/** Whether every canvas in the grid holds a picture rather than one flat colour. */
+export async function imagesHaveContent(page: Page): Promise<boolean[]> {
+  return page.getByTestId('generated-image').evaluateAll((canvases) =>
+    (canvases as HTMLCanvasElement[]).map((canvas) => {
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      for (let i = 4; i < data.length; i += 4) {
+        if (data[i] !== data[0] || data[i + 1] !== data[1] || data[i + 2] !== data[2]) return true;
+      }
+      return false;
+    }),
+  );
+}
+
+/** Adds a figure to the test's report (shown by the list reporter's output and in e2e.json). */
+export function record(name: string, value: unknown): void {
+  const description = typeof value === 'string' ? value : JSON.stringify(value);
+  test.info().annotations.push({ type: name, description });
+  console.log(`[${test.info().title}] ${name}: ${description}`);
+}

@@ -1,0 +1,131 @@
+// The messages between the app and workers/model.worker.ts. Types only: both sides import this
+// file and it must add no code to either bundle (the core types come in with `import type`).
+// Every message carries `kind` (the discriminant) and `id`; a reply's id is its request's id.
+
+import type { BackendChoice, BackendPreference } from './core/backend';
+
+export type { AdapterSummary, BackendChoice, BackendName, BackendPreference } from './core/backend';
+
+// ---- requests: app -> worker ----
+
+/** Pick a backend and load a checkpoint. The first request a worker gets; sent again after a respawn. */
+export interface InitRequest {
+  kind: 'init';
+  id: number;
+  backendPreference: BackendPreference;
+  /** Folder holding config.json and model.safetensors, absolute, ending with '/'. */
+  modelUrl: string;
+}
+
+export interface GenerateRequest {
+  kind: 'generate';
+  id: number;
+  prompt: string;
+  /** Images to make, 1-16. */
+  count: number;
+  seed: number;
+  /** Classifier-free guidance scale; 1 means no guidance. */
+  guidance: number;
+  /** DDIM steps. */
+  steps: number;
+}
+
+/** Which words of a prompt the model's tokenizer does not know (they become UNK). */
+export interface CheckPromptRequest {
+  kind: 'check-prompt';
+  id: number;
+  prompt: string;
+}
+
+/** Stop the request `targetId` at its next step; that request then answers with error 'cancelled'. */
+export interface CancelRequest {
+  kind: 'cancel';
+  id: number;
+  targetId: number;
+}
+
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest;
+
+// ---- replies: worker -> app ----
+
+export interface ModelSummary {
+  /** Number of parameters (all networks). */
+  params: number;
+  /** Side of the square images the model makes, in pixels. */
+  imageSize: number;
+  /** The checkpoint's own sampling defaults, which the form starts from. */
+  sampling: { steps: number; guidance: number };
+  /** config.json's `provenance`, as written by the command that made the checkpoint (JSON data). */
+  provenance: Record<string, unknown>;
+}
+
+export interface ReadyReply {
+  kind: 'ready';
+  id: number;
+  /** What backend selection chose and why. */
+  backend: BackendChoice;
+  /** tf.getBackend() after loading: the backend the worker actually runs on. */
+  activeBackend: string;
+  model: ModelSummary;
+  /** Milliseconds from the init request to ready (backend start-up plus checkpoint download). */
+  ms: number;
+}
+
+export interface ProgressReply {
+  kind: 'progress';
+  id: number;
+  done: number;
+  total: number;
+}
+
+export interface ResultReply {
+  kind: 'result';
+  id: number;
+  /** One RGBA image per buffer, size*size*4 bytes each; transferred, not copied. */
+  images: ArrayBuffer[];
+  size: number;
+  /** Milliseconds the generation took inside the worker. */
+  ms: number;
+  /** tf.getBackend() while generating. */
+  backend: string;
+}
+
+export interface PromptCheckedReply {
+  kind: 'prompt-checked';
+  id: number;
+  unknownWords: string[];
+}
+
+/**
+ * Why a request failed.
+ * - backend-failed: no TF.js backend could start (init).
+ * - model-load-failed: the checkpoint could not be fetched or read (init).
+ * - not-ready: a request came before a successful init.
+ * - cancelled: a cancel request stopped it.
+ * - bad-request: the request's fields are out of range; the message says which.
+ * - internal: anything else; the message is the underlying error's.
+ */
+export type WorkerErrorReason =
+  | 'backend-failed'
+  | 'model-load-failed'
+  | 'not-ready'
+  | 'cancelled'
+  | 'bad-request'
+  | 'internal';
+
+export interface ErrorReply {
+  kind: 'error';
+  id: number;
+  reason: WorkerErrorReason;
+  /** A sentence a user can act on. */
+  message: string;
+}
+
+export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ErrorReply;
+
+/** The reply each request settles with when it succeeds. */
+export interface ReplyFor {
+  init: ReadyReply;
+  generate: ResultReply;
+  'check-prompt': PromptCheckedReply;
+}

@@ -1,0 +1,18 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  // Relative asset URLs: the built studio works from any sub-path (and from a static file host).
+  base: './',
+  // No SPA fallback: a missing file (say, a checkpoint) is a 404, as on any static host.
+  appType: 'mpa',
+  plugins: [react()],
+  worker: { format: 'es' },
+  build: {
+    target: 'es2022',
+    // The model worker bundles TF.js and its backends; that is expected, not a warning.
+    chunkSizeWarningLimit: 4096,
+  },
+  preview: { port: 4173, strictPort: true },
+  server: { port: 5173 },
+});
