@@ -56,10 +56,7 @@ export async function sampleLatents(
   const schedule = makeSchedule(ck.config.schedule);
   const timesteps = ddimTimesteps(schedule.trainSteps, opts.steps);
   // Conditional and null prompts in one batch: [cond; uncond].
-  const text = tf.tidy(() => {
-    const s = textStates(ck, [...prompts, ...prompts.map(() => null)]);
-    return { tokens: tf.keep(s.tokens), mask: tf.keep(s.mask), pooled: tf.keep(s.pooled) };
-  });
+  const text = textStates(ck, [...prompts, ...prompts.map(() => null)]);
   let x = noise.clone();
   try {
     for (let i = 0; i < timesteps.length; i++) {

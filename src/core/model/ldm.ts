@@ -43,7 +43,7 @@ function textStatesWith(p: ParamGetter, config: ModelConfig, prompts: (string | 
 
 /** Text states for prompts; `null` is the null (unconditional) prompt. */
 export function textStates(ck: Checkpoint, prompts: (string | null)[]): TextStates {
-  return textStatesWith(readParams(ck.params), ck.config, prompts);
+  return tf.tidy(() => textStatesWith(readParams(ck.params), ck.config, prompts));
 }
 
 /** images [B,32,32,3] in [-1,1] -> latents scaled to unit variance [B,8,8,4]. */
