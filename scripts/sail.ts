@@ -105,10 +105,10 @@ async function main() {
       bar = null;
       console.log(`round ${e.round}: ${e.phase}`);
     } else if (e.type === 'progress') {
-      bar ??= new ProgressBar(`  ${e.phase}`, e.total);
+      bar ??= new ProgressBar(`  ${e.phase}`, e.total, e.done - 1);
       bar.update(e.done);
     } else if (e.type === 'step') {
-      bar ??= new ProgressBar('  train', e.total);
+      bar ??= new ProgressBar('  train', e.total, e.step - 1);
       bar.update(e.step, `loss ${e.loss.toFixed(4)} acc ${e.implicitAccuracy.toFixed(2)} margin ${e.rewardMargin.toFixed(3)}`);
     }
   };
