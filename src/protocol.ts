@@ -3,6 +3,8 @@
 // Every message carries `kind` (the discriminant) and `id`; a reply's id is its request's id.
 
 import type { BackendChoice, BackendPreference } from './core/backend';
+import type { PairRecord } from './core/data/pairs';
+import type { RoundRecord, SailEvent, SailSettings } from './core/sail/loop';
 
 export type { AdapterSummary, BackendChoice, BackendName, BackendPreference } from './core/backend';
 
@@ -44,7 +46,23 @@ export interface CancelRequest {
   targetId: number;
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest;
+/**
+ * Run SAIL on the loaded model as the base: round 0 on the seed pairs, then `settings.rounds`
+ * self-amplifying rounds, or continue after `resumeFrom`. Streams `sail-event` (the engine's
+ * events, unchanged) and one `sail-round` per finished round, then answers `sail-done`.
+ */
+export interface RunSailRequest {
+  kind: 'run-sail';
+  id: number;
+  seedPairs: PairRecord[];
+  /** Fresh prompts of round k at index k - 1. */
+  promptPools: string[][];
+  settings: SailSettings;
+  /** The last finished round's weights (model.safetensors bytes) to continue from. */
+  resumeFrom?: { round: number; weights: ArrayBuffer; round0Weights?: ArrayBuffer };
+}
+
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest;
 
 // ---- replies: worker -> app ----
 
@@ -121,11 +139,41 @@ export interface ErrorReply {
   message: string;
 }
 
-export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ErrorReply;
+/** One event of a SAIL run, as the engine emitted it. */
+export interface SailEventReply {
+  kind: 'sail-event';
+  id: number;
+  event: SailEvent;
+}
+
+/** A finished SAIL round: everything the app stores to never lose it. */
+export interface SailRoundReply {
+  kind: 'sail-round';
+  id: number;
+  round: number;
+  record: RoundRecord;
+  /** model.safetensors of M_{round+1} (the config is the base model's); transferred. */
+  weights: ArrayBuffer;
+  /** The round's self pairs, winner and loser as 32x32 RGBA; transferred. */
+  selfPairs: { prompt: string; margin: number; winner: ArrayBuffer; loser: ArrayBuffer }[];
+}
+
+export interface SailDoneReply {
+  kind: 'sail-done';
+  id: number;
+  /** Rounds finished by this request. */
+  rounds: number;
+}
+
+/** Replies that come before a request's final answer. */
+export type StreamReply = ProgressReply | SailEventReply | SailRoundReply;
+
+export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ErrorReply | SailEventReply | SailRoundReply | SailDoneReply;
 
 /** The reply each request settles with when it succeeds. */
 export interface ReplyFor {
   init: ReadyReply;
   generate: ResultReply;
   'check-prompt': PromptCheckedReply;
+  'run-sail': SailDoneReply;
 }

@@ -16,10 +16,15 @@ import {
   unknownWords,
   type Checkpoint,
 } from '../src/core';
+import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint';
+import { disposeParams } from '../src/core/model/layers';
+import { runSail } from '../src/core/sail/loop';
+import { encodePairs } from '../src/core/sail/prepare';
 import type {
   ErrorReply,
   GenerateRequest,
   InitRequest,
+  RunSailRequest,
   WorkerErrorReason,
   WorkerReply,
   WorkerRequest,
@@ -105,6 +110,39 @@ async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> 
   }
 }
 
+/** SAIL on the loaded model as the base; the engine's events go to the app unchanged. */
+async function runSailRequest(req: RunSailRequest, base: Checkpoint): Promise<void> {
+  const weightsOf = (bytes: ArrayBuffer) => parseCheckpoint(base.config, bytes).params;
+  const resumeFrom = req.resumeFrom && {
+    round: req.resumeFrom.round,
+    params: weightsOf(req.resumeFrom.weights),
+    round0Params: req.resumeFrom.round0Weights ? weightsOf(req.resumeFrom.round0Weights) : undefined,
+  };
+  let rounds = 0;
+  try {
+    const seedPairs = await encodePairs(base, req.seedPairs);
+    const result = await runSail({
+      base,
+      seedPairs,
+      promptPools: req.promptPools,
+      settings: req.settings,
+      resumeFrom,
+      isCancelled: () => cancelled.has(req.id),
+      onEvent: (event) => post({ kind: 'sail-event', id: req.id, event }),
+      onRoundDone: async ({ round, params, record, selfPairs }) => {
+        const weights = (await serializeCheckpoint({ config: base.config, params })).safetensors.slice().buffer as ArrayBuffer;
+        const pairs = selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, winner: p.winnerImage.slice().buffer as ArrayBuffer, loser: p.loserImage.slice().buffer as ArrayBuffer }));
+        post({ kind: 'sail-round', id: req.id, round, record, weights, selfPairs: pairs }, [weights, ...pairs.flatMap((p) => [p.winner, p.loser])]);
+        rounds++;
+      },
+    });
+    if (result.params !== base.params) disposeParams(result.params);
+    post({ kind: 'sail-done', id: req.id, rounds });
+  } finally {
+    cancelled.delete(req.id);
+  }
+}
+
 function requireCheckpoint(): Checkpoint {
   if (!checkpoint) throw new RequestFailure('not-ready', 'The model is not loaded yet; wait for it, or reload the page.');
   return checkpoint;
@@ -131,6 +169,8 @@ async function handle(req: WorkerRequest): Promise<void> {
     case 'cancel':
       cancelled.add(req.targetId);
       return;
+    case 'run-sail':
+      return runSailRequest(req, requireCheckpoint());
     default: {
       const unknown = req as { kind?: unknown; id?: unknown };
       throw new RequestFailure('bad-request', `Unknown request kind ${JSON.stringify(unknown.kind)}.`);

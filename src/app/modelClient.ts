@@ -6,6 +6,7 @@
 import type {
   CancelRequest,
   ProgressReply,
+  StreamReply,
   ReplyFor,
   WorkerErrorReason,
   WorkerReply,
@@ -36,6 +37,7 @@ interface Pending {
   resolve(reply: WorkerReply): void;
   reject(error: ModelRequestError): void;
   onProgress?: (done: number, total: number) => void;
+  onStream?: (reply: StreamReply) => void;
 }
 
 export interface ModelClientOptions {
@@ -76,13 +78,15 @@ export class ModelClient {
   send<K extends keyof ReplyFor>(
     body: Body<Extract<Replyable, { kind: K }>> & { kind: K },
     onProgress?: (done: number, total: number) => void,
+    onStream?: (reply: StreamReply) => void,
+    transfer: Transferable[] = [],
   ): { id: number; reply: Promise<ReplyFor[K]> } {
     const worker = this.ensureWorker();
     const id = this.nextId++;
     const reply = new Promise<ReplyFor[K]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (r: WorkerReply) => void, reject, onProgress });
+      this.pending.set(id, { resolve: resolve as (r: WorkerReply) => void, reject, onProgress, onStream });
     });
-    worker.postMessage({ ...body, id } as WorkerRequest);
+    worker.postMessage({ ...body, id } as WorkerRequest, transfer);
     this.armWatchdog();
     return { id, reply };
   }
@@ -121,6 +125,11 @@ export class ModelClient {
     if (reply.kind === 'progress') {
       const { done, total } = reply as ProgressReply;
       pending.onProgress?.(done, total);
+      pending.onStream?.(reply);
+      return;
+    }
+    if (reply.kind === 'sail-event' || reply.kind === 'sail-round') {
+      pending.onStream?.(reply);
       return;
     }
     this.pending.delete(reply.id);

@@ -116,6 +116,8 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       }
     },
   });
+  // Test hook: lets e2e specs drive worker requests that have no UI yet (run-sail).
+  (globalThis as { __sailStudioClient?: ModelClient }).__sailStudioClient = client;
 
   const checkPrompt = () => {
     clearTimeout(promptCheckTimer);

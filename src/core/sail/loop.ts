@@ -266,66 +266,74 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (settings.judge === 'round0' && firstRound > 1 && !round0) throw new Error('Resuming with the round-0 judge needs the round-0 checkpoint');
   const keep = (p: Params) => p === base.params || p === round0;
 
-  for (let round = firstRound; round <= settings.rounds; round++) {
-    const started = Date.now();
-    let selfPairs: SelfPair[] = [];
-    let dropped = 0;
-    let generateMs = 0;
-    let scoreMs = 0;
-    if (round > 0) {
-      const pool = opts.promptPools[round - 1];
-      if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
-      opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
-      const judge = settings.judge === 'round0' ? round0! : current;
-      const annotated = await selfAnnotate({
+  try {
+    for (let round = firstRound; round <= settings.rounds; round++) {
+      const started = Date.now();
+      let selfPairs: SelfPair[] = [];
+      let dropped = 0;
+      let generateMs = 0;
+      let scoreMs = 0;
+      if (round > 0) {
+        const pool = opts.promptPools[round - 1];
+        if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
+        opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
+        const judge = settings.judge === 'round0' ? round0! : current;
+        const annotated = await selfAnnotate({
+          base,
+          schedule,
+          generator: current,
+          judge,
+          prompts: pool.slice(0, settings.promptsPerRound),
+          settings,
+          round,
+          isCancelled: opts.isCancelled,
+          onProgress: (phase, done, total) => {
+            if (phase === 'score' && done === 1) opts.onEvent?.({ type: 'phase', round, phase: 'score' });
+            opts.onEvent?.({ type: 'progress', round, phase, done, total });
+          },
+        });
+        ({ pairs: selfPairs, dropped, generateMs, scoreMs } = annotated);
+      }
+      opts.onEvent?.({ type: 'phase', round, phase: 'train' });
+      const t2 = Date.now();
+      const { params, curve } = await trainDpoRound({
         base,
         schedule,
-        generator: current,
-        judge,
-        prompts: pool.slice(0, settings.promptsPerRound),
+        start: current,
+        reference: current,
+        selfPairs,
+        seedPairs: opts.seedPairs,
         settings,
         round,
         isCancelled: opts.isCancelled,
-        onProgress: (phase, done, total) => {
-          if (phase === 'score' && done === 1) opts.onEvent?.({ type: 'phase', round, phase: 'score' });
-          opts.onEvent?.({ type: 'progress', round, phase, done, total });
-        },
+        onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
       });
-      ({ pairs: selfPairs, dropped, generateMs, scoreMs } = annotated);
+      const trainMs = Date.now() - t2;
+      const tail = curve.slice(-Math.max(1, Math.floor(curve.length / 4)));
+      const record: RoundRecord = {
+        round,
+        settings,
+        judge: round === 0 ? 'base' : settings.judge,
+        seedPairs: opts.seedPairs.length,
+        selfPairs: selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin })),
+        droppedPairs: dropped,
+        curve,
+        implicitAccuracy: tail.reduce((s, p) => s + p.implicitAccuracy, 0) / tail.length,
+        timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started },
+      };
+      await opts.onRoundDone({ round, params, record, selfPairs });
+      opts.onEvent?.({ type: 'round-done', round, record });
+      records.push(record);
+      if (round === 0) round0 = params;
+      if (!keep(current)) disposeParams(current);
+      current = params;
     }
-    opts.onEvent?.({ type: 'phase', round, phase: 'train' });
-    const t2 = Date.now();
-    const { params, curve } = await trainDpoRound({
-      base,
-      schedule,
-      start: current,
-      reference: current,
-      selfPairs,
-      seedPairs: opts.seedPairs,
-      settings,
-      round,
-      isCancelled: opts.isCancelled,
-      onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
-    });
-    const trainMs = Date.now() - t2;
-    const tail = curve.slice(-Math.max(1, Math.floor(curve.length / 4)));
-    const record: RoundRecord = {
-      round,
-      settings,
-      judge: round === 0 ? 'base' : settings.judge,
-      seedPairs: opts.seedPairs.length,
-      selfPairs: selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin })),
-      droppedPairs: dropped,
-      curve,
-      implicitAccuracy: tail.reduce((s, p) => s + p.implicitAccuracy, 0) / tail.length,
-      timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started },
-    };
-    await opts.onRoundDone({ round, params, record, selfPairs });
-    opts.onEvent?.({ type: 'round-done', round, record });
-    records.push(record);
-    if (round === 0) round0 = params;
-    if (!keep(current)) disposeParams(current);
-    current = params;
+  } catch (e) {
+    // A cancel or a failure: free what the run holds (finished rounds were already handed to
+    // onRoundDone, which persisted them).
+    if (current !== base.params) disposeParams(current);
+    if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
+    throw e;
   }
   if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
   return { params: current, records };
