@@ -26,8 +26,10 @@
 //
 // XNNPACK caches its packed weights per filter tensor id; our filter F' is a
 // temporary that is disposed right away, which frees that cache entry too.
-// Every intermediate TensorInfo is released with backend.disposeData (the wasm
-// backend reference-counts data ids), so only the output is left behind.
+// The kernels run through a KernelScope (kernelScope.ts), which releases every
+// intermediate TensorInfo with backend.disposeData (the wasm backend
+// reference-counts data ids), on success and on error alike, so only the
+// output is left behind; the inputs x and dy are never disposed.
 
 import {
   backend_util,
@@ -43,34 +45,11 @@ import type {
   Conv2DBackpropFilterAttrs,
   KernelConfig,
   KernelFunc,
-  NamedAttrMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { KernelScope, type DisposingBackend } from './kernelScope';
 
 const BACKEND = 'wasm';
-
-/** The part of the wasm backend this kernel touches. */
-interface DisposingBackend {
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-/** Run another registered wasm kernel at the kernel level (no engine, no tape). */
-function runKernel(
-  name: string,
-  backend: DisposingBackend,
-  inputs: Record<string, TensorInfo>,
-  attrs: object,
-): TensorInfo {
-  const config = getKernel(name, BACKEND);
-  if (config == null) {
-    throw new Error(`Conv2DBackpropFilter (wasm): the wasm backend has no '${name}' kernel to build on`);
-  }
-  const out = config.kernelFunc({ inputs, backend, attrs: attrs as unknown as NamedAttrMap });
-  if (Array.isArray(out)) {
-    throw new Error(`Conv2DBackpropFilter (wasm): kernel '${name}' returned ${out.length} outputs, expected 1`);
-  }
-  return out;
-}
 
 function readDilations(attrs: Record<string, unknown>): [number, number] {
   const d = attrs['dilations'];
@@ -80,8 +59,7 @@ function readDilations(attrs: Record<string, unknown>): [number, number] {
   throw new Error(`Conv2DBackpropFilter (wasm): cannot read dilations ${JSON.stringify(d)}`);
 }
 
-export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend: rawBackend, attrs: rawAttrs }) => {
-  const backend = rawBackend as DisposingBackend;
+export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: rawAttrs }) => {
   const { x, dy } = inputs as { x?: TensorInfo; dy?: TensorInfo };
   const attrs = rawAttrs as unknown as Conv2DBackpropFilterAttrs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
@@ -137,38 +115,35 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend: rawBacke
   const hUse = Math.min(inHeight, needH - top);
   const wUse = Math.min(inWidth, needW - left);
 
+  const scope = new KernelScope(backend as unknown as DisposingBackend, 'Conv2DBackpropFilter');
   if (batchSize === 0 || outHeight <= 0 || outWidth <= 0 || hUse <= 0 || wUse <= 0 || inChannels === 0) {
     // Nothing reaches the output: the gradient is all zeros.
-    return runKernel(Fill, backend, {}, { shape: filterShape, value: 0, dtype: 'float32' });
+    return scope.close(scope.run(Fill, {}, { shape: filterShape, value: 0, dtype: 'float32' }));
   }
   const bottom = needH - top - hUse;
   const right = needW - left - wUse;
 
-  const temps: TensorInfo[] = [];
   try {
-    let xc: TensorInfo = x;
-    if (hUse < inHeight || wUse < inWidth) {
-      xc = runKernel(Slice, backend, { x }, { begin: [0, 0, 0, 0], size: [batchSize, hUse, wUse, inChannels] });
-      temps.push(xc);
-    }
-    const xT = runKernel(Transpose, backend, { x: xc }, { perm: [3, 1, 2, 0] }); // [Cin, hUse, wUse, B]
-    temps.push(xT);
-    const dyT = runKernel(Transpose, backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, B, Cout]
-    temps.push(dyT);
-    const r = runKernel(Conv2D, backend, { x: xT, filter: dyT }, {
+    // Uncropped, xc is the input x itself; the scope only disposes what it ran, so never x.
+    const xc = hUse < inHeight || wUse < inWidth
+      ? scope.run(Slice, { x }, { begin: [0, 0, 0, 0], size: [batchSize, hUse, wUse, inChannels] })
+      : x;
+    const xT = scope.run(Transpose, { x: xc }, { perm: [3, 1, 2, 0] }); // [Cin, hUse, wUse, B]
+    const dyT = scope.run(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, B, Cout]
+    const r = scope.run(Conv2D, { x: xT, filter: dyT }, {
       strides: [1, 1],
       pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
       dataFormat: 'NHWC',
       dilations: [sh, sw],
       dimRoundingMode: undefined,
-    });
-    temps.push(r); // [Cin, kh, kw, Cout]
+    }); // [Cin, kh, kw, Cout]
     if (r.shape[1] !== kh || r.shape[2] !== kw) {
       throw new Error(`Conv2DBackpropFilter (wasm): internal shape error, got [${r.shape}] for filter [${filterShape}]`);
     }
-    return runKernel(Transpose, backend, { x: r }, { perm: [1, 2, 0, 3] }); // [kh, kw, Cin, Cout]
-  } finally {
-    for (const t of temps) backend.disposeData(t.dataId);
+    return scope.close(scope.run(Transpose, { x: r }, { perm: [1, 2, 0, 3] })); // [kh, kw, Cin, Cout]
+  } catch (e) {
+    scope.dispose(); // the error path, too, leaves nothing behind
+    throw e;
   }
 };
 

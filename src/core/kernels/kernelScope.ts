@@ -1,5 +1,6 @@
 // Composing wasm kernels at the kernel level: run registered kernels on TensorInfos (no engine
-// tensors, no tape entries) and release every intermediate with backend.disposeData.
+// tensors, no tape entries) and release every intermediate with backend.disposeData. Only what
+// `run` made is ever disposed, never an input passed in from outside.
 import { getKernel } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -24,7 +25,17 @@ export class KernelScope {
 
   /** Disposes every intermediate except `keep`. */
   close(keep: TensorInfo): TensorInfo {
-    for (const t of this.made) if (t !== keep) this.backend.disposeData(t.dataId);
+    this.release(keep);
     return keep;
+  }
+
+  /** Disposes everything `run` made, keeping nothing: for error paths. */
+  dispose(): void {
+    this.release(null);
+  }
+
+  private release(keep: TensorInfo | null): void {
+    // Empty the list first so that a later close/dispose never disposes a data id twice.
+    for (const t of this.made.splice(0)) if (t !== keep) this.backend.disposeData(t.dataId);
   }
 }

@@ -13,6 +13,11 @@
 // BatchMatMul takes its XNNPACK path. XNNPACK caches packed weights keyed on the
 // id of operand b, so b is a private copy of x (disposed right after), never x's
 // own id, which other kernels may later use with another shape.
+//
+// The kernels run through a KernelScope (kernelScope.ts), which releases every
+// intermediate with backend.disposeData, on success and on error alike, and never
+// touches the inputs. The Reshapes share their input's data id (the wasm backend
+// bumps its reference count), so disposing a reshape frees nothing still in use.
 
 import {
   BatchMatMul,
@@ -26,33 +31,12 @@ import {
   Transpose,
   UnsortedSegmentSum,
 } from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
+import { KernelScope, type DisposingBackend } from './kernelScope';
 
 const BACKEND = 'wasm';
 
-interface DisposingBackend {
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-function runKernel(
-  name: string,
-  backend: DisposingBackend,
-  inputs: Record<string, TensorInfo>,
-  attrs: object,
-): TensorInfo {
-  const config = getKernel(name, BACKEND);
-  if (config == null) {
-    throw new Error(`UnsortedSegmentSum (wasm): the wasm backend has no '${name}' kernel to build on`);
-  }
-  const out = config.kernelFunc({ inputs, backend, attrs: attrs as unknown as NamedAttrMap });
-  if (Array.isArray(out)) {
-    throw new Error(`UnsortedSegmentSum (wasm): kernel '${name}' returned ${out.length} outputs, expected 1`);
-  }
-  return out;
-}
-
-export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend: rawBackend, attrs: rawAttrs }) => {
-  const backend = rawBackend as DisposingBackend;
+export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend, attrs: rawAttrs }) => {
   const { x, segmentIds } = inputs as { x?: TensorInfo; segmentIds?: TensorInfo };
   const { numSegments } = rawAttrs as unknown as UnsortedSegmentSumAttrs;
 
@@ -79,33 +63,28 @@ export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend: rawBackend
   const innerShape = x.shape.slice(1);
   const rest = innerShape.reduce((a, b) => a * b, 1);
   const outShape = [numSegments, ...innerShape];
+  const scope = new KernelScope(backend as unknown as DisposingBackend, 'UnsortedSegmentSum');
   if (n === 0 || rest === 0 || numSegments === 0) {
-    return runKernel(Fill, backend, {}, { shape: outShape, value: 0, dtype: 'float32' });
+    return scope.close(scope.run(Fill, {}, { shape: outShape, value: 0, dtype: 'float32' }));
   }
 
-  const temps: TensorInfo[] = [];
   try {
     // The wasm OneHot writes int32 whatever dtype it is asked for (a float32
     // request yields denormals), so make int32 and cast.
-    const oneHotInt = runKernel(OneHot, backend, { indices: segmentIds }, {
+    const oneHotInt = scope.run(OneHot, { indices: segmentIds }, {
       depth: numSegments, onValue: 1, offValue: 0, dtype: 'int32',
-    });
-    temps.push(oneHotInt); // [n, S]
-    const oneHot = runKernel(Cast, backend, { x: oneHotInt }, { dtype: 'float32' });
-    temps.push(oneHot);
-    const oneHotT = runKernel(Transpose, backend, { x: oneHot }, { perm: [1, 0] });
-    temps.push(oneHotT); // [S, n]
-    const a = runKernel(Reshape, backend, { x: oneHotT }, { shape: [1, numSegments, n] });
-    temps.push(a);
-    const xCopy = runKernel(Identity, backend, { x }, {});
-    temps.push(xCopy);
-    const b = runKernel(Reshape, backend, { x: xCopy }, { shape: [1, n, rest] });
-    temps.push(b);
-    const product = runKernel(BatchMatMul, backend, { a, b }, { transposeA: false, transposeB: false });
-    temps.push(product); // [1, S, rest]
-    return runKernel(Reshape, backend, { x: product }, { shape: outShape });
-  } finally {
-    for (const t of temps) backend.disposeData(t.dataId);
+    }); // [n, S]
+    const oneHot = scope.run(Cast, { x: oneHotInt }, { dtype: 'float32' });
+    const oneHotT = scope.run(Transpose, { x: oneHot }, { perm: [1, 0] }); // [S, n]
+    const a = scope.run(Reshape, { x: oneHotT }, { shape: [1, numSegments, n] });
+    const xCopy = scope.run(Identity, { x }, {});
+    const b = scope.run(Reshape, { x: xCopy }, { shape: [1, n, rest] });
+    const product = scope.run(BatchMatMul, { a, b }, { transposeA: false, transposeB: false }); // [1, S, rest]
+    // The output is a reshape of product: disposing product only drops its extra reference.
+    return scope.close(scope.run(Reshape, { x: product }, { shape: outShape }));
+  } catch (e) {
+    scope.dispose(); // the error path, too, leaves nothing behind
+    throw e;
   }
 };
 
