@@ -46,7 +46,8 @@ export interface ModelConfig {
   text: TextConfig;
   unet: UNetConfig;
   schedule: ScheduleConfig;
-  sampling: { steps: number; guidance: number };
+  /** clipX0: bound on the predicted clean latent in DDIM (see generate.ts); absent = 3. */
+  sampling: { steps: number; guidance: number; clipX0?: number };
   /** Free-form: command, seed, steps trained, losses, dates. */
   provenance: Record<string, unknown>;
 }
@@ -79,7 +80,7 @@ export function makeConfig(vocabWords: string[], size: ModelSize = 'default'): M
       ? { channels: [8, 16], resBlocks: 1, selfAttentionLevels: [1], heads: 2, timeDim: 16, groups: 4 }
       : { channels: [48, 96], resBlocks: 1, selfAttentionLevels: [1], heads: 4, timeDim: 128, groups: 8 },
     schedule: { kind: 'cosine', trainSteps: 1000 },
-    sampling: { steps: 25, guidance: 4 },
+    sampling: { steps: 25, guidance: 4, clipX0: 3 },
     provenance: {},
   };
 }
