@@ -121,11 +121,14 @@ async function main() {
     lastSave = Date.now();
   };
   let stopping = false;
-  process.on('SIGINT', () => {
+  // Ctrl-C, or `kill` (SIGTERM): a shell starts background jobs with SIGINT ignored.
+  const stop = () => {
     if (stopping) process.exit(130);
     stopping = true;
-    console.log('\nStopping after this step; saving a checkpoint (Ctrl-C again to abort)...');
-  });
+    console.log('\nStopping after this step; saving a checkpoint (signal again to abort)...');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 
   const trainLoop = async (phase: 'ae' | 'unet', total: number, stepFn: (step: number) => Promise<number>) => {
     const bar = new ProgressBar(phase === 'ae' ? 'autoencoder' : 'unet', total, state.step);
