@@ -3,10 +3,11 @@
 //  1. round 0 (DPO on the seed pairs) over a grid of beta x learning rate x steps: held-out
 //     implicit accuracy (pairs never trained on, 8 shared draws each), the brightness shift of
 //     samples from fixed noise, and the share of self pairs whose winner is the brighter image;
-//  2. from one round-0 model, self-annotation agreement with the taste for several N and K.
-// Prints a markdown report and writes it to --out.
+//  2. from one round-0 model (--nk-from beta,lr,steps), self-annotation agreement with the taste
+//     for several candidates-per-prompt N and reward draws K (--nk).
+// Prints a markdown report and writes it to --out (--append adds to it instead).
 //   npm run tune-sail -- --model public/models/base --out docs/sail-defaults.md
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { cutAtlas } from '../src/core/data/atlas';
@@ -32,6 +33,10 @@ const spec = {
   'held-out': { default: 24, help: 'held-out pairs' },
   prompts: { default: 16, help: 'prompts for the self-annotation check' },
   'ddim-steps': { default: 10, help: 'DDIM steps for samples' },
+  nk: { default: '4x2,4x10,8x2,8x10', help: 'N x K pairs for the self-annotation sweep ("" to skip)' },
+  'nk-from': { default: '100,3e-4,30', help: 'beta,lr,steps of the round-0 model the N x K sweep starts from' },
+  grid: { default: 'yes', help: 'run the beta x lr x steps grid (yes | no)' },
+  append: { default: false, help: 'append to --out instead of overwriting it' },
   out: { default: 'docs/sail-defaults.md', help: 'report path' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
 };
@@ -94,29 +99,47 @@ async function main() {
     console.log(s);
     lines.push(s);
   };
-  log(`# SAIL defaults: how they were measured\n`);
-  log(`Proxy: a synthetic taste "brighter is better". Seed pairs: ${nTrain} emoji from the SAIL prompt pools, each brightened (0.6x+0.4) vs darkened (0.6x-0.4); ${nHeld} more such pairs held out. Model: \`${String(args.model)}\` (${base.config.provenance.command ?? 'no provenance'}). Backend ${backend}, ${new Date().toISOString().slice(0, 10)}. Command: \`npm run tune-sail -- ${process.argv.slice(2).join(' ')}\`.\n`);
-  log(`Columns: held-out implicit accuracy (8 shared draws per pair), mean brightness of samples for ${prompts.length} evaluation prompts from fixed noise (base: ${b0.toFixed(3)}; range -1..1), and the share of self pairs (best vs worst of N=8, K=10) whose winner is the brighter image, with the round-0 model as generator and judge.\n`);
-  log('| beta | lr | steps | train acc (last 5) | held-out acc | sample brightness | brighter self winners | seconds |');
-  log('|---|---|---|---|---|---|---|---|');
+  if (!args.append) log(`# SAIL defaults: how they were measured\n`);
+  if (!args.append) log(`Proxy: a synthetic taste "brighter is better". Seed pairs: ${nTrain} emoji from the SAIL prompt pools, each brightened (0.6x+0.4) vs darkened (0.6x-0.4); ${nHeld} more such pairs held out. Model: \`${String(args.model)}\` (${base.config.provenance.command ?? 'no provenance'}). Backend ${backend}, ${new Date().toISOString().slice(0, 10)}. Command: \`npm run tune-sail -- ${process.argv.slice(2).join(' ')}\`.\n`);
+  if (String(args.grid) === 'yes') log(`Columns: held-out implicit accuracy (8 shared draws per pair), mean brightness of samples for ${prompts.length} evaluation prompts from fixed noise (base: ${b0.toFixed(3)}; range -1..1), and the share of self pairs (best vs worst of N=8, K=10) whose winner is the brighter image, with the round-0 model as generator and judge.\n`);
   const settingsFor = (beta: number, lr: number, steps: number): SailSettings => ({ ...DEFAULT_SAIL_SETTINGS, beta, learningRate: lr, stepsPerRound: steps, batchSize: Number(args.batch), ddimSteps, guidance: base.config.sampling.guidance });
-  for (const steps of list(args.steps)) {
-    for (const beta of list(args.betas)) {
-      for (const lr of list(args.lrs)) {
-        const t0 = Date.now();
-        const settings = settingsFor(beta, lr, steps);
-        const { params, curve } = await trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: train, settings, round: 0 });
-        const acc = await heldOutAccuracy(base, params, held, beta);
-        const bright = await sampleBrightness(base, params, prompts, ddimSteps);
-        const annotated = await selfAnnotate({ base, schedule, generator: params, judge: params, prompts, settings, round: 1 });
-        const brighter = annotated.pairs.filter((p) => rgbSum(p.winnerImage) > rgbSum(p.loserImage)).length / Math.max(annotated.pairs.length, 1);
-        log(`| ${beta} | ${lr} | ${steps} | ${mean(curve.slice(-5).map((p) => p.implicitAccuracy)).toFixed(2)} | ${acc.toFixed(2)} | ${bright.toFixed(3)} | ${brighter.toFixed(2)} | ${((Date.now() - t0) / 1000).toFixed(0)} |`);
-        disposeParams(params);
+  if (String(args.grid) === 'yes') {
+    log('| beta | lr | steps | train acc (last 5) | held-out acc | sample brightness | brighter self winners | seconds |');
+    log('|---|---|---|---|---|---|---|---|');
+    for (const steps of list(args.steps)) {
+      for (const beta of list(args.betas)) {
+        for (const lr of list(args.lrs)) {
+          const t0 = Date.now();
+          const settings = settingsFor(beta, lr, steps);
+          const { params, curve } = await trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: train, settings, round: 0 });
+          const acc = await heldOutAccuracy(base, params, held, beta);
+          const bright = await sampleBrightness(base, params, prompts, ddimSteps);
+          const annotated = await selfAnnotate({ base, schedule, generator: params, judge: params, prompts, settings, round: 1 });
+          const brighter = annotated.pairs.filter((p) => rgbSum(p.winnerImage) > rgbSum(p.loserImage)).length / Math.max(annotated.pairs.length, 1);
+          log(`| ${beta} | ${lr} | ${steps} | ${mean(curve.slice(-5).map((p) => p.implicitAccuracy)).toFixed(2)} | ${acc.toFixed(2)} | ${bright.toFixed(3)} | ${brighter.toFixed(2)} | ${((Date.now() - t0) / 1000).toFixed(0)} |`);
+          disposeParams(params);
+        }
       }
     }
   }
+  const nk = String(args.nk).split(',').filter(Boolean).map((x) => x.split('x').map(Number));
+  if (nk.length > 0) {
+    const [beta, lr, steps] = list(args['nk-from']);
+    const settings = settingsFor(beta, lr, steps);
+    const { params } = await trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: train, settings, round: 0 });
+    log(`\nSelf-annotation for N candidates per prompt and K reward draws, from the round-0 model of beta ${beta}, lr ${lr}, ${steps} steps (generator and judge), ${prompts.length} prompts; agreement = share of best-vs-worst pairs whose winner is the brighter image. Command: \`npm run tune-sail -- ${process.argv.slice(2).join(' ')}\`.\n`);
+    log('| N | K | agreement | mean margin | generate s | score s |');
+    log('|---|---|---|---|---|---|');
+    for (const [n, k] of nk) {
+      const annotated = await selfAnnotate({ base, schedule, generator: params, judge: params, prompts, settings: { ...settings, candidatesPerPrompt: n, rewardDraws: k }, round: 1 });
+      const agree = annotated.pairs.filter((p) => rgbSum(p.winnerImage) > rgbSum(p.loserImage)).length / Math.max(annotated.pairs.length, 1);
+      log(`| ${n} | ${k} | ${agree.toFixed(2)} | ${mean(annotated.pairs.map((p) => p.margin)).toFixed(3)} | ${(annotated.generateMs / 1000).toFixed(0)} | ${(annotated.scoreMs / 1000).toFixed(0)} |`);
+    }
+    disposeParams(params);
+  }
   mkdirSync(dirname(String(args.out)), { recursive: true });
-  writeFileSync(String(args.out), lines.join('\n') + '\n');
+  if (args.append) appendFileSync(String(args.out), lines.join('\n') + '\n');
+  else writeFileSync(String(args.out), lines.join('\n') + '\n');
 }
 
 main().catch((e) => {
