@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { writePairsZip, type PairRecord } from '../src/core/data/pairs';
+import { compositeOnWhite } from '../src/core/data/image';
 import { encodePng } from '../src/core/data/png';
 import { generate } from '../src/core/generate';
 import { hashSeed } from '../src/core/random';
@@ -48,12 +49,11 @@ async function main() {
   const step = Math.max(1, Math.floor(candidates.length / Number(args.prompts)));
   const chosen = candidates.filter((_, i) => i % step === 0).slice(0, Number(args.prompts));
   const size = ck.config.imageSize;
-  const toRgb = (rgba: Uint8ClampedArray) => Uint8Array.from({ length: size * size * 3 }, (_, i) => rgba[Math.floor(i / 3) * 4 + (i % 3)]);
   const pairs: PairRecord[] = [];
   const bar = new ProgressBar('pairs', chosen.length);
   for (const [i, r] of chosen.entries()) {
     const { images } = await generate(ck, { prompt: r.prompt, count: 2, seed: hashSeed(Number(args.seed), i), steps: Number(args.steps) });
-    const [a, b] = images.map(toRgb);
+    const [a, b] = images.map((rgba) => compositeOnWhite(rgba));
     const sa = taste(a);
     const sb = taste(b);
     pairs.push({ caption: r.prompt, image0: { width: size, height: size, data: a }, image1: { width: size, height: size, data: b }, label0: sa === sb ? 0.5 : sa > sb ? 1 : 0, source: 'seed' });

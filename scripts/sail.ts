@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePairsJson, parsePairsZip, type PairRecord } from '../src/core/data/pairs';
+import { compositeOnWhite } from '../src/core/data/image';
 import { encodePng } from '../src/core/data/png';
 import type { Params } from '../src/core/model/layers';
 import { runSail, type RoundRecord, type SailEvent, type SailSettings } from '../src/core/sail/loop';
@@ -125,9 +126,8 @@ async function main() {
       const dir = join(out, `round-${round}`);
       const config = { ...base.config, provenance: { ...base.config.provenance, sail: { round, settings, command: `npm run sail -- ${process.argv.slice(2).join(' ')}` } } };
       await saveCheckpointDir(dir, { config, params });
-      const toRgb = (rgba: Uint8ClampedArray) => Uint8Array.from({ length: (rgba.length / 4) * 3 }, (_, i) => rgba[Math.floor(i / 3) * 4 + (i % 3)]);
       const size = base.config.imageSize;
-      const pairs: PairRecord[] = selfPairs.map((p) => ({ caption: p.prompt, image0: { width: size, height: size, data: toRgb(p.winnerImage) }, image1: { width: size, height: size, data: toRgb(p.loserImage) }, label0: 1, source: 'self' }));
+      const pairs: PairRecord[] = selfPairs.map((p) => ({ caption: p.prompt, image0: { width: size, height: size, data: compositeOnWhite(p.winnerImage) }, image1: { width: size, height: size, data: compositeOnWhite(p.loserImage) }, label0: 1, source: 'self' }));
       writeFileSync(join(dir, 'pairs.zip'), writePairsZip(pairs, encodePng));
       writeFileSync(join(dir, 'record.json'), JSON.stringify(record, null, 1));
       records_.push(record);
