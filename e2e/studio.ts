@@ -64,6 +64,8 @@ export interface Generated {
 interface ProgressLog {
   started: number;
   values: number[];
+  /** Every data-status the bar took, in order (a fast generation can be over before a poll). */
+  statuses: string[];
   /** performance.now() of each value. */
   times: number[];
 }
@@ -71,12 +73,18 @@ interface ProgressLog {
 /** Starts logging the progress bar's values into window.__progress. */
 async function recordProgress(page: Page): Promise<void> {
   await page.getByTestId('progress').evaluate((bar) => {
-    const log: ProgressLog = { started: performance.now(), values: [], times: [] };
+    const log: ProgressLog = { started: performance.now(), values: [], statuses: [], times: [] };
     (window as unknown as { __progress: ProgressLog }).__progress = log;
-    new MutationObserver(() => {
-      log.values.push(Number(bar.getAttribute('aria-valuenow')));
-      log.times.push(performance.now());
-    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.attributeName === 'data-status') {
+          log.statuses.push(bar.getAttribute('data-status') ?? '');
+        } else {
+          log.values.push(Number(bar.getAttribute('aria-valuenow')));
+          log.times.push(performance.now());
+        }
+      }
+    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow', 'data-status'] });
   });
 }
 
@@ -91,7 +99,9 @@ export async function setControls(page: Page, controls: { prompt: string; count:
 export async function startGenerating(page: Page): Promise<void> {
   await recordProgress(page);
   await page.getByTestId('prompt-input').press('Enter');
-  await expect(page.getByTestId('progress')).toHaveAttribute('data-status', 'running', { timeout: 10_000 });
+  await expect
+    .poll(() => page.evaluate(() => (window as unknown as { __progress: ProgressLog }).__progress.statuses.includes('running')), { timeout: 10_000 })
+    .toBe(true);
 }
 
 /** Waits for the generation started by startGenerating and checks the grid shows `count` images. */
