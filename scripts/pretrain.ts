@@ -141,6 +141,8 @@ async function main() {
       if (state.step % 25 === 0 || state.step === total) state.history.push({ phase, step: state.step, loss: ema });
       bar.update(state.step, `loss ${ema.toFixed(4)}`);
       if (Date.now() - lastSave > Number(args['save-every']) * 1000) await save();
+      // Let signal handlers run: on wasm the awaited reads resolve without a macrotask turn.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   };
 
