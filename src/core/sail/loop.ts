@@ -185,6 +185,9 @@ export async function trainDpoRound(opts: {
       const point = { step: step + 1, loss: stats.loss, implicitAccuracy: stats.implicitAccuracy, rewardMargin: stats.rewardMargin };
       curve.push(point);
       opts.onStep?.(point);
+      // A macrotask turn per step: on wasm awaited reads never yield one, and a worker would not
+      // read a cancel message until the round ended.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
   } catch (e) {
     disposeParams(policy);
