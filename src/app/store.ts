@@ -96,6 +96,17 @@ const isWorkerLoss = (err: unknown) =>
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+let sharedClient: ModelClient | undefined;
+
+/**
+ * The one model-worker client of the page, for the other stores (projects, runs, evaluation):
+ * they send their requests through it, so a crash and a restart reach every tab alike.
+ */
+export function modelClient(): ModelClient {
+  if (!sharedClient) useStudio.getState();
+  return sharedClient!;
+}
+
 export const useStudio = create<StudioState & StudioActions>()((set, get) => {
   let nextErrorId = 1;
   let crashesInARow = 0;
@@ -116,7 +127,8 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       }
     },
   });
-  // Test hook: lets e2e specs drive worker requests that have no UI yet (run-sail).
+  sharedClient = client;
+  // Test hook: lets e2e specs drive worker requests directly (run-sail).
   (globalThis as { __sailStudioClient?: ModelClient }).__sailStudioClient = client;
 
   const checkPrompt = () => {
