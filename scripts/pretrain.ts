@@ -1,7 +1,9 @@
 // Pretrains the base model: autoencoder, then text encoder + UNet. Resumable: it saves a
 // checkpoint every --save-every seconds and at each phase end into --out; rerunning the same
-// command continues from there (and a larger --ae-steps / --unet-steps extends a finished run).
-//   npm run pretrain -- --out runs/base --ae-steps 1500 --unet-steps 20000
+// command continues from there (and a larger --ae-steps / --unet-steps / --decoder-steps extends a
+// finished run). The optional last phase fine-tunes the decoder alone on the frozen encoder's
+// latents: it sharpens reconstructions without moving the latent space the UNet learned.
+//   npm run pretrain -- --out runs/base --ae-steps 1500 --unet-steps 20000 --decoder-steps 1200
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +15,8 @@ import {
   autoencoderBatch,
   autoencoderStepLoss,
   buildVocab,
+  decoderBatch,
+  decoderStepLoss,
   diffusionBatch,
   disposeBatch,
   encodeAll,
@@ -37,6 +41,8 @@ const spec = {
   'unet-steps': { default: 20000, help: 'UNet + text encoder steps' },
   'ae-lr': { default: 2e-3, help: 'autoencoder learning rate (Adam)' },
   'unet-lr': { default: 1e-3, help: 'UNet learning rate (Adam)' },
+  'decoder-steps': { default: 0, help: 'decoder-only fine-tuning steps after the UNet (encoder frozen)' },
+  'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
   'save-every': { default: 180, help: 'seconds between checkpoints' },
@@ -46,8 +52,14 @@ const spec = {
 
 interface RunState {
   identity: { size: string; seed: number; batch: number; aeLr: number; unetLr: number; cfgDropout: number; limit: number };
-  phase: 'ae' | 'unet' | 'done';
+  phase: 'ae' | 'unet' | 'decoder' | 'done';
+  /** Step within the current phase. */
   step: number;
+  /** UNet steps finished; absent in runs saved before the decoder phase existed (then: step, once past the UNet). */
+  unetStepsDone?: number;
+  decoderSteps?: number;
+  decoderStepsDone?: number;
+  decoderLr?: number;
   adamStep: number;
   aeSteps: number;
   unetSteps: number;
@@ -71,6 +83,8 @@ async function main() {
   };
   const aeSteps = Number(args['ae-steps']);
   const unetSteps = Number(args['unet-steps']);
+  const decoderSteps = Number(args['decoder-steps']);
+  const decoderLr = Number(args['decoder-lr']);
 
   const data = loadEmojiDataset(String(args.data));
   const all = data.manifest.splits.pretrain;
@@ -94,8 +108,24 @@ async function main() {
     params = ck.params;
     const moments = loadTensors(join(out, 'optimizer.safetensors'));
     adam = { step: state.adamStep, moments };
+    if (state.phase === 'done' && state.unetStepsDone === undefined) state.unetStepsDone = state.step;
+    if (state.decoderLr !== undefined && state.decoderLr !== decoderLr && (state.decoderStepsDone ?? 0) > 0) {
+      throw new Error(`${out} fine-tuned its decoder at --decoder-lr ${state.decoderLr}; resume with the same value`);
+    }
     // A finished run extended with more steps picks up where it stopped.
-    if (state.phase === 'done' && unetSteps > state.unetSteps) state.phase = 'unet';
+    if (state.phase === 'done' && unetSteps > (state.unetStepsDone ?? 0)) {
+      state.phase = 'unet';
+      state.step = state.unetStepsDone ?? 0;
+      disposeAdam(adam);
+      adam = adamInit(params, paramNames(params, 'text', 'unet'));
+    } else if (state.phase === 'done' && decoderSteps > (state.decoderStepsDone ?? 0)) {
+      state.phase = 'decoder';
+      state.step = state.decoderStepsDone ?? 0;
+      if (state.step === 0) {
+        disposeAdam(adam);
+        adam = adamInit(params, decoderNames(params));
+      }
+    }
     console.log(`Resuming ${out}: phase ${state.phase}, step ${state.step}`);
   } else {
     config = makeConfig(buildVocab(data.manifest.records.map((r) => r.prompt)), identity.size === 'tiny' ? 'tiny' : 'default');
@@ -106,6 +136,8 @@ async function main() {
   }
   state.aeSteps = Math.max(aeSteps, state.phase === 'ae' ? 0 : state.aeSteps);
   state.unetSteps = unetSteps;
+  state.decoderSteps = decoderSteps;
+  state.decoderLr = decoderLr;
   console.log(`backend ${backend}; ${ids.length} images; ${countParams(params)} parameters (ae ${count(params, 'ae')}, text ${count(params, 'text')}, unet ${count(params, 'unet')})`);
 
   let lastSave = Date.now();
@@ -130,14 +162,16 @@ async function main() {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 
-  const trainLoop = async (phase: 'ae' | 'unet', total: number, stepFn: (step: number) => Promise<number>) => {
-    const bar = new ProgressBar(phase === 'ae' ? 'autoencoder' : 'unet', total, state.step);
+  const trainLoop = async (phase: 'ae' | 'unet' | 'decoder', total: number, stepFn: (step: number) => Promise<number>) => {
+    const bar = new ProgressBar(phase === 'ae' ? 'autoencoder' : phase, total, state.step);
     let ema = NaN;
     while (state.step < total && !stopping) {
       const loss = await stepFn(state.step);
       if (!Number.isFinite(loss)) throw new Error(`${phase} loss became ${loss} at step ${state.step}; the last checkpoint in ${out} is intact`);
       ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
       state.step++;
+      if (phase === 'unet') state.unetStepsDone = state.step;
+      if (phase === 'decoder') state.decoderStepsDone = state.step;
       if (state.step % 25 === 0 || state.step === total) state.history.push({ phase, step: state.step, loss: ema });
       bar.update(state.step, `loss ${ema.toFixed(4)}`);
       if (Date.now() - lastSave > Number(args['save-every']) * 1000) await save();
@@ -177,7 +211,30 @@ async function main() {
       disposeBatch(batch);
       return r.loss;
     });
-    if (!stopping) state.phase = 'done';
+    if (!stopping) {
+      state.phase = decoderSteps > (state.decoderStepsDone ?? 0) ? 'decoder' : 'done';
+      state.step = state.decoderStepsDone ?? 0;
+      disposeAdam(adam);
+      adam = adamInit(params, state.phase === 'decoder' ? decoderNames(params) : []);
+      await save();
+    }
+  }
+
+  if (state.phase === 'decoder') {
+    const unscaled = await encodeAll(params, config, images);
+    const names = decoderNames(params);
+    await trainLoop('decoder', decoderSteps, async (step) => {
+      const batch = decoderBatch(images, unscaled, config, identity.batch, identity.seed, step);
+      const r = await adamStep(params, names, adam, { lr: decoderLr, clipNorm: 1 }, (p) => decoderStepLoss(p, config, batch));
+      tf.dispose([batch.latents, batch.images]);
+      return r.loss;
+    });
+    if (!stopping) {
+      const held = heldOut(data, config);
+      state.psnr = await reconstructionPsnr({ config, params }, held);
+      console.log(`after decoder fine-tuning: reconstruction PSNR ${state.psnr.toFixed(2)} dB on ${held.length / (32 * 32 * 3)} images`);
+      state.phase = 'done';
+    }
   }
   await finish(save);
   disposeParams(params);
@@ -187,6 +244,11 @@ async function main() {
 async function finish(save: () => Promise<void>) {
   await save();
   console.log('Checkpoint saved.');
+}
+
+/** The decoder's parameters: the only ones the decoder phase trains. */
+function decoderNames(params: Params): string[] {
+  return Object.keys(params).filter((n) => n.startsWith('ae.dec.'));
 }
 
 function count(params: Params, group: string): number {
@@ -206,8 +268,11 @@ function provenance(state: RunState, backend: string): Record<string, unknown> {
     seed: state.identity.seed,
     settings: state.identity,
     aeSteps: state.aeSteps,
-    unetStepsDone: state.phase === 'unet' || state.phase === 'done' ? state.step : 0,
+    unetStepsDone: state.unetStepsDone ?? (state.phase === 'unet' || state.phase === 'done' ? state.step : 0),
     unetSteps: state.unetSteps,
+    decoderStepsDone: state.decoderStepsDone ?? 0,
+    decoderSteps: state.decoderSteps ?? 0,
+    decoderLr: state.decoderLr,
     phase: state.phase,
     backend,
     trainSeconds: Math.round(state.trainSeconds),
@@ -221,5 +286,4 @@ main().catch((e) => {
   console.error(`pretrain failed: ${(e as Error).message}`);
   process.exit(1);
 });
-void tf;
 void writeFileSync;

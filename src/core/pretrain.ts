@@ -7,7 +7,7 @@ import { makeSchedule, type NoiseSchedule } from './diffusion/schedule';
 import type { ModelConfig } from './model/config';
 import { gaussianArray, type Params } from './model/layers';
 import { decodeLatents, encodeImages, type Checkpoint } from './model/ldm';
-import { encode } from './model/autoencoder';
+import { decode, encode } from './model/autoencoder';
 import { readParams } from './model/layers';
 import { Tokenizer } from './model/tokenizer';
 import { hashSeed, mulberry32 } from './random';
@@ -22,6 +22,7 @@ export function buildVocab(prompts: string[]): string[] {
 
 const PHASE_AE = 1;
 const PHASE_UNET = 2;
+const PHASE_DECODER = 3;
 
 /** Batch indices for one step: uniform with replacement over `n` examples. */
 export function batchIndices(n: number, batch: number, seed: number, phase: number, step: number): number[] {
@@ -40,6 +41,34 @@ export function autoencoderBatch(images: Float32Array, imageSize: number, batch:
   const per = imageSize * imageSize * 3;
   const idx = batchIndices(images.length / per, batch, seed, PHASE_AE, step);
   return tf.tensor4d(gather(images, per, idx), [batch, imageSize, imageSize, 3]);
+}
+
+/**
+ * One decoder fine-tuning step's batch: the frozen encoder's unscaled latents of random images and
+ * the images themselves. The encoder stays fixed, so the latent space the UNet learned is unchanged.
+ */
+export function decoderBatch(
+  images: Float32Array,
+  unscaledLatents: Float32Array,
+  config: ModelConfig,
+  batch: number,
+  seed: number,
+  step: number,
+): { latents: tf.Tensor4D; images: tf.Tensor4D } {
+  const size = config.imageSize;
+  const per = size * size * 3;
+  const s = config.latentSize;
+  const c = config.autoencoder.latentChannels;
+  const idx = batchIndices(images.length / per, batch, seed, PHASE_DECODER, step);
+  return {
+    latents: tf.tensor4d(gather(unscaledLatents, s * s * c, idx), [batch, s, s, c]),
+    images: tf.tensor4d(gather(images, per, idx), [batch, size, size, 3]),
+  };
+}
+
+/** Reconstruction MSE of the decoder alone on given latents. */
+export function decoderStepLoss(params: Params, config: ModelConfig, batch: { latents: tf.Tensor4D; images: tf.Tensor4D }): tf.Scalar {
+  return tf.mean(tf.squaredDifference(decode(readParams(params), config.autoencoder, batch.latents), batch.images)) as tf.Scalar;
 }
 
 export function autoencoderStepLoss(params: Params, config: ModelConfig, images: tf.Tensor4D): tf.Scalar {
