@@ -4,9 +4,11 @@
 
 import type { BackendChoice, BackendPreference } from './core/backend';
 import type { PairRecord } from './core/data/pairs';
+import type { GridCell } from './core/grid';
 import type { RoundRecord, SailEvent, SailSettings } from './core/sail/loop';
 
 export type { AdapterSummary, BackendChoice, BackendName, BackendPreference } from './core/backend';
+export type { GridCell } from './core/grid';
 
 // ---- requests: app -> worker ----
 
@@ -47,6 +49,38 @@ export interface CancelRequest {
 }
 
 /**
+ * Weights a request runs on instead of the loaded checkpoint: a round's checkpoint, or a
+ * project's imported base. Copied, not transferred, so the app keeps its own bytes.
+ */
+export interface ModelWeights {
+  /** config.json content of an imported base; omitted: the loaded checkpoint's config. */
+  config?: unknown;
+  /** model.safetensors bytes. */
+  weights: ArrayBuffer;
+}
+
+/**
+ * One image per prompt x seed cell (image 0 of that seed's noise), on `model` or the loaded
+ * checkpoint: Compare and the grid before round 0. Answers `result`, images in cell order.
+ */
+export interface RenderGridRequest {
+  kind: 'render-grid';
+  id: number;
+  cells: GridCell[];
+  guidance: number;
+  steps: number;
+  model?: ModelWeights;
+}
+
+/** Reads an exported checkpoint (config.json text + model.safetensors) and checks it; changes nothing. */
+export interface CheckModelRequest {
+  kind: 'check-model';
+  id: number;
+  config: string;
+  weights: ArrayBuffer;
+}
+
+/**
  * Run SAIL on the loaded model as the base: round 0 on the seed pairs, then `settings.rounds`
  * self-amplifying rounds, or continue after `resumeFrom`. Streams `sail-event` (the engine's
  * events, unchanged) and one `sail-round` per finished round, then answers `sail-done`.
@@ -60,9 +94,13 @@ export interface RunSailRequest {
   settings: SailSettings;
   /** The last finished round's weights (model.safetensors bytes) to continue from. */
   resumeFrom?: { round: number; weights: ArrayBuffer; round0Weights?: ArrayBuffer };
+  /** The project's imported base, used instead of the loaded checkpoint (round weights then share its config). */
+  base?: ModelWeights;
+  /** Cells rendered after each round (guidance and DDIM steps of `settings`) into `sail-round`'s grid. */
+  grid?: GridCell[];
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest;
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest;
 
 // ---- replies: worker -> app ----
 
@@ -108,6 +146,12 @@ export interface ResultReply {
   backend: string;
 }
 
+export interface ModelCheckedReply {
+  kind: 'model-checked';
+  id: number;
+  model: ModelSummary;
+}
+
 export interface PromptCheckedReply {
   kind: 'prompt-checked';
   id: number;
@@ -120,6 +164,7 @@ export interface PromptCheckedReply {
  * - model-load-failed: the checkpoint could not be fetched or read (init).
  * - not-ready: a request came before a successful init.
  * - cancelled: a cancel request stopped it.
+ * - diverged: a SAIL run's loss became NaN or infinite (the message names the round and step).
  * - bad-request: the request's fields are out of range; the message says which.
  * - internal: anything else; the message is the underlying error's.
  */
@@ -128,6 +173,7 @@ export type WorkerErrorReason =
   | 'model-load-failed'
   | 'not-ready'
   | 'cancelled'
+  | 'diverged'
   | 'bad-request'
   | 'internal';
 
@@ -156,6 +202,8 @@ export interface SailRoundReply {
   weights: ArrayBuffer;
   /** The round's self pairs, winner and loser as 32x32 RGBA; transferred. */
   selfPairs: { prompt: string; margin: number; winner: ArrayBuffer; loser: ArrayBuffer }[];
+  /** The request's grid cells after this round, 32x32 RGBA each, in cell order; transferred. */
+  grid: ArrayBuffer[];
 }
 
 export interface SailDoneReply {
@@ -168,7 +216,7 @@ export interface SailDoneReply {
 /** Replies that come before a request's final answer. */
 export type StreamReply = ProgressReply | SailEventReply | SailRoundReply;
 
-export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ErrorReply | SailEventReply | SailRoundReply | SailDoneReply;
+export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ModelCheckedReply | ErrorReply | SailEventReply | SailRoundReply | SailDoneReply;
 
 /** The reply each request settles with when it succeeds. */
 export interface ReplyFor {
@@ -176,4 +224,6 @@ export interface ReplyFor {
   generate: ResultReply;
   'check-prompt': PromptCheckedReply;
   'run-sail': SailDoneReply;
+  'render-grid': ResultReply;
+  'check-model': ModelCheckedReply;
 }

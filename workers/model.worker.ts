@@ -16,14 +16,19 @@ import {
   unknownWords,
   type Checkpoint,
 } from '../src/core';
+import { renderGrid } from '../src/core/grid';
 import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint';
 import { disposeParams } from '../src/core/model/layers';
-import { runSail } from '../src/core/sail/loop';
+import { NonFiniteLossError, runSail } from '../src/core/sail/loop';
 import { encodePairs } from '../src/core/sail/prepare';
 import type {
+  CheckModelRequest,
   ErrorReply,
   GenerateRequest,
   InitRequest,
+  ModelSummary,
+  ModelWeights,
+  RenderGridRequest,
   RunSailRequest,
   WorkerErrorReason,
   WorkerReply,
@@ -62,6 +67,42 @@ class RequestFailure extends Error {
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+function summaryOf(ck: Checkpoint): ModelSummary {
+  return {
+    params: countParams(ck),
+    imageSize: ck.config.imageSize,
+    sampling: ck.config.sampling,
+    provenance: ck.config.provenance ?? {},
+  };
+}
+
+/**
+ * On WebGPU a lost device (driver reset, GPU process crash) leaves every later op failing; the
+ * worker then ends itself with an uncaught error, and the client restarts it as after a crash.
+ */
+function watchDeviceLoss(): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  const device = (tf.backend() as unknown as { device?: { lost?: Promise<{ message: string }> } }).device;
+  void device?.lost?.then((info) => {
+    setTimeout(() => {
+      throw new Error(`The GPU device was lost (${info.message || 'no reason given'})`);
+    });
+  });
+}
+
+/** A checkpoint for other weights than the loaded ones; the caller disposes it. */
+function checkpointFor(model: ModelWeights, loaded: Checkpoint): Checkpoint {
+  try {
+    return parseCheckpoint(model.config ?? loaded.config, model.weights);
+  } catch (err) {
+    throw new RequestFailure('bad-request', `These weights cannot be read: ${messageOf(err)}`);
+  }
+}
+
+/** Each image must own its whole buffer to be transferred; copies only the ones that do not. */
+const ownBuffers = (images: Uint8ClampedArray[]) =>
+  images.map((img) => (img.byteOffset === 0 && img.byteLength === img.buffer.byteLength ? (img.buffer as ArrayBuffer) : img.slice().buffer));
+
 async function init(req: InitRequest): Promise<void> {
   const started = performance.now();
   if (checkpoint) disposeCheckpoint(checkpoint);
@@ -72,19 +113,8 @@ async function init(req: InitRequest): Promise<void> {
   checkpoint = await fetchCheckpoint(req.modelUrl).catch((err: unknown) => {
     throw new RequestFailure('model-load-failed', `The model at ${req.modelUrl} could not be loaded: ${messageOf(err)}`);
   });
-  post({
-    kind: 'ready',
-    id: req.id,
-    backend,
-    activeBackend: tf.getBackend(),
-    model: {
-      params: countParams(checkpoint),
-      imageSize: checkpoint.config.imageSize,
-      sampling: checkpoint.config.sampling,
-      provenance: checkpoint.config.provenance ?? {},
-    },
-    ms: performance.now() - started,
-  });
+  watchDeviceLoss();
+  post({ kind: 'ready', id: req.id, backend, activeBackend: tf.getBackend(), model: summaryOf(checkpoint), ms: performance.now() - started });
 }
 
 async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> {
@@ -99,10 +129,7 @@ async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> 
       onProgress: (done, total) => post({ kind: 'progress', id: req.id, done, total }),
       isCancelled: () => cancelled.has(req.id),
     });
-    // Each image must own its whole buffer to be transferred; copy only the ones that do not.
-    const buffers = images.map((img) =>
-      img.byteOffset === 0 && img.byteLength === img.buffer.byteLength ? (img.buffer as ArrayBuffer) : img.slice().buffer,
-    );
+    const buffers = ownBuffers(images);
     const ms = performance.now() - started;
     post({ kind: 'result', id: req.id, images: buffers, size, ms, backend: tf.getBackend() }, buffers);
   } finally {
@@ -110,17 +137,49 @@ async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> 
   }
 }
 
-/** SAIL on the loaded model as the base; the engine's events go to the app unchanged. */
-async function runSailRequest(req: RunSailRequest, base: Checkpoint): Promise<void> {
+async function runRenderGrid(req: RenderGridRequest, loaded: Checkpoint): Promise<void> {
+  const started = performance.now();
+  const ck = req.model ? checkpointFor(req.model, loaded) : loaded;
+  try {
+    const images = await renderGrid(ck, req.cells, {
+      guidance: req.guidance,
+      steps: req.steps,
+      onProgress: (done, total) => post({ kind: 'progress', id: req.id, done, total }),
+      isCancelled: () => cancelled.has(req.id),
+    });
+    const buffers = ownBuffers(images);
+    post({ kind: 'result', id: req.id, images: buffers, size: ck.config.imageSize, ms: performance.now() - started, backend: tf.getBackend() }, buffers);
+  } finally {
+    if (ck !== loaded) disposeCheckpoint(ck);
+    cancelled.delete(req.id);
+  }
+}
+
+function checkModel(req: CheckModelRequest): void {
+  let ck: Checkpoint;
+  try {
+    ck = parseCheckpoint(req.config, req.weights);
+  } catch (err) {
+    throw new RequestFailure('bad-request', `This is not a checkpoint the studio can use: ${messageOf(err)}`);
+  }
+  const model = summaryOf(ck);
+  disposeCheckpoint(ck);
+  post({ kind: 'model-checked', id: req.id, model });
+}
+
+/** SAIL on the loaded model (or the project's imported base); the engine's events go to the app unchanged. */
+async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<void> {
+  const base = req.base ? checkpointFor(req.base, loaded) : loaded;
   const weightsOf = (bytes: ArrayBuffer) => parseCheckpoint(base.config, bytes).params;
-  const resumeFrom = req.resumeFrom && {
-    round: req.resumeFrom.round,
-    params: weightsOf(req.resumeFrom.weights),
-    round0Params: req.resumeFrom.round0Weights ? weightsOf(req.resumeFrom.round0Weights) : undefined,
-  };
   let rounds = 0;
   try {
     const seedPairs = await encodePairs(base, req.seedPairs);
+    // Parsed after the seed pairs so a bad pair cannot leak them: runSail owns them from here.
+    const resumeFrom = req.resumeFrom && {
+      round: req.resumeFrom.round,
+      params: weightsOf(req.resumeFrom.weights),
+      round0Params: req.resumeFrom.round0Weights ? weightsOf(req.resumeFrom.round0Weights) : undefined,
+    };
     const result = await runSail({
       base,
       seedPairs,
@@ -132,13 +191,15 @@ async function runSailRequest(req: RunSailRequest, base: Checkpoint): Promise<vo
       onRoundDone: async ({ round, params, record, selfPairs }) => {
         const weights = (await serializeCheckpoint({ config: base.config, params })).safetensors.slice().buffer as ArrayBuffer;
         const pairs = selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, winner: p.winnerImage.slice().buffer as ArrayBuffer, loser: p.loserImage.slice().buffer as ArrayBuffer }));
-        post({ kind: 'sail-round', id: req.id, round, record, weights, selfPairs: pairs }, [weights, ...pairs.flatMap((p) => [p.winner, p.loser])]);
+        const grid = ownBuffers(await renderGrid({ config: base.config, params }, req.grid ?? [], { guidance: req.settings.guidance, steps: req.settings.ddimSteps }));
+        post({ kind: 'sail-round', id: req.id, round, record, weights, selfPairs: pairs, grid }, [weights, ...pairs.flatMap((p) => [p.winner, p.loser]), ...grid]);
         rounds++;
       },
     });
     if (result.params !== base.params) disposeParams(result.params);
     post({ kind: 'sail-done', id: req.id, rounds });
   } finally {
+    if (base !== loaded) disposeCheckpoint(base);
     cancelled.delete(req.id);
   }
 }
@@ -171,6 +232,10 @@ async function handle(req: WorkerRequest): Promise<void> {
       return;
     case 'run-sail':
       return runSailRequest(req, requireCheckpoint());
+    case 'render-grid':
+      return runRenderGrid(req, requireCheckpoint());
+    case 'check-model':
+      return checkModel(req);
     default: {
       const unknown = req as { kind?: unknown; id?: unknown };
       throw new RequestFailure('bad-request', `Unknown request kind ${JSON.stringify(unknown.kind)}.`);
@@ -181,6 +246,7 @@ async function handle(req: WorkerRequest): Promise<void> {
 function errorReply(id: number, err: unknown): ErrorReply {
   if (err instanceof RequestFailure) return { kind: 'error', id, reason: err.reason, message: err.message };
   if (err instanceof CancelledError) return { kind: 'error', id, reason: 'cancelled', message: 'Generation was cancelled.' };
+  if (err instanceof NonFiniteLossError) return { kind: 'error', id, reason: 'diverged', message: err.message };
   return { kind: 'error', id, reason: 'internal', message: `Something went wrong in the model worker: ${messageOf(err)}` };
 }
 
