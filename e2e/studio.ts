@@ -39,13 +39,19 @@ export function studioUrl(params: Record<string, string> = {}): string {
   return text ? `./?${text}` : './';
 }
 
-/** Opens the studio and waits until the worker reports ready; returns the start-up time in ms. */
-export async function openStudio(page: Page, params: Record<string, string> = {}): Promise<number> {
+/**
+ * Opens the studio, waits until the worker reports ready and selects `tab` (the Generate tab
+ * unless told otherwise: the specs written before the tabs drive its form); returns the
+ * start-up time in ms.
+ */
+export async function openStudio(page: Page, params: Record<string, string> = {}, tab = 'generate'): Promise<number> {
   const started = Date.now();
   await page.goto(studioUrl(params));
   await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
   await expect(page.getByTestId('errors')).toBeEmpty();
-  return Date.now() - started;
+  const elapsed = Date.now() - started;
+  await page.getByTestId(`tab-${tab}`).click();
+  return elapsed;
 }
 
 export interface Generated {

@@ -1,0 +1,4 @@
+// Being built (studio-A): filled in by the next commits.
+export function PairsPanel() {
+  return <section className="panel" data-testid="pairs-panel" />;
+}
