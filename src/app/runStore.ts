@@ -13,6 +13,7 @@ import { pngToRgb, rgbaToPng } from './pngImages';
 import { fetchSailPools } from './sailPools';
 import { settingsProblems, withDefaults } from './runSettings';
 import { RunProgress, describePosition, type RunPosition } from './runProgress';
+import { useProjects } from './projectStore';
 import { modelClient, useStudio } from './store';
 import type { ProjectRecord, RunRecord, RunStatus, StoredPair, StoredRound } from './storage/schema';
 import { studioDb } from './storage/db';
@@ -144,6 +145,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
   const refreshProject = async (projectId: string) => {
     const project = (await (await studioDb()).getProject(projectId)) ?? null;
     if (get().projectId === projectId) set({ project });
+    void useProjects.getState().refreshProjects(); // the project bar shows runs and storage too
     return project;
   };
 
@@ -405,5 +407,6 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
 });
 
 // Test hook, like __sailStudioClient: lets e2e specs set what the form would refuse (a learning
-// rate that makes the loss NaN) and read the run's live state.
-(globalThis as { __sailStudioRun?: typeof useRun }).__sailStudioRun = useRun;
+// rate that makes the loss NaN), read the run's live state, and store seed pairs through the
+// project store without the Label tab.
+(globalThis as { __sailStudioTest?: unknown }).__sailStudioTest = { run: useRun, projects: useProjects };

