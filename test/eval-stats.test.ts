@@ -1,0 +1,87 @@
+// Win rates and their 95% intervals on constructed inputs (issue 6), and the tables built from them.
+import { describe, expect, it } from 'vitest';
+import { bootstrapInterval, figureInterval, tInterval, tQuantile975 } from '../src/core/eval/interval';
+import { wilsonInterval } from '../src/core/stats';
+import { plotRounds } from '../src/core/eval/plot';
+import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, pairedDifference, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+
+describe('intervals', () => {
+  it('Student-t over repeats', () => {
+    expect(tQuantile975(2)).toBe(4.303);
+    // 0.6, 0.7, 0.8: mean 0.7, sd 0.1, half = 4.303 * 0.1 / sqrt(3) = 0.24843.
+    const t = tInterval([0.6, 0.7, 0.8]);
+    expect(t.mean).toBeCloseTo(0.7, 12);
+    expect(t.high - t.mean).toBeCloseTo(0.24843, 4);
+    expect(t.method).toBe('t');
+    expect(tInterval([0.5]).method).toBe('none');
+  });
+
+  it('bootstrap covers the mean, is seeded, and shrinks with more items', () => {
+    const items = Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? 1 : 0));
+    const a = bootstrapInterval(items);
+    expect(a).toEqual(bootstrapInterval(items));
+    expect(a.low).toBeLessThan(0.25);
+    expect(a.high).toBeGreaterThan(0.25);
+    const b = bootstrapInterval([...items, ...items, ...items, ...items]);
+    expect(b.high - b.low).toBeLessThan(a.high - a.low);
+  });
+
+  it('a figure uses t over repeats, else Wilson for proportions', () => {
+    const perRepeat = [[1, 1, 0, 0.5], [1, 0, 0, 0], [1, 1, 1, 0]];
+    const f = figureInterval(perRepeat, true);
+    expect(f.method).toBe('t');
+    expect(f.mean).toBeCloseTo((0.625 + 0.25 + 0.75) / 3, 12);
+    const one = figureInterval([[1, 1, 1, 0, 0.5]], true);
+    expect(one.method).toBe('wilson');
+    expect(one.mean).toBeCloseTo(0.7, 12);
+    expect(one.low).toBeCloseTo(wilsonInterval(3.5, 5).low, 12);
+  });
+});
+
+/** A constructed result: arm -> per-repeat win items at its final point. */
+function constructed(wins: Record<string, number[][]>): EvalResult {
+  const settings = { ...DEFAULT_EVAL_SETTINGS, rounds: 1, repeats: wins.base.length };
+  const arms: ArmResult[] = ARMS.filter((a) => a.id in wins).map((a) => {
+    const last = wins[a.id].map((w) => ({ winRate: w, fidelity: w.map(() => 1) }));
+    const points = a.kind === 'sail' ? [wins[a.id].map((w) => ({ winRate: w.map(() => 0.5) })), last] : [last];
+    return { arm: a.id, points, trainMs: [60000], evalMs: [30000] };
+  });
+  return { settings, arms, seedPairs: [{ labelled: 8, skipped: 1, flipped: 1, agreement: 0.875, ms: 1000 }], backend: 'wasm', totalMs: 1 };
+}
+
+describe('win-rate tables', () => {
+  const r = constructed({
+    base: [[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]],
+    'dpo-many': [[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]],
+    sail: [[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0]],
+  });
+
+  it('win rate per arm is the mean over repeats of the per-repeat win share', () => {
+    const sail = cell(r.arms.find((a) => a.arm === 'sail')!, 'winRate');
+    expect(sail.mean).toBeCloseTo(0.75, 12);
+    expect(sail.low).toBeCloseTo(0.75 - (4.303 * 0.25) / Math.sqrt(3), 4);
+    const table = resultsTable(r);
+    expect(table).toContain('| SAIL | 75.0% [12.9, 137.1]');
+    expect(table).toContain('| Diffusion-DPO, 16n pairs | 50.0% [');
+    expect(table).toContain('| Base model | reference |');
+  });
+
+  it('paired differences are per-repeat differences', () => {
+    const d = pairedDifference(r, 'sail', 'dpo-many', 'winRate');
+    // per repeat: 1 - 0.75, 0.75 - 0.5, 0.5 - 0.25 = 0.25 each: zero spread.
+    expect(d.mean).toBeCloseTo(0.25, 12);
+    expect(d.high - d.low).toBeCloseTo(0, 12);
+    expect(comparisonTable(r)).toContain('| SAIL on n vs Diffusion-DPO on 16n | +25.0 pp [25.0, 25.0]');
+  });
+
+  it('per-round tables and plots place SAIL by round and the others at the last round', () => {
+    const t = roundsTable(r, 'winRate');
+    expect(t).toContain('| SAIL | 50.0% [50.0, 50.0] | 75.0%');
+    expect(t).toMatch(/\| Diffusion-DPO, 16n pairs \| - \| 50\.0%/);
+    const series = seriesFor(r, 'winRate');
+    expect(series.map((s) => s.horizontal)).toEqual([true, true, false]);
+    const png = plotRounds(series, 2, { percent: true });
+    expect(png.data.length).toBe(png.width * png.height * 4);
+    expect(png.data.some((v) => v !== 255)).toBe(true);
+  });
+});
