@@ -10,8 +10,10 @@ import { ImageGrid } from './components/ImageGrid';
 import { LabelPanel } from './components/LabelPanel';
 import { ModelInfo } from './components/ModelInfo';
 import { PairsPanel } from './components/PairsPanel';
+import { ProjectBar } from './components/ProjectBar';
 import { RunPanel } from './components/RunPanel';
 import { Tabs, type TabSpec } from './components/Tabs';
+import { useProjects } from './projectStore';
 import { useStudio } from './store';
 
 // In the order of the user's path (DESIGN.md section 1): label, check the pairs, run, compare.
@@ -39,12 +41,14 @@ export function App() {
     startWorker();
     void loadSuggestions();
     void loadNotice();
+    void useProjects.getState().load();
   }, []);
 
   return (
     <div className="app">
       <Header />
       <ErrorList />
+      <ProjectBar />
       <main>
         <Tabs tabs={TABS} />
       </main>

@@ -2,7 +2,8 @@ import { useEffect, useRef } from 'react';
 
 import { useStudio } from '../store';
 
-function ImageCanvas({ rgba, size, label }: { rgba: Uint8ClampedArray; size: number; label: string }) {
+/** One RGBA image on a canvas (also the Label tab's pair images). */
+export function ImageCanvas({ rgba, size, label, className = 'image', testId = 'generated-image' }: { rgba: Uint8ClampedArray; size: number; label: string; className?: string; testId?: string }) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const context = ref.current?.getContext('2d');
@@ -10,7 +11,7 @@ function ImageCanvas({ rgba, size, label }: { rgba: Uint8ClampedArray; size: num
     // ImageData wants a Uint8ClampedArray over a plain ArrayBuffer; the worker transferred one.
     context.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, size, size), 0, 0);
   }, [rgba, size]);
-  return <canvas ref={ref} width={size} height={size} className="image" role="img" aria-label={label} data-testid="generated-image" />;
+  return <canvas ref={ref} width={size} height={size} className={className} role="img" aria-label={label} data-testid={testId} />;
 }
 
 export function ImageGrid() {

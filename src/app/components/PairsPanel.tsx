@@ -1,4 +1,102 @@
-// Being built (studio-A): filled in by the next commits.
+// The Pairs tab: the current project's pairs, newest first, a page at a time; change which
+// image won or delete a pair; upload a pairs file. Captions are React text, never HTML.
+
+import { useState } from 'react';
+
+import { useProjects, type StoredPair } from '../projectStore';
+import { PngImage } from './PngImage';
+import { UploadBox } from './UploadBox';
+
+const PAGE = 40;
+
+const LABELS: { value: StoredPair['label0']; text: string }[] = [
+  { value: 1, text: 'Left won' },
+  { value: 0.5, text: 'Tie' },
+  { value: 0, text: 'Right won' },
+];
+
+function PairRow({ pair }: { pair: StoredPair }) {
+  const setPairLabel = useProjects((s) => s.setPairLabel);
+  const deletePair = useProjects((s) => s.deletePair);
+  const [busy, setBusy] = useState(false);
+  const act = (action: () => Promise<unknown>) => {
+    setBusy(true);
+    void action().finally(() => setBusy(false));
+  };
+  const winner = pair.label0 === 1 ? 0 : pair.label0 === 0 ? 1 : -1;
+
+  return (
+    <li className="pair-row" data-testid="pair-row" data-label={String(pair.label0)} data-source={pair.source}>
+      <div className="pair-images">
+        {[pair.image0, pair.image1].map((png, i) => (
+          <span key={i} className={`pair-image${winner === i ? ' winner' : winner === -1 ? '' : ' loser'}`}>
+            <PngImage png={png} alt={`${i === 0 ? 'Left' : 'Right'} image${winner === i ? ' (preferred)' : ''}`} scale={2} />
+          </span>
+        ))}
+      </div>
+      <div className="pair-text">
+        <span className="pair-caption" data-testid="pair-caption">
+          {pair.caption}
+        </span>
+        <span className="muted">
+          {pair.source === 'seed' ? 'labelled here' : 'uploaded'}, {new Date(pair.createdAt).toLocaleString()}
+        </span>
+      </div>
+      <div className="pair-controls" role="group" aria-label={`Label of “${pair.caption}”`}>
+        {LABELS.map((l) => (
+          <button
+            key={l.value}
+            type="button"
+            className={pair.label0 === l.value ? 'chip selected' : 'chip'}
+            aria-pressed={pair.label0 === l.value}
+            disabled={busy}
+            onClick={() => pair.label0 !== l.value && act(() => setPairLabel(pair.id, l.value))}
+          >
+            {l.text}
+          </button>
+        ))}
+        <button type="button" className="link" disabled={busy} data-testid="pair-delete" onClick={() => act(() => deletePair(pair.id))}>
+          Delete
+        </button>
+      </div>
+    </li>
+  );
+}
+
 export function PairsPanel() {
-  return <section className="panel" data-testid="pairs-panel" />;
+  const pairs = useProjects((s) => s.pairs);
+  const [shown, setShown] = useState(PAGE);
+  const newestFirst = [...pairs].reverse();
+  const ties = pairs.filter((p) => p.label0 === 0.5).length;
+
+  return (
+    <section className="panel pairs-panel" aria-label="Pairs" data-testid="pairs-panel">
+      <UploadBox />
+      <h2>
+        Pairs in this project: <span data-testid="pairs-total">{pairs.length}</span>
+      </h2>
+      {ties > 0 && <p className="muted">Ties ({ties}) are kept and exported, but carry no preference: training skips them.</p>}
+      {pairs.length === 0 ? (
+        <p className="muted">No pairs yet: label some in the Label tab, or upload a pairs file above.</p>
+      ) : (
+        <>
+          <ol className="pair-list" data-testid="pair-list">
+            {newestFirst.slice(0, shown).map((p) => (
+              <PairRow key={p.id} pair={p} />
+            ))}
+          </ol>
+          {shown < pairs.length && (
+            <p>
+              <span className="muted">
+                Showing the newest {shown} of {pairs.length}.{' '}
+              </span>
+              <button type="button" data-testid="pairs-more" onClick={() => setShown(shown + PAGE * 5)}>
+                Show more
+              </button>
+            </p>
+          )}
+        </>
+      )}
+    </section>
+  );
 }

@@ -1,0 +1,143 @@
+// Labelling seed pairs by clicking and by keyboard, and projects, against the built app with the
+// tiny test model (scripts/e2e-fixtures.mjs copies it into dist/test-models/tiny/), real worker,
+// real IndexedDB.
+import type { Page } from '@playwright/test';
+
+import { expect, openStudio, record, test } from './studio';
+
+const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
+
+const pairKey = (page: Page) => page.getByTestId('label-pair').getAttribute('data-key');
+const count = (page: Page) => page.getByTestId('pair-count');
+
+/** Waits for a pair on screen, does `act`, then waits until another pair is shown. */
+async function judge(page: Page, act: () => Promise<void>): Promise<{ before: string; after: string; caption: string }> {
+  await expect(page.getByTestId('label-pair')).toBeVisible();
+  const before = (await pairKey(page))!;
+  const caption = await page.getByTestId('label-caption').innerText();
+  await act();
+  await expect(page.getByTestId('label-pair')).not.toHaveAttribute('data-key', before);
+  return { before, after: (await pairKey(page))!, caption };
+}
+
+async function labels(page: Page): Promise<{ caption: string; label: string }[]> {
+  await page.getByTestId('tab-pairs').click();
+  const rows = page.getByTestId('pair-row');
+  const result = await rows.evaluateAll((els) =>
+    els.map((el) => ({ caption: el.querySelector('[data-testid="pair-caption"]')!.textContent ?? '', label: el.getAttribute('data-label') ?? '' })),
+  );
+  await page.getByTestId('tab-label').click();
+  return result;
+}
+
+test('label 6 pairs by click and keyboard with one undo; after a reload the 6 are there', async ({ page }) => {
+  const started = Date.now();
+  await openStudio(page, TINY, 'label');
+  await expect(count(page)).toHaveText('0');
+  await expect(page.getByTestId('label-image')).toHaveCount(2);
+  record('ms from open to the first pair', Date.now() - started);
+
+  const judged: { caption: string; label: string }[] = [];
+  const t0 = Date.now();
+  let j = await judge(page, () => page.getByTestId('choose-1').click());
+  judged.push({ caption: j.caption, label: '1' });
+  await expect(count(page)).toHaveText('1');
+  j = await judge(page, () => page.keyboard.press('2'));
+  judged.push({ caption: j.caption, label: '0' });
+  j = await judge(page, () => page.keyboard.press('t'));
+  judged.push({ caption: j.caption, label: '0.5' });
+  j = await judge(page, () => page.getByTestId('choose-2').click());
+  judged.push({ caption: j.caption, label: '0' });
+  await expect(count(page)).toHaveText('4');
+
+  // Skip stores nothing.
+  await judge(page, () => page.keyboard.press('s'));
+  await expect(count(page)).toHaveText('4');
+
+  // Label a fifth, undo it: the count goes back and the same pair is shown again.
+  const undone = await judge(page, () => page.keyboard.press('1'));
+  await expect(count(page)).toHaveText('5');
+  await page.keyboard.press('u');
+  await expect(count(page)).toHaveText('4');
+  await expect(page.getByTestId('label-pair')).toHaveAttribute('data-key', undone.before);
+
+  // Judge it the other way this time, then one more by click.
+  j = await judge(page, () => page.keyboard.press('2'));
+  expect(j.before).toBe(undone.before);
+  judged.push({ caption: j.caption, label: '0' });
+  j = await judge(page, () => page.getByTestId('choose-1').click());
+  judged.push({ caption: j.caption, label: '1' });
+  await expect(count(page)).toHaveText('6');
+  record('ms for 6 judgements, a skip and an undo (generation ahead included)', Date.now() - t0);
+
+  const stored = await labels(page);
+  // Newest first in the Pairs tab.
+  expect(stored).toEqual([...judged].reverse());
+
+  await expect(page.getByTestId('storage-persistence')).toHaveText(/kept persistently|persistence not granted/);
+  record('persistence', await page.getByTestId('storage-persistence').innerText());
+  await expect(page.getByTestId('storage-usage')).toHaveText(/Storage: .* used/);
+
+  await page.reload();
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(page.getByTestId('tab-label')).toHaveAttribute('aria-selected', 'true'); // the last tab is remembered
+  await expect(count(page)).toHaveText('6');
+  expect(await labels(page)).toEqual([...judged].reverse());
+  await expect(page.getByTestId('label-undo')).toBeDisabled(); // undo covers this visit only
+});
+
+test('projects: create, rename, switch and delete; each keeps its own pairs; names are text, not HTML', async ({ page }) => {
+  await openStudio(page, TINY, 'label');
+  const select = page.getByTestId('project-select');
+  await expect(select.locator('option')).toHaveText(['My first project']);
+
+  await page.getByTestId('project-new').click();
+  await page.getByTestId('project-name-input').fill('Dogs');
+  await page.getByTestId('project-name-input').press('Enter');
+  await expect(select.locator('option:checked')).toHaveText('Dogs');
+  await expect(count(page)).toHaveText('0');
+  await judge(page, () => page.keyboard.press('1'));
+  await expect(count(page)).toHaveText('1');
+
+  const hostile = 'Dogs <img src=x onerror="window.__pwned=1">';
+  await page.getByTestId('project-rename').click();
+  await page.getByTestId('project-name-input').fill(hostile);
+  await page.getByTestId('project-name-save').click();
+  await expect(select.locator('option:checked')).toHaveText(hostile);
+
+  await select.selectOption({ label: 'My first project' });
+  await expect(count(page)).toHaveText('0');
+  await select.selectOption({ label: hostile });
+  await expect(count(page)).toHaveText('1');
+
+  await page.reload();
+  await expect(page.getByTestId('project-bar')).toHaveAttribute('data-status', 'ready');
+  await expect(select.locator('option:checked')).toHaveText(hostile); // the last project is remembered
+  await expect(count(page)).toHaveText('1');
+
+  await page.getByTestId('project-delete').click();
+  await expect(page.getByRole('alertdialog')).toContainText('with its 1 pair and 0 runs');
+  await page.getByTestId('project-delete-confirm').click();
+  await expect(select.locator('option')).toHaveText(['My first project']);
+  await expect(count(page)).toHaveText('0');
+
+  await page.reload();
+  await expect(page.getByTestId('project-bar')).toHaveAttribute('data-status', 'ready');
+  await expect(select.locator('option')).toHaveText(['My first project']);
+  // Nothing of the deleted project is left in the database.
+  const keys = await page.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open('sail-studio');
+        open.onsuccess = () => {
+          const request = open.result.transaction('kv').objectStore('kv').getAllKeys();
+          request.onsuccess = () => resolve(request.result.map(String));
+          request.onerror = () => reject(request.error);
+        };
+        open.onerror = () => reject(open.error);
+      }),
+  );
+  expect(keys.filter((k) => !k.startsWith('project:')).filter((k) => k !== 'schema-version')).toEqual([]);
+  expect(keys.filter((k) => k.startsWith('project:'))).toHaveLength(1);
+  expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+});

@@ -1,0 +1,4 @@
+// Being built (studio-A): the pairs upload.
+export function UploadBox() {
+  return null;
+}
