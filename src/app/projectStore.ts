@@ -43,8 +43,11 @@ export interface ProjectActions {
   switchProject(id: string): Promise<void>;
   /** Re-reads the project records (after another store changed one, e.g. a run saved a round). */
   refreshProjects(): Promise<void>;
-  /** Stores pairs in the current project (one transaction); resolves false if they were not stored. */
-  addPairs(pairs: StoredPair[]): Promise<boolean>;
+  /**
+   * Stores pairs in one transaction, in the current project or `projectId` (an upload keeps the
+   * project it started in); resolves false if they were not stored (the error list says why).
+   */
+  addPairs(pairs: StoredPair[], projectId?: string): Promise<boolean>;
   deletePair(pairId: string): Promise<boolean>;
   setPairLabel(pairId: string, label0: StoredPair['label0']): Promise<void>;
   refreshStorage(): Promise<void>;
@@ -156,8 +159,7 @@ export const useProjects = create<ProjectState & ProjectActions>()((set, get) =>
       await attempt(async () => set({ projects: await (await studioDb()).listProjects() }));
     },
 
-    async addPairs(pairs) {
-      const projectId = get().currentProjectId;
+    async addPairs(pairs, projectId = get().currentProjectId ?? undefined) {
       if (!projectId || pairs.length === 0) return false;
       const firstPair = get().pairs.length === 0;
       const stored = await attempt(async () => {

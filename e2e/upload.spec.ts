@@ -1,0 +1,126 @@
+// Uploading pairs files into a project: good lines kept, each bad one reported with its line and
+// reason, a damaged or oversized file changes nothing, captions shown as text. Real file input,
+// real data worker, real IndexedDB.
+import { open } from 'node:fs/promises';
+
+import type { Page } from '@playwright/test';
+import { strToU8, zipSync } from 'fflate';
+
+import { encodePng } from '../src/core/data/png';
+import { expect, openStudio, record, test } from './studio';
+
+const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
+
+/** A w x h PNG filled with one colour (RGB). */
+function png(w: number, h: number, rgb: [number, number, number]): Uint8Array {
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0; i < w * h; i++) data.set(rgb, i * 3);
+  return encodePng({ width: w, height: h, data });
+}
+
+const HOSTILE = 'red <img src=x onerror="window.__pwned=1"> heart';
+
+function pairsZip(): Buffer {
+  const good = png(64, 64, [220, 30, 30]);
+  const other = png(40, 40, [30, 30, 220]);
+  const corrupt = png(32, 32, [0, 200, 0]).slice(0, 60); // a PNG cut off in its image data
+  const lines = [
+    { caption: 'blue circle', image_0: 'img/a.png', image_1: 'img/b.png', label_0: 1 },
+    { caption: 'dog face', image_0: 'img/a.png', image_1: 'img/b.png', label_0: 2 },
+    { caption: 'cat face', image_0: 'img/a.png', image_1: 'img/missing.png', label_0: 0 },
+    { caption: 'frog face', image_0: 'img/a.png', image_1: 'img/corrupt.png', label_0: 0.5 },
+  ].map((l) => JSON.stringify(l));
+  lines.push('{"caption": "broken", "image_0": ');
+  lines.push(JSON.stringify({ caption: HOSTILE, image_0: 'img/b.png', image_1: 'img/a.png', label_0: 0 }));
+  return Buffer.from(
+    zipSync({
+      'pairs.jsonl': strToU8(lines.join('\n') + '\n'),
+      'img/a.png': good,
+      'img/b.png': other,
+      'img/corrupt.png': corrupt,
+    }),
+  );
+}
+
+async function chooseFile(page: Page, file: { name: string; mimeType: string; buffer: Buffer } | string) {
+  await page.getByTestId('upload-input').setInputFiles(file);
+}
+
+const total = (page: Page) => page.getByTestId('pairs-total');
+
+test('a zip with good and bad lines: good kept, each bad one reported; a damaged zip and a 65 MiB file change nothing', async ({ page }, testInfo) => {
+  await openStudio(page, TINY, 'pairs');
+  await expect(total(page)).toHaveText('0');
+
+  const started = Date.now();
+  await chooseFile(page, { name: 'pairs.zip', mimeType: 'application/zip', buffer: pairsZip() });
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'done');
+  record('ms to read and store the zip', Date.now() - started);
+  await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '2');
+  const errors = page.getByTestId('upload-error');
+  await expect(errors).toHaveCount(4);
+  expect(await errors.evaluateAll((els) => els.map((el) => el.getAttribute('data-line')))).toEqual(['2', '3', '4', '5']);
+  await expect(errors.nth(0)).toContainText('label_0 must be 0, 0.5 or 1');
+  await expect(errors.nth(1)).toContainText('image_1 "img/missing.png" is not in the zip');
+  await expect(errors.nth(2)).toContainText('image_1 "img/corrupt.png"');
+  await expect(errors.nth(3)).toContainText('is not valid JSON');
+  record('reasons', await errors.allInnerTexts());
+
+  await expect(total(page)).toHaveText('2');
+  const captions = page.getByTestId('pair-caption');
+  await expect(captions).toHaveText([HOSTILE, 'blue circle']); // newest first: the file's order, reversed
+  await expect(page.getByTestId('pair-row')).toHaveText([/uploaded/, /uploaded/]);
+  expect(await page.getByTestId('pair-row').evaluateAll((els) => els.map((el) => el.getAttribute('data-label')))).toEqual(['0', '1']);
+  // The caption is text: no element came of it, no script ran.
+  await expect(page.locator('img[src="x"]')).toHaveCount(0);
+  expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+  // The images were resized to the model's 32x32.
+  const sizes = await page.locator('[data-testid="pair-row"] img').evaluateAll((imgs) =>
+    Promise.all((imgs as HTMLImageElement[]).map(async (img) => (await img.decode(), `${img.naturalWidth}x${img.naturalHeight}`))),
+  );
+  expect(sizes).toEqual(['32x32', '32x32', '32x32', '32x32']);
+
+  // A damaged zip: a message, nothing added, the earlier report replaced.
+  const damaged = Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(2000, 7)]);
+  await chooseFile(page, { name: 'damaged.zip', mimeType: 'application/zip', buffer: damaged });
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('upload-message')).toContainText('damaged.zip could not be read: this is not a zip file, or it is damaged');
+  await expect(page.getByTestId('upload-message')).toContainText('Nothing was added.');
+  await expect(total(page)).toHaveText('2');
+
+  // 65 MiB (sparse on disk): refused from its size before it is read.
+  const big = testInfo.outputPath('big.zip');
+  const handle = await open(big, 'w');
+  await handle.truncate(65 * 1024 * 1024);
+  await handle.close();
+  await chooseFile(page, big);
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('upload-message')).toContainText('big.zip is 65.0 MiB; the limit is 64.0 MiB');
+  await expect(total(page)).toHaveText('2');
+
+  await page.reload();
+  await expect(page.getByTestId('project-bar')).toHaveAttribute('data-status', 'ready');
+  await expect(total(page)).toHaveText('2');
+  await expect(page.getByTestId('pair-caption')).toHaveText([HOSTILE, 'blue circle']);
+});
+
+test('the JSON variant with data URLs: good items kept, a bad one reported by its index', async ({ page }) => {
+  await openStudio(page, TINY, 'pairs');
+  const url = (rgb: [number, number, number]) => `data:image/png;base64,${Buffer.from(png(32, 32, rgb)).toString('base64')}`;
+  const items = [
+    { caption: 'green square', image_0: url([0, 200, 0]), image_1: url([200, 0, 0]), label_0: 0.5 },
+    { caption: 'no images', image_0: 'a.png', image_1: url([0, 0, 0]), label_0: 1 },
+  ];
+  await chooseFile(page, { name: 'pairs.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(items)) });
+  await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '1');
+  await expect(page.getByTestId('upload-error')).toHaveCount(1);
+  await expect(page.getByTestId('upload-error')).toHaveAttribute('data-line', '2');
+  await expect(page.getByTestId('upload-error')).toContainText('must be a base64 data URL');
+  await expect(page.getByTestId('pair-caption')).toHaveText(['green square']);
+  await expect(page.getByTestId('pair-row')).toHaveAttribute('data-label', '0.5');
+
+  // Not a pairs file at all.
+  await chooseFile(page, { name: 'notes.json', mimeType: 'application/json', buffer: Buffer.from('{"hello": 1}') });
+  await expect(page.getByTestId('upload-message')).toContainText('must hold a JSON array of pairs');
+  await expect(total(page)).toHaveText('1');
+});
