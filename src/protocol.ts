@@ -6,6 +6,7 @@ import type { BackendChoice, BackendPreference } from './core/backend';
 import type { PairRecord } from './core/data/pairs';
 import type { GridCell } from './core/grid';
 import type { RoundRecord, SailEvent, SailSettings } from './core/sail/loop';
+import type { EvalResult, EvalSettings } from './core/eval/summary';
 
 export type { AdapterSummary, BackendChoice, BackendName, BackendPreference } from './core/backend';
 export type { GridCell } from './core/grid';
@@ -100,7 +101,21 @@ export interface RunSailRequest {
   grid?: GridCell[];
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest;
+/**
+ * The evaluation of issue 6 with a simulated annotator, on the loaded model as the base: every
+ * arm, every repeat. Streams `progress` (with `stage`) and answers `eval-done`.
+ */
+export interface RunEvalRequest {
+  kind: 'run-eval';
+  id: number;
+  settings: EvalSettings;
+  /** Folder of the evaluation classifier (config.json + model.safetensors), ending with '/'. */
+  classifierUrl: string;
+  /** The dataset manifest (emoji-32.json): the prompt splits. */
+  manifestUrl: string;
+}
+
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest;
 
 // ---- replies: worker -> app ----
 
@@ -132,6 +147,8 @@ export interface ProgressReply {
   id: number;
   done: number;
   total: number;
+  /** What runs now, in words (run-eval). */
+  stage?: string;
 }
 
 export interface ResultReply {
@@ -216,7 +233,15 @@ export interface SailDoneReply {
 /** Replies that come before a request's final answer. */
 export type StreamReply = ProgressReply | SailEventReply | SailRoundReply;
 
-export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ModelCheckedReply | ErrorReply | SailEventReply | SailRoundReply | SailDoneReply;
+/** The finished evaluation: raw figures and the quick table the CLI prints for the same run. */
+export interface EvalDoneReply {
+  kind: 'eval-done';
+  id: number;
+  result: EvalResult;
+  table: string;
+}
+
+export type WorkerReply = ReadyReply | ProgressReply | ResultReply | PromptCheckedReply | ModelCheckedReply | ErrorReply | SailEventReply | SailRoundReply | SailDoneReply | EvalDoneReply;
 
 /** The reply each request settles with when it succeeds. */
 export interface ReplyFor {
@@ -226,4 +251,5 @@ export interface ReplyFor {
   'run-sail': SailDoneReply;
   'render-grid': ResultReply;
   'check-model': ModelCheckedReply;
+  'run-eval': EvalDoneReply;
 }

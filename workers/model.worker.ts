@@ -21,6 +21,8 @@ import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint'
 import { disposeParams } from '../src/core/model/layers';
 import { NonFiniteLossError, runSail } from '../src/core/sail/loop';
 import { encodePairs } from '../src/core/sail/prepare';
+import { fetchEvalInputs, runEvaluation } from '../src/core/eval/arms';
+import { checkEvalSettings, quickTable } from '../src/core/eval/summary';
 import type {
   CheckModelRequest,
   ErrorReply,
@@ -29,6 +31,7 @@ import type {
   ModelSummary,
   ModelWeights,
   RenderGridRequest,
+  RunEvalRequest,
   RunSailRequest,
   WorkerErrorReason,
   WorkerReply,
@@ -204,6 +207,32 @@ async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<
   }
 }
 
+/** The evaluation with a simulated annotator (issue 6) on the loaded model as the base. */
+async function runEvalRequest(req: RunEvalRequest, base: Checkpoint): Promise<void> {
+  try {
+    try {
+      checkEvalSettings(req.settings);
+    } catch (err) {
+      throw new RequestFailure('bad-request', messageOf(err));
+    }
+    const inputs = await fetchEvalInputs(base, req.classifierUrl, req.manifestUrl).catch((err: unknown) => {
+      throw new RequestFailure('model-load-failed', `The evaluation classifier or the prompt list could not be loaded: ${messageOf(err)}`);
+    });
+    try {
+      const result = await runEvaluation(inputs, req.settings, {
+        backend: tf.getBackend(),
+        isCancelled: () => cancelled.has(req.id),
+        onProgress: (p) => post({ kind: 'progress', id: req.id, done: p.done, total: p.total, stage: p.stage }),
+      });
+      post({ kind: 'eval-done', id: req.id, result, table: quickTable(result) });
+    } finally {
+      disposeParams(inputs.classifier.params);
+    }
+  } finally {
+    cancelled.delete(req.id);
+  }
+}
+
 function requireCheckpoint(): Checkpoint {
   if (!checkpoint) throw new RequestFailure('not-ready', 'The model is not loaded yet; wait for it, or reload the page.');
   return checkpoint;
@@ -230,6 +259,8 @@ async function handle(req: WorkerRequest): Promise<void> {
     case 'cancel':
       cancelled.add(req.targetId);
       return;
+    case 'run-eval':
+      return runEvalRequest(req, requireCheckpoint());
     case 'run-sail':
       return runSailRequest(req, requireCheckpoint());
     case 'render-grid':

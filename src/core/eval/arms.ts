@@ -19,11 +19,11 @@ import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
 import { runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
 import { compositeOnWhite } from '../data/image';
-import { checkClicker, simulateClick } from './clicker';
-import { meanPairwiseDistance, predictCategories, type Classifier } from './classifier';
+import { simulateClick } from './clicker';
+import { classifierCategories, meanPairwiseDistance, parseClassifier, predictCategories, type Classifier } from './classifier';
 import { makeOracle, type Oracle, type PixelScore } from './oracles';
-import { shuffledFor, type EvalPrompt, type EvalPromptSets } from './prompts';
-import { ARMS, armById, armLabel, type ArmResult, type EvalResult, type EvalSettings, type PointItems, type SeedPairStats } from './summary';
+import { evalPromptSets, shuffledFor, type EvalPrompt, type EvalPromptSets } from './prompts';
+import { ARMS, armLabel, checkEvalSettings, type ArmResult, type EvalResult, type EvalSettings, type PointItems, type SeedPairStats } from './summary';
 
 export interface EvalInputs {
   base: Checkpoint;
@@ -49,32 +49,27 @@ export interface EvaluationOptions {
   isCancelled?: () => boolean;
 }
 
+/**
+ * The classifier and the prompt sets from URLs (the browser's worker; Node reads the same files).
+ * The caller disposes `classifier.params`.
+ */
+export async function fetchEvalInputs(base: Checkpoint, classifierUrl: string, manifestUrl: string, fetchFn: typeof fetch = fetch): Promise<EvalInputs> {
+  const get = async (url: string) => {
+    const res = await fetchFn(url);
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
+    return res;
+  };
+  const [config, weights, manifest] = await Promise.all([get(`${classifierUrl}config.json`).then((r) => r.text()), get(`${classifierUrl}model.safetensors`).then((r) => r.arrayBuffer()), get(manifestUrl).then((r) => r.json())]);
+  const classifier = parseClassifier(config, weights);
+  if (JSON.stringify(classifierCategories(manifest)) !== JSON.stringify(classifier.categories)) {
+    disposeParams(classifier.params);
+    throw new Error("The evaluation classifier's categories do not match the dataset manifest");
+  }
+  return { base, classifier, prompts: evalPromptSets(manifest, classifier.categories) };
+}
+
 /** Images per sampling call: bounds memory, and equal batches keep Node and browser identical. */
 const SAMPLE_BATCH = 32;
-
-export function checkEvalSettings(s: EvalSettings): void {
-  const ints: [string, number, number][] = [
-    ['seedPairs', s.seedPairs, 1],
-    ['multiplier', s.multiplier, 1],
-    ['rounds', s.rounds, 1],
-    ['repeats', s.repeats, 1],
-    ['evalPrompts', s.evalPrompts, 1],
-    ['samples', s.samples, 2],
-    ['ddimSteps', s.ddimSteps, 1],
-    ['promptsPerRound', s.promptsPerRound, 1],
-    ['candidates', s.candidates, 2],
-    ['draws', s.draws, 1],
-    ['stepsPerRound', s.stepsPerRound, 1],
-    ['batchSize', s.batchSize, 1],
-  ];
-  for (const [name, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, got ${v}`);
-  for (const [name, v] of [['learningRate', s.learningRate], ['beta', s.beta], ['guidance', s.guidance]] as const) {
-    if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${name} must be a positive number, got ${v}`);
-  }
-  if (!(s.alpha >= 0 && s.alpha <= 1)) throw new Error(`alpha must be in [0, 1], got ${s.alpha}`);
-  checkClicker(s.clicker);
-  for (const id of s.arms) armById(id);
-}
 
 const throwIfCancelled = (isCancelled?: () => boolean) => {
   if (isCancelled?.()) throw new CancelledError();
@@ -234,7 +229,7 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
 
 /** Runs every selected arm for every repeat and returns the raw per-item figures. */
 export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: EvaluationOptions): Promise<EvalResult> {
-  checkEvalSettings(s);
+  checkEvalSettings(s, Object.keys(inputs.plugins ?? {}));
   const started = Date.now();
   const { base } = inputs;
   const ctx = { classifier: inputs.classifier, labelOf: (p: string) => inputs.prompts.labels[p], plugins: inputs.plugins };

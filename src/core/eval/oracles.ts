@@ -13,6 +13,9 @@
 // `score(rgb, size, prompt)`), so an oracle nobody tuned for can be plugged in.
 import * as tf from '@tensorflow/tfjs-core';
 import { classifierLogits, type Classifier } from './classifier';
+import { BUILT_IN_ORACLES, parseOracleSpec } from './summary';
+
+export { BUILT_IN_ORACLES, parseOracleSpec };
 
 /** A per-image taste: RGB bytes (size*size*3), image side, prompt -> reward. */
 export type PixelScore = (rgb: Uint8Array, size: number, prompt: string) => number;
@@ -49,25 +52,6 @@ export const PIXEL_ORACLES: Readonly<Record<string, PixelScore>> = {
   dark: (rgb) => 1 - bright(rgb),
   contrast,
 };
-
-export const BUILT_IN_ORACLES: readonly string[] = [...Object.keys(PIXEL_ORACLES), 'fidelity'];
-
-export interface OracleTerm {
-  weight: number;
-  /** A built-in name, or a plug-in key (e.g. the module path the CLI loaded). */
-  name: string;
-}
-
-/** "0.5*bright+contrast" -> [{0.5, bright}, {1, contrast}]. */
-export function parseOracleSpec(spec: string): OracleTerm[] {
-  const terms = spec.split('+').map((t) => t.trim());
-  if (terms.some((t) => t === '')) throw new Error(`Oracle "${spec}" has an empty term; write e.g. "warm+fidelity" or "0.5*bright+contrast"`);
-  return terms.map((t) => {
-    const m = /^(?:([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*\*\s*)?(.+)$/i.exec(t)!;
-    const weight = m[1] === undefined ? 1 : Number(m[1]);
-    return { weight, name: m[2].trim() };
-  });
-}
 
 export interface OracleContext {
   /** For `fidelity`: the evaluation classifier and the category index of a prompt. */

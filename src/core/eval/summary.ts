@@ -2,9 +2,60 @@
 // CLI writes): the arms (defined once; everything else derives from this list), the metrics, the
 // settings and the raw results, and the markdown that summarises them with 95% intervals.
 import type { ClickerSettings } from './clicker';
-import { DEFAULT_CLICKER } from './clicker';
+import { DEFAULT_CLICKER, checkClicker } from './clicker';
 import { figureInterval, tInterval, type Interval } from './interval';
 import { PLOT_COLOURS, type PlotSeries } from './plot';
+
+/** The built-in taste oracles (oracles.ts computes them). */
+export const BUILT_IN_ORACLES: readonly string[] = ['warm', 'cool', 'bright', 'dark', 'contrast', 'fidelity'];
+
+export interface OracleTerm {
+  weight: number;
+  /** A built-in name, or a plug-in key (e.g. the module path the CLI loaded). */
+  name: string;
+}
+
+/** "0.5*bright+contrast" -> [{0.5, bright}, {1, contrast}]. */
+export function parseOracleSpec(spec: string): OracleTerm[] {
+  const terms = spec.split('+').map((t) => t.trim());
+  if (terms.some((t) => t === '')) throw new Error(`Oracle "${spec}" has an empty term; write e.g. "warm+fidelity" or "0.5*bright+contrast"`);
+  return terms.map((t) => {
+    const m = /^(?:([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*\*\s*)?(.+)$/i.exec(t)!;
+    const weight = m[1] === undefined ? 1 : Number(m[1]);
+    return { weight, name: m[2].trim() };
+  });
+}
+
+/** Settings a user typed, checked with messages they can act on; `plugins`: extra oracle names. */
+export function checkEvalSettings(s: EvalSettings, plugins: readonly string[] = []): void {
+  for (const spec of [s.oracle, s.heldOutOracle]) {
+    for (const t of parseOracleSpec(spec)) {
+      if (!Number.isFinite(t.weight)) throw new Error(`Oracle "${spec}": the weight of "${t.name}" is not a number`);
+      if (!BUILT_IN_ORACLES.includes(t.name) && !plugins.includes(t.name)) throw new Error(`Unknown oracle "${t.name}": use ${BUILT_IN_ORACLES.join(', ')} or a weighted sum such as "0.5*bright+contrast"`);
+    }
+  }
+  const ints: [string, number, number][] = [
+    ['seedPairs', s.seedPairs, 1],
+    ['multiplier', s.multiplier, 1],
+    ['rounds', s.rounds, 1],
+    ['repeats', s.repeats, 1],
+    ['evalPrompts', s.evalPrompts, 1],
+    ['samples', s.samples, 2],
+    ['ddimSteps', s.ddimSteps, 1],
+    ['promptsPerRound', s.promptsPerRound, 1],
+    ['candidates', s.candidates, 2],
+    ['draws', s.draws, 1],
+    ['stepsPerRound', s.stepsPerRound, 1],
+    ['batchSize', s.batchSize, 1],
+  ];
+  for (const [name, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, got ${v}`);
+  for (const [name, v] of [['learningRate', s.learningRate], ['beta', s.beta], ['guidance', s.guidance]] as const) {
+    if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${name} must be a positive number, got ${v}`);
+  }
+  if (!(s.alpha >= 0 && s.alpha <= 1)) throw new Error(`alpha must be in [0, 1], got ${s.alpha}`);
+  checkClicker(s.clicker);
+  for (const id of s.arms) armById(id);
+}
 
 export type ArmKind = 'base' | 'dpo' | 'sail';
 
