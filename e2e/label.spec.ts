@@ -84,6 +84,67 @@ test('label 6 pairs by click and keyboard with one undo; after a reload the 6 ar
   await expect(count(page)).toHaveText('6');
   expect(await labels(page)).toEqual([...judged].reverse());
   await expect(page.getByTestId('label-undo')).toBeDisabled(); // undo covers this visit only
+
+  // In the Pairs tab a label can be changed and a pair deleted; both last.
+  await page.getByTestId('tab-pairs').click();
+  const rows = page.getByTestId('pair-row');
+  await rows.nth(0).getByRole('button', { name: 'Tie' }).click();
+  await expect(rows.nth(0)).toHaveAttribute('data-label', '0.5');
+  await rows.nth(1).getByTestId('pair-delete').click();
+  await expect(page.getByTestId('pairs-total')).toHaveText('5');
+  await page.reload();
+  await expect(page.getByTestId('project-bar')).toHaveAttribute('data-status', 'ready');
+  await expect(page.getByTestId('pairs-total')).toHaveText('5');
+  const expected = [...judged].reverse();
+  expected[0] = { ...expected[0], label: '0.5' };
+  expected.splice(1, 1);
+  expect(
+    await rows.evaluateAll((els) => els.map((el) => ({ caption: el.querySelector('[data-testid="pair-caption"]')!.textContent ?? '', label: el.getAttribute('data-label') ?? '' }))),
+  ).toEqual(expected);
+});
+
+test('saved data from a newer release is refused with a message and left untouched', async ({ page }) => {
+  await openStudio(page, TINY, 'label');
+  await judge(page, () => page.keyboard.press('1'));
+  await expect(count(page)).toHaveText('1');
+  const readAll = () =>
+    page.evaluate(
+      () =>
+        new Promise<[string, string][]>((resolve, reject) => {
+          const open = indexedDB.open('sail-studio');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const tx = open.result.transaction('kv');
+            const store = tx.objectStore('kv');
+            const keys = store.getAllKeys();
+            const values = store.getAll();
+            tx.oncomplete = () => {
+              open.result.close();
+              resolve(keys.result.map((k, i) => [String(k), JSON.stringify(values.result[i], (_, v) => (v instanceof Uint8Array ? [...v] : v))]));
+            };
+            tx.onerror = () => reject(tx.error);
+          };
+        }),
+    );
+  await page.evaluate(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('sail-studio');
+        open.onsuccess = () => {
+          const tx = open.result.transaction('kv', 'readwrite');
+          tx.objectStore('kv').put(99, 'schema-version');
+          tx.oncomplete = () => (open.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+        open.onerror = () => reject(open.error);
+      }),
+  );
+  const before = await readAll();
+  await page.reload();
+  await expect(page.getByTestId('project-bar')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('projects-error')).toContainText('written by a newer release (schema version 99; this page reads up to 1)');
+  await expect(page.getByTestId('projects-error')).toContainText('nothing was changed');
+  expect(await readAll()).toEqual(before);
 });
 
 test('projects: create, rename, switch and delete; each keeps its own pairs; names are text, not HTML', async ({ page }) => {
