@@ -128,3 +128,128 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   expect(lines.filter((l) => l.source === 'self')).toHaveLength(selfPairs);
   for (const l of lines) expect(files[l.image_0]?.length ?? 0).toBeGreaterThan(50);
 });
+
+/** RGBA of every canvas matching `testId`, as plain arrays. */
+const canvasPixels = (page: Page, testId: string) =>
+  page.getByTestId(testId).evaluateAll((canvases) =>
+    (canvases as HTMLCanvasElement[]).map((c) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data)),
+  );
+
+async function compareOn(page: Page, prompt: string, seed: number): Promise<void> {
+  await page.getByTestId('compare-prompt').fill(prompt);
+  await page.getByTestId('compare-seed').fill(String(seed));
+  await page.getByTestId('compare-render').click();
+  await expect(page.getByTestId('compare-a-image')).toHaveCount(4);
+  await expect(page.getByTestId('compare-render')).toBeEnabled();
+}
+
+test("a round's exported weights, re-imported as a new project's base, give bit-identical images; blind A/B by keyboard", async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await setSettings(page, { ...QUICK, rounds: 0, stepsPerRound: 8, learningRate: 3e-3 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 120_000 });
+
+  const downloadPromise = page.waitForEvent('download');
+  await page.locator('[data-testid="round-card"][data-round="0"]').getByTestId('export-round').click();
+  const download = await downloadPromise;
+  expect(download.suggestedFilename()).toMatch(/round0\.zip$/);
+  const zipPath = test.info().outputPath(download.suggestedFilename());
+  await download.saveAs(zipPath);
+  const { unzipSync } = await import('fflate');
+  const { readFileSync } = await import('node:fs');
+  const files = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  expect(Object.keys(files).sort()).toEqual(['config.json', 'model.safetensors']);
+  const config = JSON.parse(new TextDecoder().decode(files['config.json'])) as { provenance: { sail: { round: number } } };
+  expect(config.provenance.sail.round).toBe(0);
+
+  // Base vs round 0 on the same noise: training changed the images.
+  await page.getByTestId('tab-compare').click();
+  await page.getByTestId('compare-b').selectOption({ label: 'Run 1, round 0' });
+  await compareOn(page, 'red heart', 5);
+  const base = await canvasPixels(page, 'compare-a-image');
+  const trained = await canvasPixels(page, 'compare-b-image');
+  const changed = base.map((img, i) => img.filter((v, j) => v !== trained[i][j]).length);
+  record('pixels (of 4096 values) the round changed, per image', changed);
+  expect(Math.min(...changed)).toBeGreaterThan(0);
+
+  // Blind A/B: three judgements by keyboard, a win rate with its count.
+  await page.getByTestId('blind-start').click();
+  for (const key of ['1', '2', 't']) {
+    await expect(page.getByTestId('blind-left')).toBeVisible();
+    const before = await page.getByTestId('blind-tally').getAttribute('data-n');
+    await page.keyboard.press(key);
+    await expect(page.getByTestId('blind-tally')).not.toHaveAttribute('data-n', before!);
+  }
+  await expect(page.getByTestId('blind-tally')).toHaveAttribute('data-n', '3');
+  await expect(page.getByTestId('blind-tally')).toHaveAttribute('data-ties', '1');
+  await expect(page.getByTestId('blind-tally')).toContainText('95% interval');
+  await page.getByTestId('blind-stop').click();
+
+  // Import the exported zip: a new project whose base is the round's checkpoint.
+  await page.getByTestId('tab-run').click();
+  await page.getByTestId('import-model-input').setInputFiles(zipPath);
+  await expect(page.getByTestId('export-note')).toContainText('Imported');
+  await expect(page.getByTestId('run-seed-count')).toContainText('Base: ');
+  await expect(page.getByTestId('run-seed-count')).toContainText('round0.zip');
+  await page.getByTestId('tab-compare').click();
+  await expect(page.getByTestId('compare-a')).toHaveValue('base');
+  await compareOn(page, 'red heart', 5);
+  const reimported = await canvasPixels(page, 'compare-a-image');
+  expect(reimported).toEqual(trained);
+});
+
+test('a NaN loss stops the run with a message and keeps the finished round; a lower learning rate resumes it', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  await page.getByTestId('run-pause').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'paused', { timeout: 60_000 });
+  await expect(page.getByTestId('run-notice')).toContainText('Paused');
+
+  // Test hook: a learning rate the form would refuse, so round 1 diverges.
+  await page.evaluate(() => (globalThis as unknown as { __sailStudioTest: { checkSettings(on: boolean): void } }).__sailStudioTest.checkSettings(false));
+  await setSettings(page, { learningRate: 1e30 });
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'failed', { timeout: 120_000 });
+  const message = await page.getByTestId('run-notice').innerText();
+  record('message', message);
+  expect(message).toMatch(/diverged in round 1 at step \d+/);
+  expect(message).toContain('Round 0 is kept');
+  await expect(page.getByTestId('round-card')).toHaveCount(1);
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-rounds-done', '1');
+
+  // The app stays usable: the form refuses the absurd rate with a message, and a sane one resumes.
+  await page.evaluate(() => (globalThis as unknown as { __sailStudioTest: { checkSettings(on: boolean): void } }).__sailStudioTest.checkSettings(true));
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-notice')).toContainText('Learning rate must be between');
+  await page.getByTestId('run-setting-learningRate').fill('0.001');
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
+  await expect(page.getByTestId('round-card')).toHaveCount(2);
+});
+
+test('a worker crash mid-run stops the run, keeps round 0, the worker restarts, and Resume finishes', async ({ page, consoleProblems }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  // The client's crash path, as a worker's uncaught error reaches it: the worker is terminated
+  // and every pending request fails; the store restarts the worker.
+  await page.evaluate(() => {
+    const client = (globalThis as unknown as { __sailStudioClient: { worker: Worker } }).__sailStudioClient;
+    client.worker.onerror!(new ErrorEvent('error', { message: 'simulated crash (e2e)' }));
+  });
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'failed', { timeout: 60_000 });
+  await expect(page.getByTestId('run-notice')).toContainText('crashed');
+  await expect(page.getByTestId('run-notice')).toContainText('Round 0 is kept');
+  await expect(page.getByTestId('error')).toContainText('Restarting it');
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
+  await expect(page.getByTestId('round-card')).toHaveCount(2);
+  expect(consoleProblems).toEqual([]);
+});

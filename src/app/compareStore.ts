@@ -1,0 +1,250 @@
+// The Compare tab: any two checkpoints of the project (its base, or any finished round of any
+// run) rendered on the same prompt and the same noise, side by side; and a blind A/B mode in
+// which the user picks the better image without knowing which checkpoint made it, for a win
+// rate with its Wilson 95% interval. The tally of each pair of checkpoints is kept per project
+// in localStorage (small, and it survives a reload).
+
+import { create } from 'zustand';
+
+import { wilsonInterval, type WinRate } from '../core/stats';
+import type { GridCell, ModelWeights } from '../protocol';
+import { ModelRequestError } from './modelClient';
+import { useProjects } from './projectStore';
+import { gridCellsFor, projectBase, roundModel } from './runStore';
+import { modelClient, useStudio } from './store';
+import type { ProjectRecord } from './storage/schema';
+
+/** 'base', or `${runId}:${round}`. */
+export type CheckpointKey = string;
+
+export interface CheckpointOption {
+  key: CheckpointKey;
+  label: string;
+}
+
+/** Every checkpoint of the project, base first, then each run's finished rounds. */
+export function checkpointOptions(project: ProjectRecord | undefined): CheckpointOption[] {
+  if (!project) return [];
+  const base = { key: 'base', label: project.importedBase ? `Base (${project.importedBase.name})` : 'Base (shipped model)' };
+  const rounds = project.runs.flatMap((run, i) => Array.from({ length: run.roundsDone }, (_, k) => ({ key: `${run.id}:${k}`, label: `Run ${i + 1}, round ${k}` })));
+  return [base, ...rounds];
+}
+
+async function modelFor(projectId: string, key: CheckpointKey): Promise<ModelWeights | undefined> {
+  if (key === 'base') return projectBase(projectId);
+  const cut = key.lastIndexOf(':');
+  return roundModel(projectId, key.slice(0, cut), Number(key.slice(cut + 1)));
+}
+
+export interface Rendered {
+  cells: GridCell[];
+  size: number;
+  /** RGBA per cell, for checkpoint A and checkpoint B. */
+  a: Uint8ClampedArray[];
+  b: Uint8ClampedArray[];
+}
+
+export type Judgement = 'left' | 'right' | 'tie';
+
+export interface Tally {
+  /** Trials B won, A won, and ties. */
+  b: number;
+  a: number;
+  ties: number;
+}
+
+export interface BlindTrial {
+  cell: GridCell;
+  size: number;
+  /** Whether checkpoint B is shown on the left. */
+  bOnLeft: boolean;
+  left: Uint8ClampedArray;
+  right: Uint8ClampedArray;
+}
+
+export interface CompareState {
+  /** The project these picks belong to. */
+  projectId: string | null;
+  a: CheckpointKey;
+  b: CheckpointKey;
+  prompt: string;
+  seed: number;
+  /** Images per side: seeds seed, seed+1, ... */
+  count: number;
+  status: 'idle' | 'rendering';
+  rendered: (Rendered & { labels: [string, string] }) | null;
+  blind: { on: boolean; trial: BlindTrial | null; loading: boolean; tally: Tally; last: Judgement | null };
+  failure: string | null;
+}
+
+export interface CompareActions {
+  /** Base vs base for another project (with its own tallies); nothing changes for the same one. */
+  openProject(projectId: string | null): void;
+  pick(side: 'a' | 'b', key: CheckpointKey): void;
+  setPrompt(prompt: string): void;
+  setSeed(seed: number): void;
+  render(): Promise<void>;
+  startBlind(): Promise<void>;
+  stopBlind(): void;
+  judge(judgement: Judgement): Promise<void>;
+  resetTally(): void;
+}
+
+const IMAGES_PER_SIDE = 4;
+const TALLY_KEY = 'sail-studio.blind-ab';
+const emptyTally: Tally = { b: 0, a: 0, ties: 0 };
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const tallyId = (projectId: string, a: string, b: string) => `${projectId}|${a}|${b}`;
+
+function readTallies(): Record<string, Tally> {
+  try {
+    const parsed = JSON.parse(window.localStorage.getItem(TALLY_KEY) ?? '{}') as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, Tally>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function storedTally(projectId: string | null, a: string, b: string): Tally {
+  if (!projectId) return emptyTally;
+  const t = readTallies()[tallyId(projectId, a, b)];
+  return t && [t.a, t.b, t.ties].every((v) => Number.isInteger(v) && v >= 0) ? t : emptyTally;
+}
+
+function saveTally(projectId: string, a: string, b: string, tally: Tally): void {
+  try {
+    window.localStorage.setItem(TALLY_KEY, JSON.stringify({ ...readTallies(), [tallyId(projectId, a, b)]: tally }));
+  } catch {
+    // Blocked storage: the tally then lasts for this page only.
+  }
+}
+
+/** B's win rate over A: ties count half a win for each side. */
+export function winRate(t: Tally): WinRate {
+  return wilsonInterval(t.b + t.ties / 2, t.a + t.b + t.ties);
+}
+
+export const useCompare = create<CompareState & CompareActions>()((set, get) => {
+  const projectId = () => useProjects.getState().currentProjectId;
+  const settings = () => {
+    const model = useStudio.getState().model;
+    return { guidance: model?.sampling.guidance ?? 4, steps: model?.sampling.steps ?? 25 };
+  };
+
+  const renderBoth = async (cells: GridCell[]): Promise<Rendered> => {
+    const id = projectId();
+    if (!id) throw new Error('Open a project first.');
+    const { a, b } = get();
+    const [modelA, modelB] = await Promise.all([modelFor(id, a), modelFor(id, b)]);
+    const client = modelClient();
+    // One after the other: the worker is one thread, and A then B keeps the page's order.
+    const ra = await client.send({ kind: 'render-grid', cells, ...settings(), model: modelA }).reply;
+    const rb = await client.send({ kind: 'render-grid', cells, ...settings(), model: modelB }).reply;
+    return { cells, size: ra.size, a: ra.images.map((x) => new Uint8ClampedArray(x)), b: rb.images.map((x) => new Uint8ClampedArray(x)) };
+  };
+
+  /** A prompt and seed the user has not seen together: a held-out prompt, or one of the project's. */
+  const drawCell = async (): Promise<GridCell> => {
+    const held = useStudio.getState().evaluationPrompts;
+    const prompts = held.length > 0 ? held : gridCellsFor(useProjects.getState().pairs).map((c) => c.prompt);
+    return { prompt: prompts[Math.floor(Math.random() * prompts.length)], seed: Math.floor(Math.random() * 2 ** 31) };
+  };
+
+  const nextTrial = async () => {
+    set({ blind: { ...get().blind, loading: true, trial: null } });
+    try {
+      const cell = await drawCell();
+      const r = await renderBoth([cell]);
+      if (!get().blind.on) return;
+      const bOnLeft = Math.random() < 0.5;
+      set({ blind: { ...get().blind, loading: false, trial: { cell, size: r.size, bOnLeft, left: bOnLeft ? r.b[0] : r.a[0], right: bOnLeft ? r.a[0] : r.b[0] } } });
+    } catch (err) {
+      set({ blind: { ...get().blind, loading: false, on: false }, failure: failureText(err) });
+    }
+  };
+
+  const failureText = (err: unknown) =>
+    err instanceof ModelRequestError && (err.reason === 'worker-crashed' || err.reason === 'restarted')
+      ? `${err.message} Try again once the model has restarted.`
+      : `The images could not be made: ${messageOf(err)}`;
+
+  return {
+    projectId: null,
+    a: 'base',
+    b: 'base',
+    prompt: '',
+    seed: 1,
+    count: IMAGES_PER_SIDE,
+    status: 'idle',
+    rendered: null,
+    blind: { on: false, trial: null, loading: false, tally: emptyTally, last: null },
+    failure: null,
+
+    openProject(id) {
+      if (id === get().projectId) return;
+      set({ projectId: id, a: 'base', b: 'base', rendered: null, failure: null, blind: { on: false, trial: null, loading: false, tally: emptyTally, last: null } });
+    },
+
+    pick(side, key) {
+      const next = { ...get(), [side]: key };
+      set({ [side]: key, rendered: null, blind: { ...get().blind, on: false, trial: null, tally: storedTally(projectId(), next.a, next.b), last: null } });
+    },
+
+    setPrompt(prompt) {
+      set({ prompt });
+    },
+
+    setSeed(seed) {
+      if (Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31) set({ seed });
+    },
+
+    async render() {
+      const { prompt, seed, count, status, a, b } = get();
+      if (status !== 'idle') return;
+      if (!prompt.trim()) return set({ failure: 'Type a prompt to compare on (or pick a suggestion).' });
+      const cells = Array.from({ length: count }, (_, i) => ({ prompt: prompt.trim(), seed: seed + i }));
+      set({ status: 'rendering', failure: null });
+      try {
+        const r = await renderBoth(cells);
+        const options = checkpointOptions(useProjects.getState().projects.find((p) => p.id === projectId()));
+        const label = (key: string) => options.find((o) => o.key === key)?.label ?? key;
+        set({ rendered: { ...r, labels: [label(a), label(b)] } });
+      } catch (err) {
+        set({ failure: failureText(err) });
+      } finally {
+        set({ status: 'idle' });
+      }
+    },
+
+    async startBlind() {
+      const { a, b } = get();
+      if (a === b) return set({ failure: 'Pick two different checkpoints for a blind test.' });
+      set({ failure: null, blind: { ...get().blind, on: true, tally: storedTally(projectId(), a, b), last: null } });
+      await nextTrial();
+    },
+
+    stopBlind() {
+      set({ blind: { ...get().blind, on: false, trial: null } });
+    },
+
+    async judge(judgement) {
+      const { blind, a, b } = get();
+      const id = projectId();
+      if (!blind.on || !blind.trial || blind.loading || !id) return;
+      const bWon = judgement === 'tie' ? null : (judgement === 'left') === blind.trial.bOnLeft;
+      const t = blind.tally;
+      const tally = bWon === null ? { ...t, ties: t.ties + 1 } : bWon ? { ...t, b: t.b + 1 } : { ...t, a: t.a + 1 };
+      saveTally(id, a, b, tally);
+      set({ blind: { ...blind, tally, last: judgement } });
+      await nextTrial();
+    },
+
+    resetTally() {
+      const id = projectId();
+      const { a, b } = get();
+      if (id) saveTally(id, a, b, emptyTally);
+      set({ blind: { ...get().blind, tally: emptyTally } });
+    },
+  };
+});
