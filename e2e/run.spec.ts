@@ -85,10 +85,12 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
   record('ms to round 0', Date.now() - started);
   await expect(page.getByTestId('round-card').first().getByTestId('round-grid')).toHaveAttribute('data-cells', '8');
+  await expect(page.getByTestId('round-card').first().getByTestId('base-grid')).toHaveAttribute('data-cells', '8');
+  await expect(page.getByTestId('run-time-left')).toContainText(/about .+ left/);
   expect(await points(page, 'chart-loss')).toBeGreaterThanOrEqual(6);
   expect(await points(page, 'chart-accuracy')).toBeGreaterThanOrEqual(6);
   const seen = await page.evaluate(() => (window as unknown as { __runProgress: number[] }).__runProgress);
-  expect(seen.length).toBeGreaterThan(5);
+  expect(new Set(seen).size).toBeGreaterThan(5);
   for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
   expect(seen.at(-1)!).toBeGreaterThan(0);
   expect(seen.at(-1)!).toBeLessThan(100);
@@ -252,4 +254,38 @@ test('a worker crash mid-run stops the run, keeps round 0, the worker restarts, 
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
   await expect(page.getByTestId('round-card')).toHaveCount(2);
   expect(consoleProblems).toEqual([]);
+});
+
+test('a full disk while saving a round stops the run with a message and keeps round 0; after a reload the run resumes', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  // From here IndexedDB refuses to store weights or project records, as a full quota does.
+  await page.evaluate(() => {
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (value: unknown, key?: IDBValidKey) {
+      if (/^(weights|project):/.test(String(key))) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return put.call(this, value, key);
+    };
+  });
+  await expect(page.getByTestId('run-progress')).toHaveAttribute('data-status', 'idle', { timeout: 120_000 });
+  const notice = page.getByTestId('run-notice');
+  await expect(notice).toHaveAttribute('data-tone', 'error');
+  await expect(notice).toContainText('Round 1 could not be saved: Storage is full');
+  await expect(notice).toContainText('Round 0 is kept');
+  // Even the run's final state could not be written, and the page says so.
+  await expect(notice).toContainText("The run's state could not be saved");
+  await expect(page.getByTestId('round-card')).toHaveCount(1);
+
+  // After a reload (storage works again) the run reads as interrupted and Resume finishes it.
+  await page.reload();
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'interrupted');
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-rounds-done', '1');
+  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
+  await expect(page.getByTestId('round-card')).toHaveCount(2);
 });
