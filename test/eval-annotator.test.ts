@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CLICKER, checkClicker, sigmoid, simulateClick } from '../src/core/eval/clicker';
 import { classifierCategories, parseClassifier } from '../src/core/eval/classifier';
-import { makeOracle, parseOracleSpec, PIXEL_ORACLES, type PixelScore } from '../src/core/eval/oracles';
+import { BUILT_IN_ORACLES, makeOracle, parseOracleSpec, PIXEL_ORACLES, type PixelScore } from '../src/core/eval/oracles';
 import { evalPromptSets } from '../src/core/eval/prompts';
 import { mulberry32 } from '../src/core/random';
 import { useBackend } from './helpers';
@@ -44,6 +44,8 @@ describe('taste oracles', () => {
     expect(() => makeOracle('warm+')).toThrow(/empty term/);
     expect(() => makeOracle('tasty')).toThrow(/Unknown oracle "tasty"/);
     expect(() => makeOracle('fidelity')).toThrow(/needs the evaluation classifier/);
+    // The list the app offers (summary.ts, no TF.js) is exactly what oracles.ts computes.
+    expect([...BUILT_IN_ORACLES].sort()).toEqual([...Object.keys(PIXEL_ORACLES), 'fidelity'].sort());
   });
 
   it('is deterministic and rejects a score that is not a number', async () => {

@@ -254,7 +254,7 @@ export function resultsTable(r: EvalResult): string {
   const lines = [`| Arm | ${METRICS.map((m) => metricHeader(m, r.settings)).join(' | ')} |`, `|${'---|'.repeat(METRICS.length + 1)}`];
   for (const a of r.arms) {
     const cells = METRICS.map((m) => {
-      if (a.arm === 'base' && m.proportion && m.id !== 'fidelity') return 'reference';
+      if (a.arm === 'base' && (m.id === 'winRate' || m.id === 'heldOutWinRate')) return 'reference';
       const p = m.id === 'selfAccuracy' ? lastPointWith(a, m.id) : a.points.length - 1;
       return p < 0 ? '-' : formatCell(cell(a, m.id, p), m.proportion);
     });
