@@ -65,6 +65,7 @@ const spec = {
   classifier: { default: 'public/models/classifier', help: 'evaluation classifier folder' },
   data: { default: 'public/data', help: 'dataset folder (prompt splits)' },
   out: { default: '', help: 'report path (default docs/results.md, or out/eval-quick.md with --quick)' },
+  notes: { default: '', help: 'a markdown file whose text goes into the report under "Findings" (written by a person after reading the tables)' },
   merge: { default: '', help: 'comma-separated JSONs of earlier runs: write one report from them, run nothing' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
 };
@@ -128,7 +129,7 @@ interface RunRecord {
 
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'oracle';
 
-function writeReport(runs: RunRecord[], out: string): void {
+function writeReport(runs: RunRecord[], out: string, notes = ''): void {
   const dir = dirname(out);
   const stem = basename(out).replace(/\.md$/, '');
   mkdirSync(dir, { recursive: true });
@@ -137,6 +138,7 @@ function writeReport(runs: RunRecord[], out: string): void {
   lines.push('Written by `npm run eval` (scripts/eval.ts, src/core/eval/). A hidden taste oracle stands in for a person; a simulated clicker (Bradley-Terry with sharpness, a flip rate and a skip margin for near-ties, B-Pref style) labels pairs the base model draws. Every arm starts from the same base model; the Diffusion-DPO arms spend the optimiser budget of a whole SAIL run. Metrics come from held-out evaluation prompts that no arm makes pairs from, each image compared with the base model\'s image from the same initial noise. Intervals: 95% Student-t over repeats (paired by repeat for differences), or Wilson / bootstrap when there is one repeat.\n');
   const commands = [...new Set(runs.map((r) => r.command))];
   lines.push(`Command${commands.length > 1 ? 's' : ''}: ${commands.map((c) => `\`${c}\``).join(', ')}\n`);
+  if (notes) lines.push(`## Findings\n\n${notes.trim()}\n`);
   for (const run of runs) {
     const r = run.result;
     const oslug = slug(r.settings.oracle);
@@ -171,7 +173,7 @@ async function main() {
     const runs = String(args.merge)
       .split(',')
       .flatMap((p) => (JSON.parse(readFileSync(p, 'utf8')) as { runs: RunRecord[] }).runs);
-    writeReport(runs, out);
+    writeReport(runs, out, args.notes ? readFileSync(String(args.notes), 'utf8') : '');
     console.log(`merged ${runs.length} run(s) into ${out}`);
     return;
   }
@@ -209,7 +211,7 @@ async function main() {
     bar?.update(total, 'done', true);
     records.push({ result, ...run });
     console.log(`\n${settings.oracle}: ${formatDuration(result.totalMs / 1000)}\n${quickTable(result)}\n`);
-    writeReport(records, out); // after each oracle, so a long run leaves its finished part
+    writeReport(records, out, args.notes ? readFileSync(String(args.notes), 'utf8') : ''); // after each oracle, so a long run leaves its finished part
   }
   console.log(`wrote ${out} (+ plots and ${out.replace(/\.md$/, '')}.json)`);
 }
