@@ -133,7 +133,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     async judge(judgement) {
       const { pending, saving } = get();
       const candidate = pending[0];
-      if (!candidate || saving) return;
+      if (!candidate || saving || useProjects.getState().status !== 'ready') return;
       set({ saving: true });
       const pair: StoredPair = {
         id: crypto.randomUUID(),

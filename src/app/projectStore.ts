@@ -76,6 +76,9 @@ function rememberedCurrent(): string | null {
 
 export const useProjects = create<ProjectState & ProjectActions>()((set, get) => {
   let persistAsked = false;
+  /** The load in progress: React's StrictMode runs the App's effect twice in development, and
+   * two loads of an empty database would each create a first project. */
+  let loading: Promise<void> | undefined;
 
   /** Runs a storage action; a failure is shown in the error list and resolves undefined. */
   const attempt = async <T>(action: () => Promise<T>): Promise<T | undefined> => {
@@ -87,6 +90,23 @@ export const useProjects = create<ProjectState & ProjectActions>()((set, get) =>
     } finally {
       void get().refreshStorage();
     }
+  };
+
+  const loadProjects = async () => {
+    set({ status: 'loading' });
+    try {
+      const db = await studioDb();
+      let projects = await db.listProjects();
+      if (projects.length === 0) projects = [await db.createProject(FIRST_PROJECT_NAME)];
+      const remembered = rememberedCurrent();
+      const current = projects.find((p) => p.id === remembered) ?? projects[projects.length - 1];
+      set({ projects });
+      await select(current.id);
+      set({ status: 'ready', loadError: null });
+    } catch (err) {
+      set({ status: 'failed', loadError: `Your projects could not be opened: ${messageOf(err)}` });
+    }
+    void get().refreshStorage();
   };
 
   const select = async (id: string) => {
@@ -104,20 +124,11 @@ export const useProjects = create<ProjectState & ProjectActions>()((set, get) =>
     pairs: [],
     storage: null,
 
-    async load() {
-      try {
-        const db = await studioDb();
-        let projects = await db.listProjects();
-        if (projects.length === 0) projects = [await db.createProject(FIRST_PROJECT_NAME)];
-        const remembered = rememberedCurrent();
-        const current = projects.find((p) => p.id === remembered) ?? projects[projects.length - 1];
-        set({ projects });
-        await select(current.id);
-        set({ status: 'ready', loadError: null });
-      } catch (err) {
-        set({ status: 'failed', loadError: `Your projects could not be opened: ${messageOf(err)}` });
-      }
-      void get().refreshStorage();
+    load() {
+      loading ??= loadProjects().finally(() => {
+        loading = undefined;
+      });
+      return loading;
     },
 
     async createProject(name) {

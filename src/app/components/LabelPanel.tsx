@@ -144,6 +144,10 @@ export function LabelPanel() {
   return (
     <section className="panel label-panel" aria-label="Label seed pairs" data-testid="label-panel">
       <h2>Label seed pairs</h2>
+      <p className="muted label-intro">
+        Pick the image you like better. Your choices are the seed pairs: a run fine-tunes the model on them (round 0), then each
+        round makes more pairs by itself and learns from those too.
+      </p>
       <Counter />
       <PromptChooser />
       {current ? (
