@@ -149,6 +149,17 @@ test('saved data from a newer release is refused with a message and left untouch
 
 test('projects: create, rename, switch and delete; each keeps its own pairs; names are text, not HTML', async ({ page }) => {
   await openStudio(page, TINY, 'label');
+  // The tabs are one tab stop; arrow keys move between them.
+  await page.getByTestId('tab-label').focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByTestId('tab-pairs')).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByTestId('tab-pairs')).toBeFocused();
+  await expect(page.getByRole('tabpanel')).toHaveAttribute('aria-labelledby', 'tab-pairs');
+  await page.keyboard.press('End');
+  await expect(page.getByTestId('tab-evaluate')).toHaveAttribute('aria-selected', 'true');
+  await page.keyboard.press('Home');
+  await expect(page.getByTestId('tab-label')).toHaveAttribute('aria-selected', 'true');
+
   const select = page.getByTestId('project-select');
   await expect(select.locator('option')).toHaveText(['My first project']);
 

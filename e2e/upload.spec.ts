@@ -104,14 +104,23 @@ test('a zip with good and bad lines: good kept, each bad one reported; a damaged
   await expect(page.getByTestId('pair-caption')).toHaveText([HOSTILE, 'blue circle']);
 });
 
-test('the JSON variant with data URLs: good items kept, a bad one reported by its index', async ({ page }) => {
+test('the JSON variant with data URLs, dropped on the box: good items kept, a bad one reported by its index', async ({ page }) => {
   await openStudio(page, TINY, 'pairs');
   const url = (rgb: [number, number, number]) => `data:image/png;base64,${Buffer.from(png(32, 32, rgb)).toString('base64')}`;
   const items = [
     { caption: 'green square', image_0: url([0, 200, 0]), image_1: url([200, 0, 0]), label_0: 0.5 },
     { caption: 'no images', image_0: 'a.png', image_1: url([0, 0, 0]), label_0: 1 },
   ];
-  await chooseFile(page, { name: 'pairs.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(items)) });
+  // Dropped on the box this time, as a user drags a file from the desktop.
+  const box = page.getByTestId('upload-box');
+  const dataTransfer = await page.evaluateHandle((text) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([text], 'pairs.json', { type: 'application/json' }));
+    return transfer;
+  }, JSON.stringify(items));
+  await box.dispatchEvent('dragover', { dataTransfer });
+  await expect(box).toHaveClass(/over/);
+  await box.dispatchEvent('drop', { dataTransfer });
   await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '1');
   await expect(page.getByTestId('upload-error')).toHaveCount(1);
   await expect(page.getByTestId('upload-error')).toHaveAttribute('data-line', '2');
