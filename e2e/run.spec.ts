@@ -105,7 +105,7 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-rounds-done', '1');
   await expect(page.getByTestId('round-card')).toHaveCount(1);
   expect(await points(page, 'chart-loss')).toBe(6);
-  await expect(page.getByTestId('run-resume')).toHaveText('Resume from round 0');
+  await expect(page.getByTestId('run-resume')).toHaveText('Resume after round 0');
   await setSettings(page, { ...QUICK, stepsPerRound: 6, promptsPerRound: 6, ddimSteps: 10 });
   await page.getByTestId('run-resume').click();
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });

@@ -75,6 +75,8 @@ export interface RunActions {
   /** Continues `runId` after its last finished round with the form's settings. */
   resume(runId: string): Promise<void>;
   viewRun(runId: string): Promise<void>;
+  /** Deletes a run that is not running, with its rounds and weights (to free space). */
+  deleteRun(runId: string): Promise<void>;
   dismissNotice(): void;
 }
 
@@ -393,6 +395,21 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       if (!get().baseGrid && rounds.length > 0) void renderBaseGrid(projectId, run.settings);
     },
 
+    async deleteRun(runId) {
+      const { projectId, live } = get();
+      if (!projectId || live.runId === runId) return;
+      try {
+        await (await studioDb()).deleteRun(projectId, runId);
+      } catch (err) {
+        return setNotice('error', `The run could not be deleted: ${messageOf(err)}`);
+      }
+      const project = await refreshProject(projectId);
+      const latest = project?.runs.at(-1);
+      set({ viewRunId: null, rounds: [], curve: [], curveVersion: get().curveVersion + 1 });
+      if (latest) await get().viewRun(latest.id);
+      setNotice('info', 'The run and its rounds were deleted.');
+    },
+
     dismissNotice() {
       set({ notice: null });
     },
@@ -411,6 +428,13 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     }
   }
 });
+
+// The run store follows the project bar: a reload marks a cut-off run interrupted at once, not
+// only when the Run tab is opened.
+useProjects.subscribe((state, before) => {
+  if (state.currentProjectId !== before.currentProjectId) void useRun.getState().openProject(state.currentProjectId);
+});
+void useRun.getState().openProject(useProjects.getState().currentProjectId);
 
 // Test hook, like __sailStudioClient: lets e2e specs set what the form would refuse (a learning
 // rate that makes the loss NaN), read the run's live state, and store seed pairs through the

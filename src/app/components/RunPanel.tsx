@@ -171,7 +171,7 @@ export function RunPanel() {
   const rounds = useRun((s) => s.rounds);
   const baseGrid = useRun((s) => s.baseGrid);
   const viewRunId = useRun((s) => s.viewRunId);
-  const { start, pause, cancel, resume, dismissNotice } = useRun.getState();
+  const { start, pause, cancel, resume, deleteRun, dismissNotice } = useRun.getState();
   const ready = useStudio((s) => s.workerStatus === 'ready');
   const reportError = useStudio((s) => s.reportError);
   const [exporting, setExporting] = useState<number | null>(null);
@@ -225,7 +225,19 @@ export function RunPanel() {
         </button>
         {run && resumable(run) && (
           <button type="button" className="primary" onClick={() => void resume(run.id)} disabled={!ready || !idle} data-testid="run-resume">
-            Resume from {run.roundsDone === 0 ? 'the start' : `round ${run.roundsDone - 1}`}
+            {run.roundsDone === 0 ? 'Resume from the start' : `Resume after round ${run.roundsDone - 1}`}
+          </button>
+        )}
+        {run && idle && (
+          <button
+            type="button"
+            className="link"
+            data-testid="run-delete"
+            onClick={() => {
+              if (window.confirm(`Delete this run and its ${run.roundsDone} stored round(s)? Export what you want to keep first.`)) void deleteRun(run.id);
+            }}
+          >
+            Delete this run
           </button>
         )}
       </div>
