@@ -213,3 +213,26 @@ test('projects: create, rename, switch and delete; each keeps its own pairs; nam
   expect(keys.filter((k) => k.startsWith('project:'))).toHaveLength(1);
   expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
 });
+
+test('your own prompt: its pairs carry it as caption, unknown words are named, and drawn prompts come back', async ({ page }) => {
+  await openStudio(page, TINY, 'label');
+  await expect(page.getByTestId('label-pair')).toBeVisible();
+  const typed = 'red heart <b>qwzxv</b>';
+  await page.getByTestId('label-prompt-input').fill(typed);
+  await page.getByTestId('label-prompt-input').press('Enter');
+  await expect(page.getByTestId('label-caption')).toHaveText(typed);
+  await expect(page.getByTestId('label-prompt-note')).toContainText(`Pairs for “${typed}”`);
+  await expect(page.getByTestId('label-unknown-words')).toContainText('qwzxv');
+  // Typing in the field is not a judgement; the shortcut works once focus leaves it.
+  await page.getByTestId('label-prompt-input').press('1');
+  await expect(count(page)).toHaveText('0');
+  await page.getByTestId('label-prompt-input').blur();
+  const j = await judge(page, () => page.keyboard.press('1'));
+  expect(j.caption).toBe(typed);
+  await expect(page.getByTestId('label-caption')).toHaveText(typed);
+  expect(await labels(page)).toEqual([{ caption: typed, label: '1' }]);
+
+  await page.getByTestId('label-prompt-clear').click();
+  await expect(page.getByTestId('label-prompt-note')).toHaveCount(0);
+  await expect(page.getByTestId('label-caption')).not.toHaveText(typed);
+});

@@ -36,6 +36,8 @@ export interface LabelState {
   failure: string | null;
   /** The user's prompt; null = prompts drawn from the dataset. */
   customPrompt: string | null;
+  /** Words of the user's prompt the model's tokenizer does not know (it reads them as unknown). */
+  unknownWords: string[];
   /** Pairs labelled in this visit, newest last: what Undo takes back. */
   history: Labelled[];
   /** A judgement is being stored. */
@@ -53,8 +55,9 @@ export interface LabelActions {
   retry(): void;
 }
 
-/** Candidates generated ahead of the one shown. */
-const LOOKAHEAD = 1;
+/** Candidates generated ahead of the one shown: a pair takes about 1 s on wasm here, and a
+ * quick judge clicks faster than that for a few pairs in a row. */
+const LOOKAHEAD = 2;
 
 /** Seed prompts: the dataset's prompts outside the held-out evaluation split and the SAIL round
  * pools (rounds must see fresh prompts, as in the paper), and without skin-tone variants (they
@@ -106,6 +109,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     generating: false,
     failure: null,
     customPrompt: null,
+    unknownWords: [],
     history: [],
     saving: false,
 
@@ -170,8 +174,16 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     setCustomPrompt(prompt) {
       const trimmed = prompt?.trim() || null;
       generation++;
-      set({ customPrompt: trimmed, pending: [], generating: false, failure: null });
+      set({ customPrompt: trimmed, unknownWords: [], pending: [], generating: false, failure: null });
       get().fill();
+      if (trimmed && useStudio.getState().workerStatus === 'ready') {
+        modelClient()
+          .send({ kind: 'check-prompt', prompt: trimmed })
+          .reply.then(
+            (reply) => get().customPrompt === trimmed && set({ unknownWords: reply.unknownWords }),
+            () => {}, // a hint only
+          );
+      }
     },
 
     retry() {

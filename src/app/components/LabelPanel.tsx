@@ -42,6 +42,7 @@ function Counter() {
 
 function PromptChooser() {
   const customPrompt = useLabelling((s) => s.customPrompt);
+  const unknownWords = useLabelling((s) => s.unknownWords);
   const setCustomPrompt = useLabelling((s) => s.setCustomPrompt);
   const [text, setText] = useState('');
   const submit = (e: FormEvent) => {
@@ -67,9 +68,19 @@ function PromptChooser() {
         Use it
       </button>
       {customPrompt !== null && (
-        <button type="button" className="link" data-testid="label-prompt-clear" onClick={() => setCustomPrompt(null)}>
-          Back to drawn prompts
-        </button>
+        <p className="label-prompt-note" data-testid="label-prompt-note">
+          Pairs for “{customPrompt}” until you{' '}
+          <button type="button" className="link" data-testid="label-prompt-clear" onClick={() => setCustomPrompt(null)}>
+            go back to drawn prompts
+          </button>
+          .
+          {unknownWords.length > 0 && (
+            <span className="label-unknown" data-testid="label-unknown-words">
+              {' '}
+              The model does not know {unknownWords.join(', ')} and reads {unknownWords.length === 1 ? 'it' : 'them'} as “unknown”.
+            </span>
+          )}
+        </p>
       )}
     </form>
   );
