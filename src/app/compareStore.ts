@@ -151,14 +151,28 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     return { prompt: prompts[Math.floor(Math.random() * prompts.length)], seed: Math.floor(Math.random() * 2 ** 31) };
   };
 
+  const makeTrial = async (): Promise<BlindTrial> => {
+    const cell = await drawCell();
+    const r = await renderBoth([cell]);
+    const bOnLeft = Math.random() < 0.5;
+    return { cell, size: r.size, bOnLeft, left: bOnLeft ? r.b[0] : r.a[0], right: bOnLeft ? r.a[0] : r.b[0] };
+  };
+
+  /** The trial after the one on show, made while the user looks, so a judgement moves straight on. */
+  let ahead: { key: string; trial: Promise<BlindTrial> } | null = null;
+
   const nextTrial = async () => {
+    const key = `${projectId()}|${get().a}|${get().b}`;
+    const upcoming = ahead?.key === key ? ahead.trial : makeTrial();
+    ahead = null;
     set({ blind: { ...get().blind, loading: true, trial: null } });
     try {
-      const cell = await drawCell();
-      const r = await renderBoth([cell]);
+      const trial = await upcoming;
       if (!get().blind.on) return;
-      const bOnLeft = Math.random() < 0.5;
-      set({ blind: { ...get().blind, loading: false, trial: { cell, size: r.size, bOnLeft, left: bOnLeft ? r.b[0] : r.a[0], right: bOnLeft ? r.a[0] : r.b[0] } } });
+      set({ blind: { ...get().blind, loading: false, trial } });
+      const prefetch = makeTrial();
+      prefetch.catch(() => {}); // reported when it is shown
+      ahead = { key, trial: prefetch };
     } catch (err) {
       set({ blind: { ...get().blind, loading: false, on: false }, failure: failureText(err) });
     }

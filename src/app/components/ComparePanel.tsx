@@ -126,13 +126,19 @@ function BlindTest({ labels }: { labels: [string, string] }) {
       <p className="win-rate" data-testid="blind-tally" data-n={n} data-b-wins={blind.tally.b} data-a-wins={blind.tally.a} data-ties={blind.tally.ties}>
         {n === 0
           ? 'No judgements yet.'
-          : `B (${labels[1]}) preferred over A (${labels[0]}): ${percent(rate.rate)} of ${n} judgement${n === 1 ? '' : 's'} (${blind.tally.b} B, ${blind.tally.a} A, ${blind.tally.ties} ties, ties count half), 95% interval ${percent(rate.low)} to ${percent(rate.high)}.`}
+          : `B wins ${percent(rate.rate)} of ${n} judgement${n === 1 ? '' : 's'} (${blind.tally.b} B, ${blind.tally.a} A, ${blind.tally.ties} tie${blind.tally.ties === 1 ? '' : 's'}; a tie counts half), 95% interval ${percent(rate.low)} to ${percent(rate.high)}.`}
       </p>
-      {n > 0 && (
-        <button type="button" className="link" onClick={resetTally} data-testid="blind-reset">
-          Reset the tally
-        </button>
-      )}
+      <p className="muted">
+        A: {labels[0]} · B: {labels[1]}
+        {n > 0 && (
+          <>
+            {' · '}
+            <button type="button" className="link" onClick={resetTally} data-testid="blind-reset">
+              Reset the tally
+            </button>
+          </>
+        )}
+      </p>
     </section>
   );
 }
