@@ -45,6 +45,9 @@ export interface LabelState {
 }
 
 export interface LabelActions {
+  /** The Label tab is open (true) or closed: pairs are generated only while it is open, so the
+   * other tabs (a run, a generation) get the worker to themselves. */
+  setActive(active: boolean): void;
   /** Keeps the queue filled; called when the tab opens and after every change. */
   fill(): void;
   judge(judgement: Judgement): Promise<void>;
@@ -89,6 +92,7 @@ const LABEL_OF: Record<Judgement, StoredPair['label0']> = { left: 1, right: 0, t
 
 export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
   let nextKey = 1;
+  let active = false;
   /** Bumped when the queue is thrown away (a new prompt): results of older requests are dropped. */
   let generation = 0;
 
@@ -113,9 +117,14 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     history: [],
     saving: false,
 
+    setActive(value) {
+      active = value;
+      if (active) get().fill();
+    },
+
     fill() {
       const { pending, generating, failure } = get();
-      if (generating || failure || pending.length > LOOKAHEAD) return;
+      if (!active || generating || failure || pending.length > LOOKAHEAD) return;
       if (useStudio.getState().workerStatus !== 'ready') return;
       const mine = generation;
       set({ generating: true });
@@ -193,7 +202,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
   };
 });
 
-// The queue fills as soon as the model is ready (and again after a worker restart).
+// The queue fills as soon as the model is ready (and again after a worker restart), if the tab is open.
 useStudio.subscribe((state, previous) => {
   if (state.workerStatus === 'ready' && previous.workerStatus !== 'ready') useLabelling.getState().fill();
 });

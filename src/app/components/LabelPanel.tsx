@@ -123,13 +123,16 @@ export function LabelPanel() {
   const failure = useLabelling((s) => s.failure);
   const saving = useLabelling((s) => s.saving);
   const canUndo = useLabelling((s) => s.history.length > 0);
-  const { judge, skip, undo, fill, retry } = useLabelling.getState();
+  const { judge, skip, undo, setActive, retry } = useLabelling.getState();
   const workerStatus = useStudio((s) => s.workerStatus);
   const projectsReady = useProjects((s) => s.status === 'ready');
   const current = pending[0];
   const busy = saving || !projectsReady;
 
-  useEffect(() => fill(), [fill]);
+  useEffect(() => {
+    setActive(true);
+    return () => setActive(false);
+  }, [setActive]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {

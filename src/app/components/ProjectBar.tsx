@@ -113,6 +113,11 @@ export function ProjectBar() {
             </button>
           </div>
         )}
+        {current && mode.kind === 'idle' && (
+          <span className="muted" data-testid="project-base">
+            Base: {current.importedBase ? `imported “${current.importedBase.name}”` : 'the shipped model'}
+          </span>
+        )}
         <StorageLine />
       </div>
     </section>
