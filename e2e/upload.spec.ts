@@ -133,3 +133,25 @@ test('the JSON variant with data URLs, dropped on the box: good items kept, a ba
   await expect(page.getByTestId('upload-message')).toContainText('must hold a JSON array of pairs');
   await expect(total(page)).toHaveText('1');
 });
+
+test('Cancel stops reading a large upload and adds nothing', async ({ page }) => {
+  await openStudio(page, TINY, 'pairs');
+  // 300 pairs of 1024x1024 images: seconds of decoding and resizing in the data worker.
+  const big = png(1024, 1024, [250, 200, 0]);
+  const files: Record<string, Uint8Array> = {};
+  const lines: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    files[`i/${i}_0.png`] = big;
+    files[`i/${i}_1.png`] = big;
+    lines.push(JSON.stringify({ caption: `big ${i}`, image_0: `i/${i}_0.png`, image_1: `i/${i}_1.png`, label_0: 1 }));
+  }
+  files['pairs.jsonl'] = strToU8(lines.join('\n'));
+  await chooseFile(page, { name: 'big.zip', mimeType: 'application/zip', buffer: Buffer.from(zipSync(files, { level: 0 })) });
+  await expect(page.getByTestId('upload-report')).toContainText(/of 600 images/);
+  await page.getByTestId('upload-cancel').click();
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('upload-message')).toHaveText('The upload was cancelled; nothing was added.');
+  await expect(total(page)).toHaveText('0');
+  await page.waitForTimeout(1000); // the ended worker stores nothing later either
+  await expect(total(page)).toHaveText('0');
+});

@@ -73,6 +73,10 @@ describe('migration runner', () => {
     expect(Object.keys(await dump(store))).toEqual([VERSION_KEY]);
   });
 
+  it('this release has one step for every version up to SCHEMA_VERSION, in order', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+  });
+
   it('a version-1 database opens unchanged', async () => {
     const store = freshStore();
     await writeV1Fixture(store);

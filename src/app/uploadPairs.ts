@@ -29,11 +29,29 @@ export function refuseBeforeReading(file: File): string | null {
 
 const createDataWorker = () => new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module', name: 'data' });
 
-/** Parses `file` in a data worker; rejects only if the worker itself fails. */
-export function parsePairsFile(file: File, imageSize: number, onProgress?: (done: number, total: number) => void): Promise<ParsedUpload> {
+export class UploadCancelled extends Error {
+  constructor() {
+    super('The upload was cancelled; nothing was added.');
+    this.name = 'UploadCancelled';
+  }
+}
+
+/**
+ * Parses `file` in a data worker; rejects only if the worker itself fails, or with
+ * UploadCancelled once `signal` aborts (the worker is ended at once).
+ */
+export function parsePairsFile(file: File, imageSize: number, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<ParsedUpload> {
   return new Promise((resolve, reject) => {
     const worker = createDataWorker();
-    const finish = () => worker.terminate();
+    const onAbort = () => {
+      worker.terminate();
+      reject(new UploadCancelled());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = () => {
+      signal?.removeEventListener('abort', onAbort);
+      worker.terminate();
+    };
     worker.onmessage = (event: MessageEvent<DataWorkerReply>) => {
       const reply = event.data;
       if (reply.kind === 'progress') return onProgress?.(reply.done, reply.total);

@@ -89,7 +89,7 @@ function PromptChooser() {
 function PairView({ candidate, busy, judge }: { candidate: Candidate; busy: boolean; judge: (j: Judgement) => void }) {
   return (
     <div className="label-pair" data-testid="label-pair" data-prompt={candidate.prompt} data-key={candidate.key}>
-      <p className="label-question">
+      <p className="label-question" aria-live="polite">
         Which is the better “<span data-testid="label-caption">{candidate.prompt}</span>”?
       </p>
       <div className="label-choices">

@@ -8,7 +8,7 @@ import { create } from 'zustand';
 import type { PairLineError } from '../../core/data/pairs';
 import { useProjects, type StoredPair } from '../projectStore';
 import { useStudio } from '../store';
-import { MAX_UPLOAD_BYTES, formatMiB, parsePairsFile, refuseBeforeReading } from '../uploadPairs';
+import { MAX_UPLOAD_BYTES, UploadCancelled, formatMiB, parsePairsFile, refuseBeforeReading } from '../uploadPairs';
 
 interface UploadState {
   status: 'idle' | 'reading' | 'storing' | 'done' | 'failed';
@@ -28,6 +28,9 @@ const useUpload = create<UploadState>()(() => idle);
 /** Rejected lines shown at most; the rest are counted. */
 const SHOWN_ERRORS = 100;
 
+/** Aborts the file being read (Cancel). */
+let reading: AbortController | undefined;
+
 async function upload(file: File): Promise<void> {
   const state = useUpload.getState();
   if (state.status === 'reading' || state.status === 'storing') return;
@@ -40,11 +43,15 @@ async function upload(file: File): Promise<void> {
 
   set({ status: 'reading' });
   let parsed;
+  reading = new AbortController();
   try {
     const imageSize = useStudio.getState().model?.imageSize ?? 32;
-    parsed = await parsePairsFile(file, imageSize, (done, total) => set({ progress: { done, total } }));
+    parsed = await parsePairsFile(file, imageSize, (done, total) => set({ progress: { done, total } }), reading.signal);
   } catch (err) {
-    return set({ status: 'failed', message: `${err instanceof Error ? err.message : String(err)} Nothing was added.` });
+    const message = err instanceof UploadCancelled ? err.message : `${err instanceof Error ? err.message : String(err)} Nothing was added.`;
+    return set({ status: 'failed', message });
+  } finally {
+    reading = undefined;
   }
   const fileError = parsed.errors.find((e) => e.line === 0);
   if (fileError) return set({ status: 'failed', message: `${file.name} could not be read: ${fileError.reason}. Nothing was added.` });
@@ -109,7 +116,10 @@ export function UploadBox() {
         {status === 'reading' && (
           <span>
             Reading {fileName}
-            {progress ? `: ${progress.done} of ${progress.total} images` : '…'}
+            {progress ? `: ${progress.done} of ${progress.total} images` : '…'}{' '}
+            <button type="button" data-testid="upload-cancel" onClick={() => reading?.abort()}>
+              Cancel
+            </button>
           </span>
         )}
         {status === 'storing' && <span>Saving the pairs of {fileName}…</span>}
