@@ -102,13 +102,13 @@ export function ProjectBar() {
             <button
               type="button"
               className="danger"
-              autoFocus
               data-testid="project-delete-confirm"
               onClick={() => void deleteProject(current.id).then(() => setMode({ kind: 'idle' }))}
             >
               Delete
             </button>
-            <button type="button" onClick={() => setMode({ kind: 'idle' })}>
+            {/* Focus on the safe choice: Enter keeps the project. */}
+            <button type="button" autoFocus onClick={() => setMode({ kind: 'idle' })}>
               Keep it
             </button>
           </div>
