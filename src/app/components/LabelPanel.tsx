@@ -7,6 +7,8 @@ import { useLabelling, type Candidate, type Judgement } from '../labelStore';
 import { SUGGESTED_SEED_PAIRS, useProjects } from '../projectStore';
 import { useStudio } from '../store';
 import { ImageCanvas } from './ImageGrid';
+import { pairImageClass } from './PairsPanel';
+import { PngImage } from './PngImage';
 
 function Counter() {
   const pairs = useProjects((s) => s.pairs);
@@ -114,6 +116,29 @@ function PairView({ candidate, busy, judge }: { candidate: Candidate; busy: bool
   );
 }
 
+/** The last few judgements, small, the preferred image outlined: what Undo would take back. */
+function Recent() {
+  const pairs = useProjects((s) => s.pairs);
+  const recent = pairs.slice(-RECENT).reverse();
+  if (recent.length === 0) return null;
+  return (
+    <div className="label-recent" aria-label="Recently added pairs">
+      <span className="muted">Recent:</span>
+      {recent.map((p) => (
+        <span key={p.id} className="label-recent-pair" title={p.caption}>
+          {([0, 1] as const).map((i) => (
+            <span key={i} className={pairImageClass(p.label0, i)}>
+              <PngImage png={i === 0 ? p.image0 : p.image1} alt={`${i === 0 ? 'Left' : 'Right'} image of “${p.caption}”`} scale={1} />
+            </span>
+          ))}
+        </span>
+      ))}
+    </div>
+  );
+}
+
+const RECENT = 6;
+
 const isTyping = (target: EventTarget | null) =>
   target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
 
@@ -168,7 +193,13 @@ export function LabelPanel() {
         <PairView candidate={current} busy={busy} judge={(j) => void judge(j)} />
       ) : (
         <p className="muted label-waiting" data-testid="label-waiting">
-          {workerStatus !== 'ready' ? 'Waiting for the model to load…' : failure ? '' : 'Drawing two images…'}
+          {workerStatus === 'failed'
+            ? 'The model is not running (the message above says why); pairs appear once it has restarted.'
+            : workerStatus !== 'ready'
+              ? 'Waiting for the model to load…'
+              : failure
+                ? ''
+                : 'Drawing two images…'}
         </p>
       )}
       {failure && (
@@ -193,6 +224,7 @@ export function LabelPanel() {
           {saving ? 'Saving…' : generating && current ? 'Drawing the next pair…' : ''}
         </span>
       </div>
+      <Recent />
     </section>
   );
 }

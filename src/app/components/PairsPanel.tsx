@@ -15,6 +15,12 @@ const LABELS: { value: StoredPair['label0']; text: string }[] = [
   { value: 0, text: 'Right won' },
 ];
 
+/** The frame of image `i` (0 left, 1 right): the preferred one outlined, the other dimmed; a tie neither. */
+export function pairImageClass(label0: StoredPair['label0'], i: 0 | 1): string {
+  if (label0 === 0.5) return 'pair-image';
+  return (label0 === 1) === (i === 0) ? 'pair-image winner' : 'pair-image loser';
+}
+
 function PairRow({ pair }: { pair: StoredPair }) {
   const setPairLabel = useProjects((s) => s.setPairLabel);
   const deletePair = useProjects((s) => s.deletePair);
@@ -23,14 +29,13 @@ function PairRow({ pair }: { pair: StoredPair }) {
     setBusy(true);
     void action().finally(() => setBusy(false));
   };
-  const winner = pair.label0 === 1 ? 0 : pair.label0 === 0 ? 1 : -1;
 
   return (
     <li className="pair-row" data-testid="pair-row" data-label={String(pair.label0)} data-source={pair.source}>
       <div className="pair-images">
-        {[pair.image0, pair.image1].map((png, i) => (
-          <span key={i} className={`pair-image${winner === i ? ' winner' : winner === -1 ? '' : ' loser'}`}>
-            <PngImage png={png} alt={`${i === 0 ? 'Left' : 'Right'} image${winner === i ? ' (preferred)' : ''}`} scale={2} />
+        {([0, 1] as const).map((i) => (
+          <span key={i} className={pairImageClass(pair.label0, i)}>
+            <PngImage png={i === 0 ? pair.image0 : pair.image1} alt={`${i === 0 ? 'Left' : 'Right'} image${pairImageClass(pair.label0, i).endsWith('winner') ? ' (preferred)' : ''}`} scale={2} />
           </span>
         ))}
       </div>
