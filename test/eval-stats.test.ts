@@ -60,8 +60,10 @@ describe('win-rate tables', () => {
     const sail = cell(r.arms.find((a) => a.arm === 'sail')!, 'winRate');
     expect(sail.mean).toBeCloseTo(0.75, 12);
     expect(sail.low).toBeCloseTo(0.75 - (4.303 * 0.25) / Math.sqrt(3), 4);
+    expect(sail.high).toBe(1);
     const table = resultsTable(r);
-    expect(table).toContain('| SAIL | 75.0% [12.9, 137.1]');
+    // t over 3 repeats: 0.75 +- 4.303 * 0.25 / sqrt(3) = [0.129, 1.371], clipped to 1 for a share.
+    expect(table).toContain('| SAIL | 75.0% [12.9, 100.0]');
     expect(table).toContain('| Diffusion-DPO, 16n pairs | 50.0% [');
     expect(table).toContain('| Base model | reference |');
   });

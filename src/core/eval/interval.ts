@@ -1,5 +1,6 @@
 // 95% confidence intervals for the evaluation's figures. No TF.js: the app's table code uses it.
-//  - Over repeats (the main case, >= 2 seeds): Student-t, mean +- t_{0.975, n-1} * sd / sqrt(n).
+//  - Over repeats (the main case, >= 2 seeds): Student-t, mean +- t_{0.975, n-1} * sd / sqrt(n),
+//    clipped to [0, 1] for shares.
 //    With 3 repeats t = 4.303, so the intervals are wide: that is what 3 seeds can say.
 //  - One repeat of a proportion (a win rate): the Wilson score interval over its comparisons
 //    (src/core/stats.ts), which stays inside [0, 1] and is sane near 0 and 1.
@@ -62,7 +63,11 @@ export function bootstrapInterval(items: readonly number[], resamples = 1000, se
  */
 export function figureInterval(itemsPerRepeat: readonly (readonly number[])[], proportion: boolean): Interval {
   const repeats = itemsPerRepeat.filter((xs) => xs.length > 0);
-  if (repeats.length >= 2) return tInterval(repeats.map((xs) => mean(xs)));
+  if (repeats.length >= 2) {
+    const t = tInterval(repeats.map((xs) => mean(xs)));
+    // A share cannot leave [0, 1]; with 3 repeats the t half-width often would.
+    return proportion ? { ...t, low: Math.max(0, t.low), high: Math.min(1, t.high) } : t;
+  }
   if (repeats.length === 0) return { mean: NaN, low: NaN, high: NaN, method: 'none', n: 0 };
   const items = repeats[0];
   if (proportion) {
