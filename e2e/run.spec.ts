@@ -289,3 +289,33 @@ test('a full disk while saving a round stops the run with a message and keeps ro
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
   await expect(page.getByTestId('round-card')).toHaveCount(2);
 });
+
+test('a lost WebGPU device stops the run with a message and keeps round 0; the worker restarts, and the run resumes (on wasm)', async ({ page }) => {
+  test.setTimeout(600_000);
+  // WebGPU here is SwiftShader, a software adapter far slower than wasm: the fewest steps that
+  // still make round 1 long enough to lose the device in the middle of it.
+  const started = Date.now();
+  await openStudio(page, { ...TINY, backend: 'webgpu' }, 'run');
+  await addSeedPairs(page, 4);
+  await setSettings(page, { ...QUICK, stepsPerRound: 2, batchSize: 2, promptsPerRound: 4, candidatesPerPrompt: 2, rewardDraws: 1, ddimSteps: 6 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 300_000 });
+  record('ms to round 0 on WebGPU', Date.now() - started);
+  // Test hook: the worker destroys its GPU device, as a driver reset would lose it.
+  await page.evaluate(() => {
+    const client = (globalThis as unknown as { __sailStudioClient: { worker: Worker } }).__sailStudioClient;
+    client.worker.postMessage({ kind: 'lose-device', id: 0 });
+  });
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'failed', { timeout: 120_000 });
+  await expect(page.getByTestId('run-notice')).toContainText('GPU device was lost');
+  await expect(page.getByTestId('run-notice')).toContainText('Round 0 is kept');
+  await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+  // The user moves to wasm (SwiftShader would compile its shaders again for minutes) and resumes.
+  await page.getByTestId('backend-select').selectOption('wasm');
+  await expect(page.getByTestId('backend-name')).toHaveText('wasm', { timeout: 180_000 });
+  await page.getByTestId('run-resume').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 300_000 });
+  await expect(page.getByTestId('round-card')).toHaveCount(2);
+  record('ms for the whole test', Date.now() - started);
+});

@@ -73,6 +73,15 @@ export interface RenderGridRequest {
   model?: ModelWeights;
 }
 
+/**
+ * Test hook: destroys the WebGPU device, as a driver reset or a GPU process crash loses it, so a
+ * test can watch the studio recover. No reply (the worker then ends itself); ignored off WebGPU.
+ */
+export interface LoseDeviceRequest {
+  kind: 'lose-device';
+  id: number;
+}
+
 /** Reads an exported checkpoint (config.json text + model.safetensors) and checks it; changes nothing. */
 export interface CheckModelRequest {
   kind: 'check-model';
@@ -115,7 +124,7 @@ export interface RunEvalRequest {
   manifestUrl: string;
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest;
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest | LoseDeviceRequest;
 
 // ---- replies: worker -> app ----
 
@@ -182,6 +191,8 @@ export interface PromptCheckedReply {
  * - not-ready: a request came before a successful init.
  * - cancelled: a cancel request stopped it.
  * - diverged: a SAIL run's loss became NaN or infinite (the message names the round and step).
+ * - device-lost: the WebGPU device went away mid-request; the worker then ends itself and the
+ *   client restarts it.
  * - bad-request: the request's fields are out of range; the message says which.
  * - internal: anything else; the message is the underlying error's.
  */
@@ -191,6 +202,7 @@ export type WorkerErrorReason =
   | 'not-ready'
   | 'cancelled'
   | 'diverged'
+  | 'device-lost'
   | 'bad-request'
   | 'internal';
 

@@ -83,14 +83,34 @@ function summaryOf(ck: Checkpoint): ModelSummary {
  * On WebGPU a lost device (driver reset, GPU process crash) leaves every later op failing; the
  * worker then ends itself with an uncaught error, and the client restarts it as after a crash.
  */
+let deviceLoss: Promise<string> | undefined;
+let deviceLost: string | undefined;
+
 function watchDeviceLoss(): void {
+  deviceLoss = undefined;
   if (tf.getBackend() !== 'webgpu') return;
   const device = (tf.backend() as unknown as { device?: { lost?: Promise<{ message: string }> } }).device;
-  void device?.lost?.then((info) => {
+  deviceLoss = device?.lost?.then((info) => {
+    deviceLost = `The GPU device was lost (${info.message || 'no reason given'})`;
     setTimeout(() => {
-      throw new Error(`The GPU device was lost (${info.message || 'no reason given'})`);
+      throw new Error(deviceLost);
     });
+    return deviceLost;
   });
+}
+
+/**
+ * Whether a failure was the device going away: the op in flight fails first (a buffer unmapped
+ * before its mapping resolved), and `device.lost` resolves just after; wait briefly for it.
+ */
+async function lostDevice(): Promise<string | undefined> {
+  if (!deviceLoss || deviceLost) return deviceLost;
+  return Promise.race([deviceLoss, new Promise<undefined>((resolve) => setTimeout(resolve, 200))]);
+}
+
+function loseDevice(): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  (tf.backend() as unknown as { device?: { destroy(): void } }).device?.destroy();
 }
 
 /** A checkpoint for other weights than the loaded ones; the caller disposes it. */
@@ -267,6 +287,8 @@ async function handle(req: WorkerRequest): Promise<void> {
       return runRenderGrid(req, requireCheckpoint());
     case 'check-model':
       return checkModel(req);
+    case 'lose-device':
+      return loseDevice();
     default: {
       const unknown = req as { kind?: unknown; id?: unknown };
       throw new RequestFailure('bad-request', `Unknown request kind ${JSON.stringify(unknown.kind)}.`);
@@ -283,8 +305,9 @@ function errorReply(id: number, err: unknown): ErrorReply {
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const req = event.data;
-  handle(req).catch((err: unknown) => {
-    const reply = errorReply(req.id, err);
+  handle(req).catch(async (err: unknown) => {
+    const lost = err instanceof RequestFailure || err instanceof CancelledError ? undefined : await lostDevice();
+    const reply: ErrorReply = lost ? { kind: 'error', id: req.id, reason: 'device-lost', message: `${lost}; the model worker restarts.` } : errorReply(req.id, err);
     if (reply.reason === 'internal') console.warn('model worker:', req.kind, err);
     post(reply);
   });
