@@ -182,6 +182,8 @@ export function RunPanel() {
 
   const run = project?.runs.find((r) => r.id === viewRunId) ?? null;
   const idle = live.status === 'idle';
+  /** The live run belongs to the project on show (the user may have switched projects mid-run). */
+  const liveHere = idle || (project?.runs.some((r) => r.id === live.runId) ?? false);
   const decided = pairs.filter((p) => p.label0 !== 0.5).length;
 
   const exportRound = async (round: number) => {
@@ -207,6 +209,7 @@ export function RunPanel() {
         <p className="muted" data-testid="run-seed-count">
           {pairs.length} seed pair{pairs.length === 1 ? '' : 's'} ({decided} with a preference; ties are skipped).{' '}
           {pairs.length < SUGGESTED_SEED_PAIRS && `About ${SUGGESTED_SEED_PAIRS} are suggested before a first run. `}
+          {decided === 0 && 'Label some in the Label tab, or upload a pairs file in the Pairs tab. '}
           {project?.importedBase ? `Base: ${project.importedBase.name}.` : 'Base: the shipped model.'}
         </p>
       </header>
@@ -217,10 +220,10 @@ export function RunPanel() {
         <button type="button" className="primary" onClick={() => void start()} disabled={!ready || !idle || !project || decided === 0} data-testid="run-start">
           Start a new run
         </button>
-        <button type="button" onClick={pause} disabled={live.status !== 'running'} data-testid="run-pause">
+        <button type="button" onClick={pause} disabled={live.status !== 'running' || !liveHere} data-testid="run-pause">
           {live.status === 'pausing' ? 'Pausing…' : 'Pause'}
         </button>
-        <button type="button" onClick={cancel} disabled={live.status !== 'running' && live.status !== 'pausing'} data-testid="run-cancel">
+        <button type="button" onClick={cancel} disabled={(live.status !== 'running' && live.status !== 'pausing') || !liveHere} data-testid="run-cancel">
           {live.status === 'cancelling' ? 'Cancelling…' : 'Cancel'}
         </button>
         {run && resumable(run) && (
@@ -242,7 +245,13 @@ export function RunPanel() {
         )}
       </div>
 
-      <LiveProgress />
+      {!liveHere ? (
+        <p className="muted" data-testid="run-elsewhere">
+          A run of another project is in progress; switch back to it to watch, pause or cancel it.
+        </p>
+      ) : (
+        <LiveProgress />
+      )}
 
       {notice && (
         <div className={notice.tone === 'error' ? 'run-notice bad' : 'run-notice'} role={notice.tone === 'error' ? 'alert' : 'status'} data-testid="run-notice" data-tone={notice.tone}>
