@@ -188,12 +188,26 @@ test("a round's exported weights, re-imported as a new project's base, give bit-
   await expect(page.getByTestId('blind-tally')).toContainText('95% interval');
   await page.getByTestId('blind-stop').click();
 
-  // Import the exported zip: a new project whose base is the round's checkpoint.
+  // A file that is not a zip, and a zip whose weights do not fit its config: each is refused
+  // with its reason, and no project is added.
   await page.getByTestId('tab-run').click();
+  const projects = page.getByTestId('project-select').locator('option');
+  await expect(projects).toHaveCount(1);
+  await page.getByTestId('import-model-input').setInputFiles({ name: 'broken.zip', mimeType: 'application/zip', buffer: Buffer.from('not a zip at all') });
+  await expect(page.getByTestId('error').last()).toContainText('broken.zip was not imported: This is not a zip file');
+  const { zipSync } = await import('fflate');
+  const cut = zipSync({ 'config.json': files['config.json'], 'model.safetensors': files['model.safetensors'].slice(0, 5000) });
+  await page.getByTestId('import-model-input').setInputFiles({ name: 'cut.zip', mimeType: 'application/zip', buffer: Buffer.from(cut) });
+  await expect(page.getByTestId('error').last()).toContainText('cut.zip was not imported: This is not a checkpoint the studio can use');
+  await expect(projects).toHaveCount(1);
+  await page.getByTestId('error').evaluateAll((els) => els.forEach((el) => el.querySelector('button')?.click()));
+
+  // Import the exported zip: a new project whose base is the round's checkpoint.
   await page.getByTestId('import-model-input').setInputFiles(zipPath);
   await expect(page.getByTestId('export-note')).toContainText('Imported');
   await expect(page.getByTestId('run-seed-count')).toContainText('Base: ');
   await expect(page.getByTestId('run-seed-count')).toContainText('round0.zip');
+  await expect(projects).toHaveCount(2);
   await page.getByTestId('tab-compare').click();
   await expect(page.getByTestId('compare-a')).toHaveValue('base');
   await compareOn(page, 'red heart', 5);
