@@ -393,8 +393,12 @@ export function comparisonTable(r: EvalResult): string {
     const cells = metrics.map((m) => {
       const d = pairedDifference(r, c.a, c.b, m.id);
       if (!Number.isFinite(d.mean)) return 'n/a';
-      const f = (v: number) => (m.proportion ? (100 * v).toFixed(1) : v.toFixed(3));
-      const head = `${d.mean > 0 ? '+' : ''}${f(d.mean)}${m.proportion ? ' pp' : ''}`;
+      // Rounded first, so a difference of 1e-17 prints as 0.0, not -0.0.
+      const f = (v: number) => {
+        const text = m.proportion ? (100 * v).toFixed(1) : v.toFixed(3);
+        return Number(text) === 0 ? text.replace('-', '') : text;
+      };
+      const head = `${Number(f(d.mean)) > 0 ? '+' : ''}${f(d.mean)}${m.proportion ? ' pp' : ''}`;
       return Number.isFinite(d.low) ? `${head} [${f(d.low)}, ${f(d.high)}]` : head;
     });
     lines.push(`| ${c.question.replace('{m}', String(r.settings.multiplier))} | ${cells.join(' | ')} |`);
