@@ -94,7 +94,7 @@ export interface FinishedRound {
 
 export class NonFiniteLossError extends Error {
   constructor(round: number, step: number, value: number) {
-    super(`Training diverged in round ${round} at step ${step} (loss ${value}). The last finished round is kept; lower the learning rate or beta and resume.`);
+    super(`Training diverged in round ${round} at step ${step} (loss ${value}). Lower the learning rate or beta and resume from the last finished round.`);
     this.name = 'NonFiniteLossError';
   }
 }
