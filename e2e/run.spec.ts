@@ -213,6 +213,12 @@ test("a round's exported weights, re-imported as a new project's base, give bit-
   await compareOn(page, 'red heart', 5);
   const reimported = await canvasPixels(page, 'compare-a-image');
   expect(reimported).toEqual(trained);
+
+  // The new project's pairs are drawn by its imported base (the weights travel with each request).
+  await page.getByTestId('tab-label').click();
+  await expect(page.getByTestId('label-pair')).toBeVisible();
+  await page.keyboard.press('1');
+  await expect(page.getByTestId('pair-count')).toHaveText('1');
 });
 
 test('a NaN loss stops the run with a message and keeps the finished round; a lower learning rate resumes it', async ({ page }) => {

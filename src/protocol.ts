@@ -33,6 +33,8 @@ export interface GenerateRequest {
   guidance: number;
   /** DDIM steps. */
   steps: number;
+  /** Other weights than the loaded ones (a project's imported base); omitted: the loaded model. */
+  model?: ModelWeights;
 }
 
 /** Which words of a prompt the model's tokenizer does not know (they become UNK). */

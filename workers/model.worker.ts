@@ -140,8 +140,9 @@ async function init(req: InitRequest): Promise<void> {
   post({ kind: 'ready', id: req.id, backend, activeBackend: tf.getBackend(), model: summaryOf(checkpoint), ms: performance.now() - started });
 }
 
-async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> {
+async function runGenerate(req: GenerateRequest, loaded: Checkpoint): Promise<void> {
   const started = performance.now();
+  const ck = req.model ? checkpointFor(req.model, loaded) : loaded;
   try {
     const { size, images } = await generate(ck, {
       prompt: req.prompt,
@@ -156,6 +157,7 @@ async function runGenerate(req: GenerateRequest, ck: Checkpoint): Promise<void> 
     const ms = performance.now() - started;
     post({ kind: 'result', id: req.id, images: buffers, size, ms, backend: tf.getBackend() }, buffers);
   } finally {
+    if (ck !== loaded) disposeCheckpoint(ck);
     cancelled.delete(req.id);
   }
 }

@@ -5,10 +5,12 @@
 
 import { create } from 'zustand';
 
+import type { ModelWeights } from '../protocol';
 import { ModelRequestError } from './modelClient';
 import { rgbaToPng } from './pngImages';
 import { useProjects, type StoredPair } from './projectStore';
 import { publicUrl } from './settings';
+import { projectBase } from './runStore';
 import { modelClient, useStudio } from './store';
 
 /** Two images of one prompt, waiting for a judgement. */
@@ -96,6 +98,14 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
   /** Bumped when the queue is thrown away (a new prompt): results of older requests are dropped. */
   let generation = 0;
 
+  /** The project's imported base, read once per project (a project's base never changes). */
+  let base: { projectId: string; model: Promise<ModelWeights | undefined> } | undefined;
+  function baseOf(projectId: string | null): Promise<ModelWeights | undefined> {
+    if (!projectId) return Promise.resolve(undefined);
+    if (base?.projectId !== projectId) base = { projectId, model: projectBase(projectId) };
+    return base.model;
+  }
+
   async function makeCandidate(): Promise<Candidate> {
     const { customPrompt } = get();
     const prompt: string = customPrompt ?? (await promptsOnce().then((all) => all[Math.floor(Math.random() * all.length)]));
@@ -103,7 +113,9 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     const sampling = model?.sampling ?? { steps: 25, guidance: 4 };
     const seed = randomSeed();
     // One request of two: the two images start from different noise of the same seeded stream.
-    const reply = await modelClient().send({ kind: 'generate', prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps }).reply;
+    // Pairs are drawn by the project's own base, so an imported model is the one being labelled.
+    const weights = await baseOf(useProjects.getState().currentProjectId);
+    const reply = await modelClient().send({ kind: 'generate', prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps, model: weights }).reply;
     const [a, b] = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
     return { key: nextKey++, prompt, seed, size: reply.size, images: [a, b] };
   }
