@@ -391,7 +391,9 @@ export function comparisonTable(r: EvalResult): string {
   for (const c of COMPARISONS) {
     if (!r.arms.some((x) => x.arm === c.a) || !r.arms.some((x) => x.arm === c.b)) continue;
     const cells = metrics.map((m) => {
-      const d = pairedDifference(r, c.a, c.b, m.id);
+      const raw = pairedDifference(r, c.a, c.b, m.id);
+      // A difference of two shares lies in [-1, 1]; the t half-width with 3 repeats can leave it.
+      const d = m.proportion ? { ...raw, low: Math.max(-1, raw.low), high: Math.min(1, raw.high) } : raw;
       if (!Number.isFinite(d.mean)) return 'n/a';
       // Rounded first, so a difference of 1e-17 prints as 0.0, not -0.0.
       const f = (v: number) => {
