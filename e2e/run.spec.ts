@@ -49,6 +49,15 @@ async function setSettings(page: Page, settings: Record<string, unknown>): Promi
 }
 
 /** Records every value the run's progress bar takes into window.__runProgress. */
+/** Opens the studio on the tiny model, adds 6 seed pairs, starts a short run and waits for round 0. */
+async function startRunUntilRound0(page: Page): Promise<void> {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+}
+
 async function recordRunProgress(page: Page): Promise<void> {
   await page.getByTestId('run-progress').evaluate((bar) => {
     const log: number[] = [];
@@ -222,11 +231,7 @@ test("a round's exported weights, re-imported as a new project's base, give bit-
 });
 
 test('a NaN loss stops the run with a message and keeps the finished round; a lower learning rate resumes it', async ({ page }) => {
-  await openStudio(page, TINY, 'run');
-  await addSeedPairs(page, 6);
-  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
-  await page.getByTestId('run-start').click();
-  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  await startRunUntilRound0(page);
   await page.getByTestId('run-pause').click();
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'paused', { timeout: 60_000 });
   await expect(page.getByTestId('run-notice')).toContainText('Paused');
@@ -254,11 +259,7 @@ test('a NaN loss stops the run with a message and keeps the finished round; a lo
 });
 
 test('a worker crash mid-run stops the run, keeps round 0, the worker restarts, and Resume finishes', async ({ page, consoleProblems }) => {
-  await openStudio(page, TINY, 'run');
-  await addSeedPairs(page, 6);
-  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
-  await page.getByTestId('run-start').click();
-  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  await startRunUntilRound0(page);
   // The client's crash path, as a worker's uncaught error reaches it: the worker is terminated
   // and every pending request fails; the store restarts the worker.
   await page.evaluate(() => {
@@ -277,11 +278,7 @@ test('a worker crash mid-run stops the run, keeps round 0, the worker restarts, 
 });
 
 test('a full disk while saving a round stops the run with a message and keeps round 0; after a reload the run resumes', async ({ page }) => {
-  await openStudio(page, TINY, 'run');
-  await addSeedPairs(page, 6);
-  await setSettings(page, { ...QUICK, promptsPerRound: 6, ddimSteps: 10 });
-  await page.getByTestId('run-start').click();
-  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 120_000 });
+  await startRunUntilRound0(page);
   // From here IndexedDB refuses to store weights or project records, as a full quota does.
   await page.evaluate(() => {
     const put = IDBObjectStore.prototype.put;
