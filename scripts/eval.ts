@@ -14,6 +14,8 @@ import { classifierCategories, parseClassifier } from '../src/core/eval/classifi
 import { BUILT_IN_ORACLES, parseOracleSpec, type PixelScore } from '../src/core/eval/oracles';
 import { plotRounds } from '../src/core/eval/plot';
 import { evalPromptSets } from '../src/core/eval/prompts';
+import { anchorSetFor } from '../src/core/sail/anchor';
+import { loadEmojiDataset } from './lib/png';
 import {
   ARM_IDS,
   DEFAULT_EVAL_SETTINGS,
@@ -184,6 +186,8 @@ async function main() {
   const manifest = JSON.parse(readFileSync(join(String(args.data), 'emoji-32.json'), 'utf8'));
   if (JSON.stringify(classifierCategories(manifest)) !== JSON.stringify(classifier.categories)) throw new Error('The classifier\'s categories do not match the dataset manifest; retrain it (npm run train-classifier)');
   const prompts = evalPromptSets(manifest, classifier.categories);
+  const data = loadEmojiDataset(String(args.data));
+  const anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 });
   const oracleSpecs = String(args.oracle).split(',').map((s) => s.trim()).filter(Boolean);
   const settingsList = oracleSpecs.map((o) => settingsFrom(args, argv, o));
   const plugins = await loadPlugins([...oracleSpecs, settingsList[0].heldOutOracle]);
@@ -200,7 +204,7 @@ async function main() {
   for (const settings of settingsList) {
     let bar: ProgressBar | undefined;
     let total = 0;
-    const result = await runEvaluation({ base, classifier, prompts, plugins }, settings, {
+    const result = await runEvaluation({ base, classifier, prompts, plugins, anchor }, settings, {
       backend,
       onProgress: (e) => {
         total = e.total;

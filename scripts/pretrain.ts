@@ -19,6 +19,10 @@ import {
   decoderStepLoss,
   diffusionBatch,
   disposeBatch,
+  emaDecay,
+  emaInit,
+  emaUpdate,
+  unetLearningRate,
   encodeAll,
   latentScaleFor,
   makeSchedule,
@@ -41,6 +45,9 @@ const spec = {
   'unet-steps': { default: 20000, help: 'UNet + text encoder steps' },
   'ae-lr': { default: 2e-3, help: 'autoencoder learning rate (Adam)' },
   'unet-lr': { default: 1e-3, help: 'UNet learning rate (Adam)' },
+  'unet-decay-start': { default: -1, help: 'UNet step where the learning rate starts its cosine decay to --unet-lr-min at --unet-steps (-1: constant rate)' },
+  'unet-lr-min': { default: 1e-5, help: 'UNet learning rate at the end of the decay' },
+  ema: { default: 0.999, help: 'largest decay of the ramped EMA of text encoder + UNet, min(ema, (1+n)/(10+n)); 0 turns it off. The run folder\'s ema/ holds the checkpoint to ship' },
   'decoder-steps': { default: 0, help: 'decoder-only fine-tuning steps after the UNet (encoder frozen)' },
   'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
@@ -61,6 +68,13 @@ interface RunState {
   decoderStepsDone?: number;
   decoderLr?: number;
   adamStep: number;
+  /** EMA updates done (the ramp's n); the EMA itself is ema.safetensors. */
+  emaUpdates?: number;
+  /** Adam step count of the UNet phase's saved state (optimizer-unet.safetensors), kept so the phase can be extended. */
+  unetAdamStep?: number;
+  unetDecayStart?: number;
+  unetLrMin?: number;
+  emaMax?: number;
   aeSteps: number;
   unetSteps: number;
   trainSeconds: number;
@@ -85,6 +99,9 @@ async function main() {
   const unetSteps = Number(args['unet-steps']);
   const decoderSteps = Number(args['decoder-steps']);
   const decoderLr = Number(args['decoder-lr']);
+  const decayStart = Number(args['unet-decay-start']);
+  const lrMin = Number(args['unet-lr-min']);
+  const emaMax = Number(args.ema);
 
   const data = loadEmojiDataset(String(args.data));
   const all = data.manifest.splits.pretrain;
@@ -117,7 +134,7 @@ async function main() {
       state.phase = 'unet';
       state.step = state.unetStepsDone ?? 0;
       disposeAdam(adam);
-      adam = adamInit(params, paramNames(params, 'text', 'unet'));
+      adam = loadUnetAdam(out, params, state);
     } else if (state.phase === 'done' && decoderSteps > (state.decoderStepsDone ?? 0)) {
       state.phase = 'decoder';
       state.step = state.decoderStepsDone ?? 0;
@@ -138,6 +155,17 @@ async function main() {
   state.unetSteps = unetSteps;
   state.decoderSteps = decoderSteps;
   state.decoderLr = decoderLr;
+  state.unetDecayStart = decayStart;
+  state.unetLrMin = lrMin;
+  state.emaMax = emaMax;
+  // The EMA of text encoder + UNet: resumed from ema.safetensors, or started now from the weights.
+  const emaPath = join(out, 'ema.safetensors');
+  let ema: Params | null = null;
+  if (existsSync(emaPath)) ema = loadTensors(emaPath);
+  else if (emaMax > 0 && state.phase === 'unet' && state.step < unetSteps) {
+    ema = emaInit(params, paramNames(params, 'text', 'unet'));
+    state.emaUpdates = 0;
+  }
   console.log(`backend ${backend}; ${ids.length} images; ${countParams(params)} parameters (ae ${count(params, 'ae')}, text ${count(params, 'text')}, unet ${count(params, 'unet')})`);
 
   let lastSave = Date.now();
@@ -149,6 +177,11 @@ async function main() {
     config.provenance = provenance(state, backend);
     await saveCheckpointDir(out, { config, params });
     await saveTensors(join(out, 'optimizer.safetensors'), adam.moments);
+    if (ema) {
+      await saveTensors(emaPath, ema);
+      // The checkpoint to ship: the EMA's text encoder + UNet, the trained autoencoder.
+      await saveCheckpointDir(join(out, 'ema'), { config: { ...config, provenance: { ...config.provenance, weights: `EMA of text encoder + UNet (${state.emaUpdates} updates, decay up to ${emaMax})` } }, params: { ...params, ...ema } });
+    }
     writeFileAtomic(statePath, JSON.stringify(state, null, 1));
     lastSave = Date.now();
   };
@@ -207,11 +240,19 @@ async function main() {
     const names = paramNames(params, 'text', 'unet');
     await trainLoop('unet', state.unetSteps, async (step) => {
       const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout });
-      const r = await adamStep(params, names, adam, { lr: identity.unetLr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
+      const lr = unetLearningRate(step, { lr: identity.unetLr, lrMin, decayStart, total: state.unetSteps });
+      const r = await adamStep(params, names, adam, { lr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
       disposeBatch(batch);
+      if (ema) {
+        emaUpdate(ema, params, emaDecay(state.emaUpdates ?? 0, emaMax));
+        state.emaUpdates = (state.emaUpdates ?? 0) + 1;
+      }
       return r.loss;
     });
     if (!stopping) {
+      // Keep the UNet phase's optimiser state so a later, longer --unet-steps continues it.
+      await saveTensors(join(out, 'optimizer-unet.safetensors'), adam.moments);
+      state.unetAdamStep = adam.step;
       state.phase = decoderSteps > (state.decoderStepsDone ?? 0) ? 'decoder' : 'done';
       state.step = state.decoderStepsDone ?? 0;
       disposeAdam(adam);
@@ -239,6 +280,14 @@ async function main() {
   await finish(save);
   disposeParams(params);
   disposeAdam(adam);
+  if (ema) disposeParams(ema);
+}
+
+/** The UNet phase's Adam state when the run kept it (optimizer-unet.safetensors), else a fresh one. */
+function loadUnetAdam(out: string, params: Params, state: RunState): AdamState {
+  const path = join(out, 'optimizer-unet.safetensors');
+  if (existsSync(path) && state.unetAdamStep !== undefined) return { step: state.unetAdamStep, moments: loadTensors(path) };
+  return adamInit(params, paramNames(params, 'text', 'unet'));
 }
 
 async function finish(save: () => Promise<void>) {
@@ -273,6 +322,8 @@ function provenance(state: RunState, backend: string): Record<string, unknown> {
     decoderStepsDone: state.decoderStepsDone ?? 0,
     decoderSteps: state.decoderSteps ?? 0,
     decoderLr: state.decoderLr,
+    unetLrSchedule: state.unetDecayStart !== undefined && state.unetDecayStart >= 0 ? { kind: 'cosine tail', decayStart: state.unetDecayStart, lrMin: state.unetLrMin } : { kind: 'constant' },
+    ema: state.emaUpdates ? { max: state.emaMax, ramp: 'min(max, (1+n)/(10+n))', updates: state.emaUpdates } : null,
     phase: state.phase,
     backend,
     trainSeconds: Math.round(state.trainSeconds),

@@ -13,6 +13,8 @@ import { runSail, type RoundRecord, type SailEvent, type SailSettings } from '..
 import { encodePairs } from '../src/core/sail/prepare';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { writePairsZip } from '../src/core/data/pairs';
+import { anchorSetFor } from '../src/core/sail/anchor';
+import { loadEmojiDataset } from './lib/png';
 import { parseArgs } from './lib/args';
 import { loadCheckpointDir, saveCheckpointDir } from './lib/checkpointFs';
 import { decodeNode } from './lib/decodeNode';
@@ -40,6 +42,9 @@ const spec = {
   guidance: { default: d.guidance, help: 'classifier-free guidance for candidates' },
   'ddim-steps': { default: d.ddimSteps, help: 'DDIM steps for candidates' },
   seed: { default: d.seed, help: 'run seed' },
+  'prior-weight': { default: d.priorWeight, help: 'weight of the denoising loss on real emoji beside the DPO loss (prior preservation)' },
+  'positive-weight': { default: d.positiveWeight, help: 'DPO-Positive weight: penalises the winner\'s error rising above the reference\'s' },
+  'drift-bound': { default: d.driftBound, help: 'largest rise of the denoising loss on real emoji over the base\'s that a kept round may have' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
 };
 
@@ -56,6 +61,10 @@ async function main() {
   if (!args.pairs) throw new Error('--pairs FILE is required (a pairs zip, DESIGN.md section 6)');
   await initNodeBackend(String(args.backend));
   const settings: SailSettings = {
+    ...DEFAULT_SAIL_SETTINGS,
+    positiveWeight: Number(args['positive-weight']),
+    priorWeight: Number(args['prior-weight']),
+    driftBound: Number(args['drift-bound']),
     rounds: Number(args.rounds),
     candidatesPerPrompt: Number(args.candidates),
     rewardDraws: Number(args.draws),
@@ -83,6 +92,8 @@ async function main() {
   const manifest = JSON.parse(readFileSync(join(String(args.data), 'emoji-32.json'), 'utf8')) as { records: { prompt: string }[]; splits: { sailPools: number[][] } };
   const promptPools = manifest.splits.sailPools.map((pool) => [...new Set(pool.map((id) => manifest.records[id].prompt))]);
   while (promptPools.length < settings.rounds) promptPools.push(promptPools[promptPools.length % manifest.splits.sailPools.length]);
+  const data = loadEmojiDataset(String(args.data));
+  const anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 });
 
   // Resume after the last finished round of the same settings.
   const settingsPath = join(out, 'settings.json');
@@ -111,6 +122,9 @@ async function main() {
     } else if (e.type === 'step') {
       bar ??= new ProgressBar('  train', e.total, e.step - 1);
       bar.update(e.step, `loss ${e.loss.toFixed(4)} acc ${e.implicitAccuracy.toFixed(2)} margin ${e.rewardMargin.toFixed(3)}`);
+    } else if (e.type === 'check') {
+      bar = null;
+      console.log(`\n  check at step ${e.step}: held-out accuracy ${e.heldOutAccuracy === null ? 'n/a' : e.heldOutAccuracy.toFixed(2)}, held-out loss ${e.heldOutLoss === null ? 'n/a' : e.heldOutLoss.toFixed(4)}, drift ${(100 * e.drift).toFixed(2)}%`);
     }
   };
   const started = Date.now();
@@ -119,6 +133,7 @@ async function main() {
     base,
     seedPairs,
     promptPools,
+    anchor,
     settings,
     resumeFrom,
     onEvent,
@@ -132,7 +147,7 @@ async function main() {
       writeFileSync(join(dir, 'record.json'), JSON.stringify(record, null, 1));
       records_.push(record);
       const t = record.timing;
-      console.log(`round ${round} done: implicit accuracy ${record.implicitAccuracy.toFixed(3)}, ${record.selfPairs.length} self pairs (${record.droppedPairs} dropped), generate ${formatDuration(t.generateMs / 1000)}, score ${formatDuration(t.scoreMs / 1000)}, train ${formatDuration(t.trainMs / 1000)}`);
+      console.log(`round ${round} done: implicit accuracy ${record.implicitAccuracy.toFixed(3)}, ${record.selfPairs.length} self pairs (${record.droppedPairs} dropped), kept step ${record.kept?.step} (drift ${(100 * (record.kept?.drift ?? 0)).toFixed(2)}%${record.stoppedEarly ? `; stopped early: ${record.stoppedEarly}` : ''}), generate ${formatDuration(t.generateMs / 1000)}, score ${formatDuration(t.scoreMs / 1000)}, train ${formatDuration(t.trainMs / 1000)}`);
     },
   });
   console.log(`SAIL finished in ${formatDuration((Date.now() - started) / 1000)}; rounds in ${out}`);

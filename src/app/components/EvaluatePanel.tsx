@@ -10,7 +10,7 @@ import { useEval, type EvalPreset } from '../evalStore';
 import { useStudio } from '../store';
 import '../evaluate.css';
 
-type NumericKey = { [K in keyof EvalSettings]: EvalSettings[K] extends number ? K : never }[keyof EvalSettings];
+type NumericKey = { [K in keyof EvalSettings]-?: EvalSettings[K] extends number ? K : never }[keyof EvalSettings];
 
 const NUMBER_FIELDS: readonly { key: NumericKey; label: string; step?: number }[] = [
   { key: 'seedPairs', label: 'Seed pairs n' },

@@ -17,6 +17,8 @@ import { CancelledError, initialNoise, sampleLatents } from '../generate';
 import { disposeParams, type Params } from '../model/layers';
 import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
+import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
+import type { AnchorSet } from '../sail/safety';
 import { runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
 import { compositeOnWhite } from '../data/image';
 import { simulateClick } from './clicker';
@@ -31,6 +33,8 @@ export interface EvalInputs {
   prompts: EvalPromptSets;
   /** Plug-in oracles by the name a spec uses for them (Node: module paths). */
   plugins?: Record<string, PixelScore>;
+  /** Real emoji every trained arm is held to (prior term, drift); the seed pairs' images when absent. */
+  anchor?: AnchorSet;
 }
 
 /** Progress: `done` of `total` tasks of the whole run; `stage` says what runs now. */
@@ -209,6 +213,8 @@ async function selfAccuracy(oracle: Oracle, pairs: { prompt: string; winnerImage
 
 function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
   return {
+    ...DEFAULT_SAIL_SETTINGS,
+    ...(s.sail ?? {}),
     rounds: s.rounds,
     candidatesPerPrompt: s.candidates,
     rewardDraws: s.draws,
@@ -286,7 +292,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, stepsPerRound: budget }, round: 0, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, stepsPerRound: budget }, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);
@@ -305,7 +311,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
     if (sailArms.length === 0) continue;
     const onStep0 = trainProgress('sail', 'SAIL round 0 on the seed pairs');
     const [round0, round0TrainMs] = await timed(() =>
-      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
+      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
     );
     try {
       progress(repeat, 'sail', 'evaluate SAIL round 0');
@@ -326,6 +332,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           seedPairs,
           promptPools: pools,
           settings: { ...sail, ...arm.variant },
+          anchor: inputs.anchor,
           resumeFrom: { round: 0, params: start, round0Params: start },
           isCancelled: opts.isCancelled,
           onEvent,

@@ -1,6 +1,7 @@
 // The evaluation's vocabulary and its tables, without TF.js (the app renders the same tables the
 // CLI writes): the arms (defined once; everything else derives from this list), the metrics, the
 // settings and the raw results, and the markdown that summarises them with 95% intervals.
+import type { SailSettings } from '../sail/loop';
 import type { ClickerSettings } from './clicker';
 import { DEFAULT_CLICKER, checkClicker } from './clicker';
 import { figureInterval, tInterval, type Interval } from './interval';
@@ -137,6 +138,8 @@ export interface EvalSettings {
   seed: number;
   /** Arms to run (ids); the base always runs. */
   arms: string[];
+  /** Overrides of the SAIL engine's other settings (the safety terms, the confidence gate), applied to every trained arm. */
+  sail?: Partial<SailSettings>;
 }
 
 /**

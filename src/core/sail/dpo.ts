@@ -24,10 +24,10 @@ export interface DpoBatch {
 }
 
 /**
- * Per-sample mse of a model on [winners; losers]: returns [mse(w) - mse(l)], shape [B].
- * Winners and losers go through the network as one batch of 2B.
+ * Per-sample mse of a model on winners and on losers, [B] each. Winners and losers go through the
+ * network as one batch of 2B.
  */
-export function mseDifference(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch): tf.Tensor1D {
+export function winnerLoserMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch): { w: tf.Tensor1D; l: tf.Tensor1D } {
   const b = batch.winners.shape[0];
   const x0 = tf.concat([batch.winners, batch.losers], 0) as tf.Tensor4D;
   const noise = tf.concat([batch.noise, batch.noise], 0) as tf.Tensor4D;
@@ -41,6 +41,12 @@ export function mseDifference(params: Params, config: ModelConfig, schedule: Noi
   const eps = predictNoise(params, config, xt, tf.tensor1d(Float32Array.from(ts)), text);
   const mse = tf.mean(tf.squaredDifference(eps, noise), [1, 2, 3]);
   const [w, l] = tf.split(mse, [b, b], 0);
+  return { w: w as tf.Tensor1D, l: l as tf.Tensor1D };
+}
+
+/** Per-sample [mse(w) - mse(l)], shape [B]. */
+export function mseDifference(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch): tf.Tensor1D {
+  const { w, l } = winnerLoserMse(params, config, schedule, batch);
   return tf.sub(w, l) as tf.Tensor1D;
 }
 

@@ -14,10 +14,27 @@ import { disposeParams, gaussianArray, type Params } from '../model/layers';
 import { decodeLatents, encodeImages, paramNames, textStates, type Checkpoint } from '../model/ldm';
 import { hashSeed, mulberry32 } from '../random';
 import { adamInit, adamStep, disposeAdam } from '../train';
-import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, type DpoBatch } from './dpo';
+import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, winnerLoserMse, type DpoBatch } from './dpo';
 import { rankedMixup } from './mixup';
 import { rankedSelfPairs, type PairingMode } from './pairing';
-import { implicitRewards, rewardDraws } from './reward';
+import { implicitRewardsPerDraw, meanOverDraws, rewardAccuracyByTimestep, rewardDraws, type BucketAccuracy } from './reward';
+import {
+  anchorBatch,
+  anchorFromPairs,
+  chooseCheck,
+  disposeDenoiseBatch,
+  dpoPositiveInside,
+  driftOf,
+  denoiseMse,
+  learningRateAt,
+  meanDenoiseMse,
+  shouldStopEarly,
+  signAgreement,
+  splitHeldOut,
+  type AnchorSet,
+  type DenoiseBatch,
+  type RoundCheck,
+} from './safety';
 
 export interface SailSettings {
   /** Self-amplification rounds after round 0 (paper: 3). */
@@ -40,6 +57,32 @@ export interface SailSettings {
   guidance: number;
   ddimSteps: number;
   seed: number;
+  // ---- what keeps the policy on its prior (safety.ts, docs/sail.md) ----
+  /** Linear warm-up over this fraction of the round's steps, then a cosine decay. */
+  warmupFraction: number;
+  /** The decayed learning rate at the round's last step, as a fraction of learningRate. */
+  finalLrFraction: number;
+  /** lambda_pos of the DPO-Positive term: penalises the winner's error rising above the reference's. */
+  positiveWeight: number;
+  /** lambda_prior: weight of the ordinary denoising loss on anchor (real) images beside the DPO loss. */
+  priorWeight: number;
+  /** Anchor images per step for the prior term. */
+  priorBatch: number;
+  /** Fraction of the seed pairs held out for the checks (none unless 8 pairs stay for training). */
+  heldOutFraction: number;
+  /** Checks (held-out accuracy, drift) per round; the round keeps the best checked weights. */
+  checksPerRound: number;
+  /** Stop a round when the held-out loss has not improved for this many checks (0: never). */
+  patience: number;
+  /** Largest relative rise of the anchor denoising loss over the base's that a kept round may have. */
+  driftBound: number;
+  // ---- which self labels to trust ----
+  /** Timestep range [lo, hi] of the reward's draws: where the implicit reward is accurate. */
+  rewardTimesteps: [number, number];
+  /** A self pair is kept only if at least this share of its K draws agree on the winner. */
+  minSignAgreement: number;
+  /** And only if its margin ranks in this top fraction of the round's pairs. */
+  selfKeepFraction: number;
 }
 
 /** A preference pair ready for training: scaled latents of winner and loser. */
@@ -51,6 +94,8 @@ export interface PreferencePair {
 
 export interface SelfPair extends PreferencePair {
   margin: number;
+  /** Share of the K reward draws that agree on the winner. */
+  agreement: number;
   /** Decoded 32x32 RGBA of winner and loser, for the UI and for export. */
   winnerImage: Uint8ClampedArray;
   loserImage: Uint8ClampedArray;
@@ -68,9 +113,21 @@ export interface RoundRecord {
   settings: SailSettings;
   judge: 'base' | 'current' | 'round0';
   seedPairs: number;
-  selfPairs: { prompt: string; margin: number }[];
+  /** Seed pairs held out of training for the checks. */
+  heldOutPairs?: number;
+  selfPairs: { prompt: string; margin: number; agreement?: number }[];
   droppedPairs: number;
+  /** Self pairs kept by the confidence gate over the pairs the round's prompts gave. */
+  selfKeptShare?: number;
   curve: StepPoint[];
+  /** Held-out accuracy and drift, checked during the round. */
+  checks?: RoundCheck[];
+  /** The check whose weights the round kept (it may be before the last step). */
+  kept?: RoundCheck;
+  /** Why training ended before stepsPerRound, if it did. */
+  stoppedEarly?: string;
+  /** Round 0: the implicit reward's accuracy per timestep bucket on the held-out seed pairs. */
+  timestepAccuracy?: BucketAccuracy[];
   /** Mean implicit accuracy over the last quarter of the round's steps. */
   implicitAccuracy: number;
   timing: { generateMs: number; scoreMs: number; trainMs: number; totalMs: number };
@@ -82,6 +139,7 @@ export type SailEvent =
   | { type: 'phase'; round: number; phase: SailPhase }
   | { type: 'progress'; round: number; phase: SailPhase; done: number; total: number }
   | ({ type: 'step'; round: number; total: number } & StepPoint)
+  | ({ type: 'check'; round: number } & RoundCheck)
   | { type: 'round-done'; round: number; record: RoundRecord };
 
 export interface FinishedRound {
@@ -99,9 +157,27 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** A round whose every check drifted past the bound: the run stops and keeps the rounds before it. */
+export class DriftError extends Error {
+  readonly round: number;
+  readonly checks: RoundCheck[];
+  constructor(round: number, checks: RoundCheck[], bound: number) {
+    const least = Math.min(...checks.map((c) => c.drift));
+    super(
+      `Round ${round} was not kept: it drifted from the base model (its denoising error on real emoji rose ${(100 * least).toFixed(1)}%, the bound is ${(100 * bound).toFixed(0)}%), so it would stop drawing what it could draw. ` +
+        'Lower the learning rate or the steps per round, or raise the prior weight, and resume.',
+    );
+    this.name = 'DriftError';
+    this.round = round;
+    this.checks = checks;
+  }
+}
+
 export interface RunSailOptions {
   base: Checkpoint;
   seedPairs: PreferencePair[];
+  /** Real images to hold the policy to (prior term and drift); the seed pairs' images when absent. */
+  anchor?: AnchorSet;
   /** Fresh prompts for round k at promptPools[k - 1]. */
   promptPools: string[][];
   settings: SailSettings;
@@ -137,7 +213,47 @@ function stack(arrays: Float32Array[], shape: [number, number, number]): tf.Tens
   return tf.tensor4d(out, [arrays.length, ...shape]);
 }
 
-/** One round of Diffusion-DPO from `start` against the frozen `reference`; returns the new params. */
+/** Fixed held-out batch: each held-out pair repeated over `draws` fixed (t, e) draws. */
+function heldOutBatch(base: Checkpoint, pairs: PreferencePair[], draws: number, seed: number, shape: [number, number, number]): DpoBatch {
+  const items = pairs.flatMap((p) => Array.from({ length: draws }, () => p));
+  const b = items.length;
+  const per = shape[0] * shape[1] * shape[2];
+  const rand = mulberry32(hashSeed(seed, 91));
+  return {
+    winners: stack(items.map((p) => p.winner), shape),
+    losers: stack(items.map((p) => p.loser), shape),
+    text: textStates(base, items.map((p) => p.prompt)),
+    timesteps: Int32Array.from({ length: b }, () => Math.floor(rand() * base.config.schedule.trainSteps)),
+    noise: tf.tensor4d(gaussianArray(b * per, hashSeed(seed, 92)), [b, ...shape]),
+  };
+}
+
+function disposeDpoBatch(b: DpoBatch): void {
+  tf.dispose([b.winners, b.losers, b.noise, b.text.tokens, b.text.mask, b.text.pooled]);
+}
+
+/** (t, e) draws per held-out pair in a check. */
+const HELD_OUT_DRAWS = 4;
+/** Anchor items (x 2 fixed draws each) of the drift measure. */
+const DRIFT_ITEMS = 32;
+
+export interface TrainedRound {
+  params: Params;
+  curve: StepPoint[];
+  checks: RoundCheck[];
+  /** The check whose weights `params` are; null when the round was refused (params = a copy of start). */
+  kept: RoundCheck | null;
+  stoppedEarly?: string;
+  heldOut: PreferencePair[];
+}
+
+/**
+ * One round of Diffusion-DPO from `start` against the frozen `reference`; returns the new params.
+ * The seed pairs are split (seeded, the same every round) into training and held-out pairs; the
+ * loss is the DPO-Positive loss plus the prior term on the anchor set; the learning rate warms up
+ * and decays; checks during the round measure held-out accuracy and drift from the base, stop
+ * early when the held-out loss stops improving, and choose which weights the round keeps.
+ */
 export async function trainDpoRound(opts: {
   base: Checkpoint;
   schedule: NoiseSchedule;
@@ -147,22 +263,53 @@ export async function trainDpoRound(opts: {
   seedPairs: PreferencePair[];
   settings: SailSettings;
   round: number;
+  anchor?: AnchorSet;
   onStep?: (p: StepPoint) => void;
+  onCheck?: (c: RoundCheck) => void;
   isCancelled?: () => boolean;
-}): Promise<{ params: Params; curve: StepPoint[] }> {
+}): Promise<TrainedRound> {
   const { base, schedule, settings, round } = opts;
   const config = base.config;
   const shape: [number, number, number] = [config.latentSize, config.latentSize, config.autoencoder.latentChannels];
   const per = shape[0] * shape[1] * shape[2];
-  const plans = rankedMixup({ selfPairs: opts.selfPairs.length, seedPairs: opts.seedPairs.length, alpha: settings.alpha, batchSize: settings.batchSize, steps: settings.stepsPerRound, seed: hashSeed(settings.seed, round, 1) });
+  const { train: seedTrain, heldOut } = splitHeldOut(opts.seedPairs, settings.heldOutFraction, settings.seed);
+  const anchor = opts.anchor && opts.anchor.latents.length > 0 ? opts.anchor : anchorFromPairs(seedTrain.length ? seedTrain : opts.selfPairs);
+  const plans = rankedMixup({ selfPairs: opts.selfPairs.length, seedPairs: seedTrain.length, alpha: settings.alpha, batchSize: settings.batchSize, steps: settings.stepsPerRound, seed: hashSeed(settings.seed, round, 1) });
   const policy = cloneParams(opts.start);
   const names = paramNames(policy, 'unet');
   const adam = adamInit(policy, names);
   const curve: StepPoint[] = [];
+  const checks: RoundCheck[] = [];
+  let keptCheck: RoundCheck | null = null;
+  let keptWeights: Params | null = null;
+  let stoppedEarly: string | undefined;
+  const total = plans.length;
+  const checkEvery = Math.max(1, Math.round(total / Math.max(1, settings.checksPerRound)));
+
+  // Fixed measuring sets: the same draws every check and every round of a run.
+  const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
+  const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
+  const heldRef = held ? tf.tidy(() => mseDifference(opts.reference, config, schedule, held)) : null;
+  const baseDriftMse = driftBatch ? await meanDenoiseMse(base.params, config, schedule, driftBatch) : NaN;
+
+  const check = async (step: number): Promise<RoundCheck> => {
+    let heldOutAccuracy: number | null = null;
+    let heldOutLoss: number | null = null;
+    if (held && heldRef) {
+      const inside = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, held), heldRef, settings.beta));
+      const st = await dpoStats(inside);
+      inside.dispose();
+      heldOutAccuracy = st.implicitAccuracy;
+      heldOutLoss = st.loss;
+    }
+    const drift = driftBatch ? driftOf(await meanDenoiseMse(policy, config, schedule, driftBatch), baseDriftMse) : 0;
+    return { step, heldOutAccuracy, heldOutLoss, drift };
+  };
+
   try {
-    for (let step = 0; step < plans.length; step++) {
+    for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
-      const pairs = [...plans[step].self.map((i) => opts.selfPairs[i]), ...plans[step].seed.map((i) => opts.seedPairs[i])];
+      const pairs = [...plans[step].self.map((i) => opts.selfPairs[i]), ...plans[step].seed.map((i) => seedTrain[i])];
       const b = pairs.length;
       const rand = mulberry32(hashSeed(settings.seed, round, 2, step));
       const batch: DpoBatch = {
@@ -172,33 +319,78 @@ export async function trainDpoRound(opts: {
         timesteps: Int32Array.from({ length: b }, () => Math.floor(rand() * config.schedule.trainSteps)),
         noise: tf.tensor4d(gaussianArray(b * per, hashSeed(settings.seed, round, 3, step)), [b, ...shape]),
       };
-      const referenceDiff = tf.tidy(() => mseDifference(opts.reference, config, schedule, batch));
+      const prior: DenoiseBatch | null = settings.priorWeight > 0 ? anchorBatch(base, anchor, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
+      const reference = tf.tidy(() => winnerLoserMse(opts.reference, config, schedule, batch));
       let inside: tf.Tensor1D | null = null;
-      const { loss } = await adamStep(policy, names, adam, { lr: settings.learningRate, clipNorm: 1 }, (p) => {
-        const i = dpoInside(mseDifference(p, config, schedule, batch), referenceDiff, settings.beta);
+      const lr = learningRateAt(step, total, settings.learningRate, settings.warmupFraction, settings.finalLrFraction);
+      const { loss } = await adamStep(policy, names, adam, { lr, clipNorm: 1 }, (p) => {
+        const i = dpoPositiveInside(winnerLoserMse(p, config, schedule, batch), reference, settings.beta, settings.positiveWeight);
         inside = tf.keep(i);
-        return dpoLossFromInside(i);
+        const dpo = dpoLossFromInside(i);
+        return prior ? (tf.add(dpo, tf.mul(tf.mean(denoiseMse(p, config, schedule, prior)), settings.priorWeight)) as tf.Scalar) : dpo;
       });
       const stats = await dpoStats(inside!);
-      tf.dispose([inside!, referenceDiff, batch.winners, batch.losers, batch.noise, batch.text.tokens, batch.text.mask, batch.text.pooled]);
+      tf.dispose([inside!, reference.w, reference.l]);
+      disposeDpoBatch(batch);
+      if (prior) disposeDenoiseBatch(prior);
       if (!Number.isFinite(loss)) throw new NonFiniteLossError(round, step, loss);
       const point = { step: step + 1, loss: stats.loss, implicitAccuracy: stats.implicitAccuracy, rewardMargin: stats.rewardMargin };
       curve.push(point);
       opts.onStep?.(point);
+      if ((step + 1) % checkEvery === 0 || step + 1 === total) {
+        const c = await check(step + 1);
+        checks.push(c);
+        opts.onCheck?.(c);
+        const best = chooseCheck(checks, settings.driftBound);
+        if (best === c) {
+          if (keptWeights) disposeParams(keptWeights);
+          keptWeights = {};
+          for (const n of names) keptWeights[n] = tf.clone(policy[n]);
+          keptCheck = c;
+        }
+        if (step + 1 < total && shouldStopEarly(checks, settings.patience)) {
+          stoppedEarly = `held-out loss did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
+          break;
+        }
+        // Far past the bound twice in a row: more steps will not bring it back.
+        const last2 = checks.slice(-2);
+        if (step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * settings.driftBound)) {
+          stoppedEarly = `drift passed twice the bound (step ${step + 1} of ${total})`;
+          break;
+        }
+      }
       // A macrotask turn per step: on wasm awaited reads never yield one, and a worker would not
       // read a cancel message until the round ended.
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   } catch (e) {
     disposeParams(policy);
+    if (keptWeights) disposeParams(keptWeights);
     throw e;
   } finally {
     disposeAdam(adam);
+    if (driftBatch) disposeDenoiseBatch(driftBatch);
+    if (held) disposeDpoBatch(held);
+    if (heldRef) heldRef.dispose();
   }
-  return { params: policy, curve };
+  // The kept weights: the chosen check's, or (refused) the start's.
+  for (const n of names) {
+    policy[n].dispose();
+    policy[n] = keptWeights ? keptWeights[n] : tf.clone(opts.start[n]);
+  }
+  return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut };
 }
 
-/** Samples, scores and pairs the candidates of one round. */
+/** Candidates sampled in one call (all prompts' candidates share the batch). */
+const SAMPLE_BATCH = 32;
+
+/**
+ * Samples, scores and pairs the candidates of one round, batched across prompts: up to
+ * SAMPLE_BATCH candidates (whole prompts) per sampling call, and all of a chunk's (candidate, draw)
+ * evaluations in batches of the reward. The confidence gate keeps a best-vs-worst pair only when
+ * its margin clears the threshold, at least minSignAgreement of its K draws agree on the winner,
+ * and its margin ranks in the top selfKeepFraction of the round's pairs.
+ */
 export async function selfAnnotate(opts: {
   base: Checkpoint;
   schedule: NoiseSchedule;
@@ -209,51 +401,79 @@ export async function selfAnnotate(opts: {
   round: number;
   onProgress?: (phase: SailPhase, done: number, total: number) => void;
   isCancelled?: () => boolean;
-}): Promise<{ pairs: SelfPair[]; dropped: number; generateMs: number; scoreMs: number }> {
+}): Promise<{ pairs: SelfPair[]; dropped: number; considered: number; generateMs: number; scoreMs: number }> {
   const { base, settings, round, prompts } = opts;
   const config = base.config;
   const n = settings.candidatesPerPrompt;
+  const k = settings.rewardDraws;
   const genCk: Checkpoint = { config, params: opts.generator };
-  // 1. Candidates: N per prompt, noise seeded per (round, prompt, candidate).
-  const t0 = Date.now();
-  const latentsPerPrompt: tf.Tensor4D[] = [];
+  const perChunk = Math.max(1, Math.floor(SAMPLE_BATCH / n));
+  const chunks: number[][] = [];
+  for (let i = 0; i < prompts.length; i += perChunk) chunks.push(Array.from({ length: Math.min(perChunk, prompts.length - i) }, (_, j) => i + j));
+  let generateMs = 0;
+  let scoreMs = 0;
+  const latentsPerChunk: tf.Tensor4D[] = [];
+  const rewardsPerPrompt: Float32Array[] = [];
+  const perDrawPerPrompt: Float32Array[] = [];
   try {
-    for (let pi = 0; pi < prompts.length; pi++) {
-      const noise = initialNoise(genCk, hashSeed(settings.seed, round, 10, pi), n);
-      latentsPerPrompt.push(await sampleLatents(genCk, Array(n).fill(prompts[pi]), noise, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
-      opts.onProgress?.('generate', pi + 1, prompts.length);
+    // 1. Candidates: N per prompt, noise seeded per (round, prompt, candidate).
+    const t0 = Date.now();
+    let done = 0;
+    for (const chunk of chunks) {
+      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => initialNoise(genCk, hashSeed(settings.seed, round, 10, pi), n)), 0) as tf.Tensor4D);
+      const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
+      latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
+      done += chunk.length;
+      opts.onProgress?.('generate', done, prompts.length);
     }
-    const generateMs = Date.now() - t0;
+    generateMs = Date.now() - t0;
     // 2. Implicit rewards: judge vs the base model as reference, K shared draws per prompt.
     const t1 = Date.now();
-    const rewards: Float32Array[] = [];
-    for (let pi = 0; pi < prompts.length; pi++) {
+    done = 0;
+    for (let ci = 0; ci < chunks.length; ci++) {
       if (opts.isCancelled?.()) throw new CancelledError();
-      const text = textStates(base, [prompts[pi]]);
-      rewards.push(await implicitRewards(opts.judge, base.params, config, opts.schedule, latentsPerPrompt[pi], text, {
-        beta: settings.beta,
-        draws: rewardDraws(config, settings.rewardDraws, hashSeed(settings.seed, round, 11, pi)),
-      }));
-      tf.dispose([text.tokens, text.mask, text.pooled]);
-      opts.onProgress?.('score', pi + 1, prompts.length);
+      const chunk = chunks[ci];
+      const text = textStates(base, chunk.map((pi) => prompts[pi]));
+      const job = {
+        latents: latentsPerChunk[ci],
+        promptOf: Int32Array.from({ length: chunk.length * n }, (_, i) => Math.floor(i / n)),
+        text,
+        draws: chunk.map((pi) => rewardDraws(config, k, hashSeed(settings.seed, round, 11, pi), settings.rewardTimesteps)),
+      };
+      const perDraw = await implicitRewardsPerDraw(opts.judge, base.params, config, opts.schedule, job, { beta: settings.beta }).finally(() => tf.dispose([text.tokens, text.mask, text.pooled]));
+      const means = meanOverDraws(perDraw, k);
+      chunk.forEach((_, j) => {
+        rewardsPerPrompt.push(means.slice(j * n, (j + 1) * n));
+        perDrawPerPrompt.push(perDraw.slice(j * n * k, (j + 1) * n * k));
+      });
+      done += chunk.length;
+      opts.onProgress?.('score', done, prompts.length);
     }
-    const scoreMs = Date.now() - t1;
-    // 3. Ranked pairing with the margin threshold.
-    const { kept, dropped } = rankedSelfPairs(rewards, settings.pairing, settings.marginThreshold, hashSeed(settings.seed, round, 12));
+    scoreMs = Date.now() - t1;
+    // 3. Ranked pairing, then the confidence gate.
+    const { kept: ranked, dropped } = rankedSelfPairs(rewardsPerPrompt, settings.pairing, settings.marginThreshold, hashSeed(settings.seed, round, 12));
+    const considered = ranked.length + dropped.length;
+    const agreementOf = (p: (typeof ranked)[number]) => {
+      const d = perDrawPerPrompt[p.promptIndex];
+      return signAgreement(Array.from({ length: k }, (_, j) => d[p.winner * k + j] - d[p.loser * k + j]));
+    };
+    const maxKept = Math.ceil(settings.selfKeepFraction * considered);
+    const gated = ranked.map((p) => ({ p, agreement: agreementOf(p) })).filter((x) => x.agreement >= settings.minSignAgreement).slice(0, maxKept);
     const pairs: SelfPair[] = [];
-    for (const p of kept) {
-      const lat = latentsPerPrompt[p.promptIndex];
-      const both = tf.tidy(() => tf.gather(lat, [p.winner, p.loser]) as tf.Tensor4D);
+    for (const { p, agreement } of gated) {
+      const ci = Math.floor(p.promptIndex / perChunk);
+      const offset = (p.promptIndex - chunks[ci][0]) * n;
+      const both = tf.tidy(() => tf.gather(latentsPerChunk[ci], [offset + p.winner, offset + p.loser]) as tf.Tensor4D);
       const data = (await both.data()) as Float32Array;
       const decoded = decodeLatents(base, both);
       const [winnerImage, loserImage] = await toRgba(decoded);
       tf.dispose([both, decoded]);
-      const per = data.length / 2;
-      pairs.push({ prompt: prompts[p.promptIndex], winner: data.slice(0, per), loser: data.slice(per), margin: p.margin, winnerImage, loserImage });
+      const half = data.length / 2;
+      pairs.push({ prompt: prompts[p.promptIndex], winner: data.slice(0, half), loser: data.slice(half), margin: p.margin, agreement, winnerImage, loserImage });
     }
-    return { pairs, dropped: dropped.length, generateMs, scoreMs };
+    return { pairs, dropped: considered - pairs.length, considered, generateMs, scoreMs };
   } finally {
-    tf.dispose(latentsPerPrompt);
+    tf.dispose(latentsPerChunk);
   }
 }
 
@@ -274,6 +494,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       const started = Date.now();
       let selfPairs: SelfPair[] = [];
       let dropped = 0;
+      let considered = 0;
       let generateMs = 0;
       let scoreMs = 0;
       if (round > 0) {
@@ -281,6 +502,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
         opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
         const judge = settings.judge === 'round0' ? round0! : current;
+        let scoring = false;
         const annotated = await selfAnnotate({
           base,
           schedule,
@@ -291,15 +513,18 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
           round,
           isCancelled: opts.isCancelled,
           onProgress: (phase, done, total) => {
-            if (phase === 'score' && done === 1) opts.onEvent?.({ type: 'phase', round, phase: 'score' });
+            if (phase === 'score' && !scoring) {
+              scoring = true;
+              opts.onEvent?.({ type: 'phase', round, phase: 'score' });
+            }
             opts.onEvent?.({ type: 'progress', round, phase, done, total });
           },
         });
-        ({ pairs: selfPairs, dropped, generateMs, scoreMs } = annotated);
+        ({ pairs: selfPairs, dropped, considered, generateMs, scoreMs } = annotated);
       }
       opts.onEvent?.({ type: 'phase', round, phase: 'train' });
       const t2 = Date.now();
-      const { params, curve } = await trainDpoRound({
+      const trained = await trainDpoRound({
         base,
         schedule,
         start: current,
@@ -308,9 +533,26 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         seedPairs: opts.seedPairs,
         settings,
         round,
+        anchor: opts.anchor,
         isCancelled: opts.isCancelled,
         onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
+        onCheck: (c) => opts.onEvent?.({ type: 'check', round, ...c }),
       });
+      const { params, curve, checks } = trained;
+      if (!trained.kept) {
+        disposeParams(params);
+        throw new DriftError(round, checks, settings.driftBound);
+      }
+      // Round 0: how accurate the new model's own reward is per timestep bucket, on pairs it never trained on.
+      let timestepAccuracy: BucketAccuracy[] | undefined;
+      if (round === 0 && trained.heldOut.length > 0) {
+        const bucketPairs = trained.heldOut.map((p) => ({ winner: p.winner, loser: p.loser, text: textStates(base, [p.prompt]) }));
+        const T = base.config.schedule.trainSteps;
+        const buckets = Array.from({ length: 5 }, (_, i) => [Math.round((i * T) / 5), Math.round(((i + 1) * T) / 5) - 1] as [number, number]);
+        timestepAccuracy = await rewardAccuracyByTimestep(params, base.params, base.config, schedule, bucketPairs, { beta: settings.beta, buckets, draws: 4, seed: hashSeed(settings.seed, 95) }).finally(() =>
+          bucketPairs.forEach((p) => tf.dispose([p.text.tokens, p.text.mask, p.text.pooled])),
+        );
+      }
       const trainMs = Date.now() - t2;
       const tail = curve.slice(-Math.max(1, Math.floor(curve.length / 4)));
       const record: RoundRecord = {
@@ -318,9 +560,15 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         settings,
         judge: round === 0 ? 'base' : settings.judge,
         seedPairs: opts.seedPairs.length,
-        selfPairs: selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin })),
+        heldOutPairs: trained.heldOut.length,
+        selfPairs: selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, agreement: p.agreement })),
         droppedPairs: dropped,
+        selfKeptShare: round > 0 ? (considered > 0 ? selfPairs.length / considered : 0) : undefined,
         curve,
+        checks,
+        kept: trained.kept,
+        stoppedEarly: trained.stoppedEarly,
+        timestepAccuracy,
         implicitAccuracy: tail.reduce((s, p) => s + p.implicitAccuracy, 0) / tail.length,
         timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started },
       };
