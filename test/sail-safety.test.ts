@@ -1,0 +1,224 @@
+// What keeps Diffusion-DPO from wrecking the model (src/core/sail/safety.ts): each loss term
+// against a hand computation and finite differences, the schedule, the held-out split, the choice
+// of checked weights, the confidence gate, and the drift bound refusing a round that a huge
+// learning rate wrecks while the round before it is kept.
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cutAtlas } from '../src/core/data/atlas';
+import { makeSchedule } from '../src/core/diffusion/schedule';
+import { cloneParams } from '../src/core/io/checkpoint';
+import type { Params } from '../src/core/model/layers';
+import type { Checkpoint } from '../src/core/model/ldm';
+import { anchorIds, anchorSetFor } from '../src/core/sail/anchor';
+import { dpoLossFromInside } from '../src/core/sail/dpo';
+import { DriftError, encodeToLatents, runSail, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
+import {
+  anchorBatch,
+  chooseCheck,
+  denoiseMse,
+  disposeDenoiseBatch,
+  dpoPositiveInside,
+  learningRateAt,
+  meanDenoiseMse,
+  shouldStopEarly,
+  signAgreement,
+  splitHeldOut,
+  type AnchorSet,
+  type RoundCheck,
+} from '../src/core/sail/safety';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
+import { loadCheckpointDir } from '../scripts/lib/checkpointFs';
+import { loadEmojiDataset } from '../scripts/lib/png';
+import { useBackend } from './helpers';
+
+let base: Checkpoint;
+let anchor: AnchorSet;
+let pairs: PreferencePair[];
+let prompts: string[];
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  base = loadCheckpointDir('test/fixtures/tiny-base');
+  const data = loadEmojiDataset('public/data');
+  anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 }, 16);
+  const ids = data.manifest.splits.pretrain.slice(0, 256).filter((_, i) => i % 16 === 0);
+  const images = cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
+  const w = await encodeToLatents(base, images.map((v) => 0.6 * v + 0.4));
+  const l = await encodeToLatents(base, images.map((v) => 0.6 * v - 0.4));
+  prompts = ids.map((id) => data.manifest.records[id].prompt);
+  pairs = prompts.map((prompt, i) => ({ prompt, winner: w[i], loser: l[i] }));
+});
+
+describe('learning-rate schedule', () => {
+  it('warms up linearly, peaks at lr, and decays by cosine to the final fraction', () => {
+    const lr = 1e-3;
+    const at = (s: number) => learningRateAt(s, 30, lr, 0.1, 0.1);
+    expect(at(0)).toBeCloseTo(lr / 4, 12); // 3 warm-up steps: (0+1)/(3+1)
+    expect(at(2)).toBeCloseTo((3 * lr) / 4, 12);
+    expect(at(3)).toBeCloseTo(lr, 12);
+    expect(at(29)).toBeCloseTo(0.1 * lr, 12);
+    const mid = 3 + (29 - 3) / 2;
+    expect(at(mid)).toBeCloseTo(0.1 * lr + 0.5 * 0.9 * lr, 12);
+    for (let s = 4; s < 30; s++) expect(at(s)).toBeLessThanOrEqual(at(s - 1));
+  });
+});
+
+describe('held-out split of the seed pairs', () => {
+  it('is seeded, disjoint, a quarter of 16, and empty when too few pairs would stay', () => {
+    const items = Array.from({ length: 16 }, (_, i) => i);
+    const a = splitHeldOut(items, 0.25, 3);
+    expect(a.heldOut).toHaveLength(4);
+    expect(a.train).toHaveLength(12);
+    expect([...a.train, ...a.heldOut].sort((x, y) => x - y)).toEqual(items);
+    expect(splitHeldOut(items, 0.25, 3)).toEqual(a);
+    expect(splitHeldOut(items, 0.25, 4).heldOut).not.toEqual(a.heldOut);
+    expect(splitHeldOut(items.slice(0, 9), 0.25, 3).heldOut).toHaveLength(0);
+    expect(splitHeldOut(items, 0, 3).heldOut).toHaveLength(0);
+  });
+});
+
+describe('DPO-Positive inside', () => {
+  it('matches a hand computation, and with lambda 0 is plain Diffusion-DPO', async () => {
+    const pol = { w: tf.tensor1d([0.30, 0.10]), l: tf.tensor1d([0.20, 0.40]) };
+    const ref = { w: tf.tensor1d([0.25, 0.20]), l: tf.tensor1d([0.25, 0.30]) };
+    const beta = 10;
+    const lambda = 4;
+    // pair 0: diff (0.1) - (0) = 0.1, penalty 4 * max(0, 0.05) = 0.2 -> -5 * 0.3 = -1.5
+    // pair 1: diff (-0.3) - (-0.1) = -0.2, penalty 0 -> -5 * -0.2 = 1.0
+    const inside = dpoPositiveInside(pol, ref, beta, lambda);
+    const v = Array.from(await inside.data());
+    expect(v[0]).toBeCloseTo(-1.5, 5);
+    expect(v[1]).toBeCloseTo(1.0, 5);
+    const plain = Array.from(await dpoPositiveInside(pol, ref, beta, 0).data());
+    expect(plain[0]).toBeCloseTo(-0.5, 5);
+    tf.dispose([pol.w, pol.l, ref.w, ref.l, inside]);
+  });
+
+  it('its loss gradient w.r.t. the policy errors matches finite differences', async () => {
+    const ref = { w: tf.tensor1d([0.25, 0.20, 0.5]), l: tf.tensor1d([0.25, 0.30, 0.4]) };
+    const x0 = [0.3, 0.1, 0.45, 0.2, 0.4, 0.41];
+    const loss = (x: tf.Tensor1D) => {
+      const [w, l] = tf.split(x, 2) as [tf.Tensor1D, tf.Tensor1D];
+      return dpoLossFromInside(dpoPositiveInside({ w, l }, ref, 10, 4));
+    };
+    const g = tf.grad(loss)(tf.tensor1d(x0));
+    const analytic = Array.from(await g.data());
+    const h = 1e-3;
+    for (let i = 0; i < x0.length; i++) {
+      const plus = x0.slice();
+      const minus = x0.slice();
+      plus[i] += h;
+      minus[i] -= h;
+      const fp = (await loss(tf.tensor1d(plus)).data())[0];
+      const fm = (await loss(tf.tensor1d(minus)).data())[0];
+      expect(analytic[i]).toBeCloseTo((fp - fm) / (2 * h), 3);
+    }
+    tf.dispose([ref.w, ref.l, g]);
+  });
+});
+
+describe('prior term and drift', () => {
+  it('the anchor draws base emoji across subcategories, never the evaluation split or a skin-tone variant', () => {
+    const data = loadEmojiDataset('public/data');
+    const ids = anchorIds(data.manifest, 64);
+    expect(new Set(ids).size).toBe(64);
+    const evaluation = new Set(data.manifest.splits.evaluation);
+    for (const id of ids) {
+      expect(evaluation.has(id)).toBe(false);
+      expect(data.manifest.records[id].skinTone).toBeNull();
+    }
+    const categories = new Set(ids.map((id) => data.manifest.records[id].category));
+    expect(categories.size).toBeGreaterThanOrEqual(6);
+  });
+
+  it('the denoising mse is the mean squared noise-prediction error, and chunked means agree with one batch', async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const batch = anchorBatch(base, anchor, 7);
+    const perSample = denoiseMse(base.params, base.config, schedule, batch);
+    const values = Array.from(await perSample.data());
+    const oneBatch = values.reduce((a, b) => a + b, 0) / values.length;
+    expect(await meanDenoiseMse(base.params, base.config, schedule, batch, 5)).toBeCloseTo(oneBatch, 5);
+    // A pretrained model predicts the noise better than predicting zero (mse 1 for unit noise).
+    expect(oneBatch).toBeLessThan(1);
+    expect(oneBatch).toBeGreaterThan(0);
+    // The same seed gives the same timesteps and noise.
+    const again = anchorBatch(base, anchor, 7);
+    expect(Array.from(again.timesteps)).toEqual(Array.from(batch.timesteps));
+    tf.dispose(perSample);
+    disposeDenoiseBatch(batch);
+    disposeDenoiseBatch(again);
+  });
+});
+
+describe('which checked weights a round keeps', () => {
+  const c = (step: number, loss: number | null, drift: number): RoundCheck => ({ step, heldOutAccuracy: null, heldOutLoss: loss, drift });
+  it('the lowest held-out loss within the drift bound; null when all drifted', () => {
+    expect(chooseCheck([c(5, 0.6, 0.01), c(10, 0.5, 0.02), c(15, 0.4, 0.3)], 0.1)?.step).toBe(10);
+    expect(chooseCheck([c(5, null, 0.01), c(10, null, 0.05)], 0.1)?.step).toBe(10);
+    expect(chooseCheck([c(5, 0.6, 0.2), c(10, 0.5, Number.NaN)], 0.1)).toBeNull();
+  });
+  it('stops early when the held-out loss has not improved for `patience` checks', () => {
+    expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.5, 0), c(3, 0.55, 0), c(4, 0.52, 0)], 2)).toBe(true);
+    expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.5, 0), c(3, 0.55, 0), c(4, 0.49, 0)], 2)).toBe(false);
+    expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.7, 0), c(3, 0.8, 0)], 0)).toBe(false);
+  });
+});
+
+describe('confidence gate', () => {
+  it('sign agreement is the share of positive per-draw differences; means over draws are per candidate', () => {
+    expect(signAgreement([1, 2, -1, 3])).toBe(0.75);
+    expect(signAgreement([])).toBe(0);
+    expect(Array.from(meanOverDraws(Float32Array.from([1, 3, 2, 4]), 2))).toEqual([2, 3]);
+  });
+  it('reward draws stay in the timestep range', () => {
+    const d = rewardDraws(base.config, 50, 3, [100, 299]);
+    for (const t of d.timesteps) {
+      expect(t).toBeGreaterThanOrEqual(100);
+      expect(t).toBeLessThanOrEqual(299);
+    }
+  });
+});
+
+describe('the drift bound', () => {
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 6, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 3 };
+
+  it('refuses a round that a huge learning rate wrecks and keeps the round before it, leaking nothing', async () => {
+    const memBefore = tf.memory();
+    const finished: FinishedRound[] = [];
+    const saved: number[] = [];
+    const events: string[] = [];
+    let error: unknown = null;
+    // Round 0 at the defaults; round 1 at lr 0.5, which wrecks any model.
+    const run0 = await runSail({ base, seedPairs: pairs, anchor, promptPools: [prompts], settings: { ...settings, rounds: 0 }, onRoundDone: async (r) => void finished.push(r) });
+    expect(finished).toHaveLength(1);
+    expect(finished[0].record.kept!.drift).toBeLessThanOrEqual(settings.driftBound);
+    expect(run0.params).toBe(finished[0].params);
+    const round0: Params = cloneParams(run0.params);
+    try {
+      await runSail({
+        base,
+        seedPairs: pairs,
+        anchor,
+        promptPools: [prompts],
+        settings: { ...settings, learningRate: 0.5 },
+        resumeFrom: { round: 0, params: round0, round0Params: round0 },
+        onEvent: (e) => void (e.type === 'check' && events.push(`${e.round}:${e.drift}`)),
+        onRoundDone: async (r) => void saved.push(r.round),
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DriftError);
+    expect((error as DriftError).round).toBe(1);
+    expect((error as Error).message).toMatch(/not kept.*drifted/);
+    expect(saved).toEqual([]);
+    expect(events.length).toBeGreaterThan(0);
+    // The run disposed the copy of round 0 it was handed; the saved round 0 is intact.
+    const check = finished[0].params[Object.keys(finished[0].params).find((n) => n.startsWith('unet.'))!];
+    expect(Number.isFinite((await check.data())[0])).toBe(true);
+    Object.values(finished[0].params).forEach((t) => t.dispose());
+    const memAfter = tf.memory();
+    expect(memAfter.numTensors).toBe(memBefore.numTensors);
+  });
+});
