@@ -15,6 +15,7 @@ import { BUILT_IN_ORACLES, parseOracleSpec, type PixelScore } from '../src/core/
 import { plotRounds } from '../src/core/eval/plot';
 import { evalPromptSets } from '../src/core/eval/prompts';
 import { anchorSetFor } from '../src/core/sail/anchor';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { loadEmojiDataset } from './lib/png';
 import {
   ARM_IDS,
@@ -62,6 +63,11 @@ const spec = {
   'skip-margin': { default: d.clicker.skipMargin, help: 'clicker skips reward differences below this' },
   seed: { default: d.seed, help: 'run seed' },
   arms: { default: ARM_IDS.join(','), help: 'arms to run (the base always runs)' },
+  studio: { default: false, help: 'the studio\'s Run defaults (DEFAULT_SAIL_SETTINGS, 1 self-amplifying round) on n = 16, 4 repeats, 24 held-out prompts x 2: what a user gets' },
+  'prior-weight': { default: 0, help: 'override the SAIL engine\'s prior-preservation weight (all trained arms)' },
+  'positive-weight': { default: 0, help: 'override the DPO-Positive weight (all trained arms)' },
+  'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
+  patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
   classifier: { default: 'public/models/classifier', help: 'evaluation classifier folder' },
@@ -72,12 +78,34 @@ const spec = {
   backend: { default: 'wasm', help: 'wasm | cpu' },
 };
 
+const sd = DEFAULT_SAIL_SETTINGS;
+/** What a user of the studio gets: the Run tab's defaults, one self-amplifying round, 16 clicks. */
+const STUDIO_EVAL_SETTINGS: EvalSettings = {
+  ...DEFAULT_EVAL_SETTINGS,
+  seedPairs: 16,
+  rounds: 1,
+  repeats: 4,
+  evalPrompts: 24,
+  samples: 2,
+  ddimSteps: sd.ddimSteps,
+  guidance: sd.guidance,
+  promptsPerRound: sd.promptsPerRound,
+  candidates: sd.candidatesPerPrompt,
+  draws: sd.rewardDraws,
+  stepsPerRound: sd.stepsPerRound,
+  batchSize: sd.batchSize,
+  learningRate: sd.learningRate,
+  beta: sd.beta,
+  alpha: sd.alpha,
+  arms: ['dpo-n', 'dpo-many', 'sail'],
+};
+
 type Args = ReturnType<typeof parseArgs<typeof spec>>;
 
 /** The settings: the mode's defaults, then every option given on the command line. */
 function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings {
   const given = (k: string) => argv.includes(`--${k}`);
-  const base = args.quick ? QUICK_EVAL_SETTINGS : DEFAULT_EVAL_SETTINGS;
+  const base = args.quick ? QUICK_EVAL_SETTINGS : args.studio ? STUDIO_EVAL_SETTINGS : DEFAULT_EVAL_SETTINGS;
   const pick = <T>(k: keyof typeof spec, fallback: T, conv: (v: unknown) => T): T => (given(k) ? conv(args[k]) : fallback);
   const num = Number;
   return {
@@ -102,6 +130,12 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     clicker: { sharpness: pick('sharpness', base.clicker.sharpness, num), flipRate: pick('flip-rate', base.clicker.flipRate, num), skipMargin: pick('skip-margin', base.clicker.skipMargin, num) },
     seed: pick('seed', base.seed, num),
     arms: pick('arms', base.arms, (v) => String(v).split(',').map((a) => a.trim()).filter(Boolean)),
+    sail: {
+      ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
+      ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
+      ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
+      ...(given('patience') ? { patience: num(args.patience) } : {}),
+    },
   };
 }
 

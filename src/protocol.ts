@@ -110,6 +110,11 @@ export interface RunSailRequest {
   base?: ModelWeights;
   /** Cells rendered after each round (guidance and DDIM steps of `settings`) into `sail-round`'s grid. */
   grid?: GridCell[];
+  /**
+   * The dataset (manifest and atlas URLs) whose real emoji the run is held to: the prior term and
+   * the drift measure. Without it, or when it cannot be read, the seed pairs' own images are used.
+   */
+  anchorData?: { manifestUrl: string; atlasUrl: string };
 }
 
 /**
@@ -193,6 +198,8 @@ export interface PromptCheckedReply {
  * - not-ready: a request came before a successful init.
  * - cancelled: a cancel request stopped it.
  * - diverged: a SAIL run's loss became NaN or infinite (the message names the round and step).
+ * - drifted: a SAIL round drifted past the bound from the base (it would stop drawing what it
+ *   could); the round was not kept, the rounds before it were.
  * - device-lost: the WebGPU device went away mid-request; the worker then ends itself and the
  *   client restarts it.
  * - bad-request: the request's fields are out of range; the message says which.
@@ -204,6 +211,7 @@ export type WorkerErrorReason =
   | 'not-ready'
   | 'cancelled'
   | 'diverged'
+  | 'drifted'
   | 'device-lost'
   | 'bad-request'
   | 'internal';

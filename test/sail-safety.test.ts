@@ -98,7 +98,7 @@ describe('DPO-Positive inside', () => {
   it('its loss gradient w.r.t. the policy errors matches finite differences', async () => {
     const ref = { w: tf.tensor1d([0.25, 0.20, 0.5]), l: tf.tensor1d([0.25, 0.30, 0.4]) };
     const x0 = [0.3, 0.1, 0.45, 0.2, 0.4, 0.41];
-    const loss = (x: tf.Tensor1D) => {
+    const loss = (x: tf.Tensor) => {
       const [w, l] = tf.split(x, 2) as [tf.Tensor1D, tf.Tensor1D];
       return dpoLossFromInside(dpoPositiveInside({ w, l }, ref, 10, 4));
     };

@@ -19,7 +19,9 @@ import {
 import { renderGrid } from '../src/core/grid';
 import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint';
 import { disposeParams } from '../src/core/model/layers';
-import { NonFiniteLossError, runSail } from '../src/core/sail/loop';
+import { DriftError, NonFiniteLossError, runSail } from '../src/core/sail/loop';
+import { anchorSetFor } from '../src/core/sail/anchor';
+import type { AnchorSet } from '../src/core/sail/safety';
 import { encodePairs } from '../src/core/sail/prepare';
 import { fetchEvalInputs, runEvaluation } from '../src/core/eval/arms';
 import { checkEvalSettings, quickTable } from '../src/core/eval/summary';
@@ -205,9 +207,11 @@ async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<
       params: weightsOf(req.resumeFrom.weights),
       round0Params: req.resumeFrom.round0Weights ? weightsOf(req.resumeFrom.round0Weights) : undefined,
     };
+    const anchor = req.anchorData ? await fetchAnchor(base, req.anchorData).catch(() => undefined) : undefined;
     const result = await runSail({
       base,
       seedPairs,
+      anchor,
       promptPools: req.promptPools,
       settings: req.settings,
       resumeFrom,
@@ -227,6 +231,18 @@ async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<
     if (base !== loaded) disposeCheckpoint(base);
     cancelled.delete(req.id);
   }
+}
+
+/** The real emoji a run is held to: the manifest and the atlas (decoded by the browser's image decoder). */
+async function fetchAnchor(base: Checkpoint, data: { manifestUrl: string; atlasUrl: string }): Promise<AnchorSet> {
+  const [manifest, blob] = await Promise.all([fetch(data.manifestUrl).then((r) => r.json()), fetch(data.atlasUrl).then((r) => r.blob())]);
+  const bitmap = await createImageBitmap(blob);
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('no 2d context');
+  ctx.drawImage(bitmap, 0, 0);
+  const pixels = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  return anchorSetFor(base, manifest, { pixels, width: bitmap.width, channels: 4 });
 }
 
 /** The evaluation with a simulated annotator (issue 6) on the loaded model as the base. */
@@ -302,6 +318,7 @@ function errorReply(id: number, err: unknown): ErrorReply {
   if (err instanceof RequestFailure) return { kind: 'error', id, reason: err.reason, message: err.message };
   if (err instanceof CancelledError) return { kind: 'error', id, reason: 'cancelled', message: 'Generation was cancelled.' };
   if (err instanceof NonFiniteLossError) return { kind: 'error', id, reason: 'diverged', message: err.message };
+  if (err instanceof DriftError) return { kind: 'error', id, reason: 'drifted', message: err.message };
   return { kind: 'error', id, reason: 'internal', message: `Something went wrong in the model worker: ${messageOf(err)}` };
 }
 

@@ -4,6 +4,7 @@
 // rate with its Wilson 95% interval. The tally of each pair of checkpoints is kept per project
 // in localStorage (small, and it survives a reload).
 
+import { drawAcrossCategories } from '../core/data/promptSpread';
 import { create } from 'zustand';
 
 import { wilsonInterval, type WinRate } from '../core/stats';
@@ -144,11 +145,14 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     return { cells, size: ra.size, a: ra.images.map((x) => new Uint8ClampedArray(x)), b: rb.images.map((x) => new Uint8ClampedArray(x)) };
   };
 
+  const sampleOne = (xs: string[]) => xs[Math.floor(Math.random() * xs.length)];
+
   /** A prompt and seed the user has not seen together: a held-out prompt, or one of the project's. */
   const drawCell = async (): Promise<GridCell> => {
+    // A random category first, then a prompt in it: one emoji per category draw, not six skin tones of one hand.
     const held = useStudio.getState().evaluationPrompts;
-    const prompts = held.length > 0 ? held : gridCellsFor(useProjects.getState().pairs).map((c) => c.prompt);
-    return { prompt: prompts[Math.floor(Math.random() * prompts.length)], seed: Math.floor(Math.random() * 2 ** 31) };
+    const prompt = held.length > 0 ? drawAcrossCategories(held, 1)[0] : sampleOne(gridCellsFor(useProjects.getState().pairs).map((c) => c.prompt));
+    return { prompt, seed: Math.floor(Math.random() * 2 ** 31) };
   };
 
   const makeTrial = async (): Promise<BlindTrial> => {

@@ -3,14 +3,12 @@
 
 import { publicUrl } from './settings';
 
-interface ManifestRecord {
-  id: string | number;
-  prompt: string;
-}
+import type { EmojiRecord } from '../core/data/emoji';
+import { onePerEmoji, type SpreadPrompt } from '../core/data/promptSpread';
 
 interface Manifest {
-  records: ManifestRecord[];
-  splits: { evaluation: (string | number)[] };
+  records: EmojiRecord[];
+  splits: { evaluation: number[] };
 }
 
 async function fetchOk(path: string): Promise<Response> {
@@ -19,15 +17,13 @@ async function fetchOk(path: string): Promise<Response> {
   return response;
 }
 
-/** The held-out evaluation prompts, in manifest order, without duplicates. */
-export async function fetchEvaluationPrompts(): Promise<string[]> {
+/** The held-out evaluation prompts, one per emoji (at most one skin-tone variant), with their categories. */
+export async function fetchEvaluationPrompts(): Promise<SpreadPrompt[]> {
   const manifest = (await (await fetchOk('data/emoji-32.json')).json()) as Manifest;
   if (!Array.isArray(manifest.records) || !Array.isArray(manifest.splits?.evaluation)) {
     throw new Error('data/emoji-32.json has no records or no evaluation split.');
   }
-  const evaluation = new Set(manifest.splits.evaluation.map(String));
-  const prompts = manifest.records.filter((r) => evaluation.has(String(r.id))).map((r) => r.prompt);
-  return [...new Set(prompts)];
+  return onePerEmoji(manifest.records, manifest.splits.evaluation);
 }
 
 export async function fetchNotice(): Promise<string> {

@@ -11,12 +11,20 @@ import type { GridCell, ModelWeights, RunSailRequest, SailRoundReply, StreamRepl
 import { ModelRequestError } from './modelClient';
 import { pngToRgb, rgbaToPng } from './pngImages';
 import { fetchSailPools } from './sailPools';
+import { publicUrl } from './settings';
 import { settingsProblems, withDefaults } from './runSettings';
 import { RunProgress, describePosition, type RunPosition } from './runProgress';
 import { useProjects } from './projectStore';
 import { modelClient, useStudio } from './store';
 import type { ProjectRecord, RunRecord, RunStatus, StoredPair, StoredRound } from './storage/schema';
 import { studioDb } from './storage/db';
+
+export interface LiveCheck {
+  round: number;
+  step: number;
+  heldOutAccuracy: number | null;
+  drift: number;
+}
 
 export interface CurvePoint extends StepPoint {
   round: number;
@@ -58,6 +66,8 @@ export interface RunState {
    * announced by curveVersion, so a long run costs linear, not quadratic, time.
    */
   curve: CurvePoint[];
+  /** The live run's checks: held-out accuracy ("taste learned") and drift ("drawing kept"). */
+  checks: LiveCheck[];
   curveVersion: number;
   notice: Notice | null;
 }
@@ -163,7 +173,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     const db = await studioDb();
     const fromRound = run.roundsDone;
     stopIntent = null;
-    set({ live: { ...idleLive, status: 'starting', runId: run.id, label: 'Preparing the seed pairs…' }, viewRunId: run.id, notice: null });
+    set({ live: { ...idleLive, status: 'starting', runId: run.id, label: 'Preparing the seed pairs…' }, viewRunId: run.id, notice: null, checks: [] });
 
     let request: Omit<RunSailRequest, 'id'>;
     let grid: GridCell[];
@@ -183,7 +193,16 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
               round0Weights: settings.judge === 'round0' && fromRound > 1 ? (await roundModel(projectId, run.id, 0)).weights : undefined,
             }
           : undefined;
-      request = { kind: 'run-sail', seedPairs, promptPools: await fetchSailPools(settings.rounds), settings, resumeFrom, base: await projectBase(projectId), grid };
+      request = {
+        kind: 'run-sail',
+        seedPairs,
+        promptPools: await fetchSailPools(settings.rounds),
+        settings,
+        resumeFrom,
+        base: await projectBase(projectId),
+        grid,
+        anchorData: { manifestUrl: publicUrl('data/emoji-32.json'), atlasUrl: publicUrl('data/emoji-32.png') },
+      };
     } catch (err) {
       set({ live: idleLive });
       await updateRun(projectId, run.id, { status: 'failed', message: messageOf(err) }).catch(() => {});
@@ -229,6 +248,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       if (reply.kind === 'sail-event') {
         const e = reply.event;
         progress.onEvent(e);
+        if (e.type === 'check' && get().viewRunId === run.id) set({ checks: [...get().checks, { round: e.round, step: e.step, heldOutAccuracy: e.heldOutAccuracy, drift: e.drift }] });
         if (e.type === 'step' && get().viewRunId === run.id) {
           get().curve.push({ round: e.round, step: e.step, loss: e.loss, implicitAccuracy: e.implicitAccuracy, rewardMargin: e.rewardMargin });
           set({ curveVersion: get().curveVersion + 1 });
@@ -266,7 +286,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       } else {
         status = 'failed';
         // diverged: the engine's message names round and step; a crash or hang: the client's.
-        message = `${messageOf(err)} ${kept} ${reason === 'diverged' ? '' : 'Press Resume to continue from there.'}`.trim();
+        message = `${messageOf(err)} ${kept} ${reason === 'diverged' || reason === 'drifted' ? '' : 'Press Resume to continue from there.'}`.trim();
       }
     }
     set({ live: idleLive });
@@ -291,12 +311,13 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     baseGrid: null,
     live: idleLive,
     curve: [],
+    checks: [],
     curveVersion: 0,
     notice: null,
 
     async openProject(projectId) {
       if (projectId === get().projectId) return;
-      set({ projectId, project: null, viewRunId: null, rounds: [], curve: [], curveVersion: get().curveVersion + 1, baseGrid: null, notice: null });
+      set({ projectId, project: null, viewRunId: null, rounds: [], curve: [], checks: [], curveVersion: get().curveVersion + 1, baseGrid: null, notice: null });
       if (!projectId) return;
       let project = await (await studioDb()).getProject(projectId);
       if (get().projectId !== projectId) return;
@@ -336,7 +357,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
         return setNotice('error', `The run could not be started: ${messageOf(err)}`);
       }
       await refreshProject(projectId);
-      set({ viewRunId: run.id, rounds: [], curve: [], curveVersion: get().curveVersion + 1 });
+      set({ viewRunId: run.id, rounds: [], curve: [], checks: [], curveVersion: get().curveVersion + 1 });
       void renderBaseGrid(projectId, settings);
       await launch(projectId, run, settings);
     },
@@ -405,7 +426,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       }
       const project = await refreshProject(projectId);
       const latest = project?.runs.at(-1);
-      set({ viewRunId: null, rounds: [], curve: [], curveVersion: get().curveVersion + 1 });
+      set({ viewRunId: null, rounds: [], curve: [], checks: [], curveVersion: get().curveVersion + 1 });
       if (latest) await get().viewRun(latest.id);
       setNotice('info', 'The run and its rounds were deleted.');
     },

@@ -6,7 +6,8 @@ import { create } from 'zustand';
 import type { BackendChoice, BackendPreference, ModelSummary } from '../protocol';
 import { clampTo, type LimitName } from './limits';
 import { ModelClient, ModelRequestError } from './modelClient';
-import { fetchEvaluationPrompts, fetchNotice, sample } from './publicData';
+import { drawAcrossCategories, type SpreadPrompt } from '../core/data/promptSpread';
+import { fetchEvaluationPrompts, fetchNotice } from './publicData';
 import { initialBackendPreference, modelUrl, saveBackendPreference } from './settings';
 
 export type WorkerStatus = 'starting' | 'ready' | 'failed';
@@ -61,7 +62,8 @@ export interface StudioState {
   result: GenerationResult | null;
 
   errors: AppError[];
-  evaluationPrompts: string[];
+  /** Held-out prompts, one per emoji, with their categories (suggestions and blind A/B draw across categories). */
+  evaluationPrompts: SpreadPrompt[];
   suggestions: string[];
   notice: { status: 'loading' | 'loaded' | 'failed'; text: string };
 }
@@ -262,14 +264,14 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
     async loadSuggestions() {
       try {
         const evaluationPrompts = await fetchEvaluationPrompts();
-        set({ evaluationPrompts, suggestions: sample(evaluationPrompts, SUGGESTION_COUNT) });
+        set({ evaluationPrompts, suggestions: drawAcrossCategories(evaluationPrompts, SUGGESTION_COUNT) });
       } catch (err) {
         console.warn('No prompt suggestions:', err);
       }
     },
 
     shuffleSuggestions() {
-      set({ suggestions: sample(get().evaluationPrompts, SUGGESTION_COUNT) });
+      set({ suggestions: drawAcrossCategories(get().evaluationPrompts, SUGGESTION_COUNT) });
     },
 
     async loadNotice() {

@@ -68,7 +68,7 @@ export function GeneratePanel() {
           />
           <datalist id="prompt-ideas">
             {evaluationPrompts.map((p) => (
-              <option key={p} value={p} />
+              <option key={p.prompt} value={p.prompt} />
             ))}
           </datalist>
         </label>

@@ -44,9 +44,18 @@ export function RoundCard({
         <h3>Round {round.round}</h3>
         <span className="muted">
           {round.round === 0 ? `${record.seedPairs} seed pairs` : `${record.selfPairs.length} self pairs + ${record.seedPairs} seed pairs`}
-          {record.droppedPairs > 0 && `, ${record.droppedPairs} dropped under the margin threshold`} · implicit accuracy{' '}
+          {record.droppedPairs > 0 && `, ${record.droppedPairs} left out by the confidence gate`}
+          {record.selfKeptShare !== undefined && ` (${Math.round(100 * record.selfKeptShare)}% of candidate pairs kept)`} · implicit accuracy{' '}
           {(record.implicitAccuracy * 100).toFixed(0)}% · {formatMs(record.timing.totalMs)}
         </span>
+        {record.kept && (
+          <span className="muted" data-testid="round-kept">
+            Kept step {record.kept.step}
+            {record.kept.heldOutAccuracy !== null && ` · taste learned ${Math.round(100 * record.kept.heldOutAccuracy)}% of ${record.heldOutPairs} held-out pairs`} · drawing kept: error on real emoji{' '}
+            {record.kept.drift >= 0 ? '+' : ''}
+            {(100 * record.kept.drift).toFixed(1)}% vs the base{record.stoppedEarly ? ` · stopped early: ${record.stoppedEarly}` : ''}
+          </span>
+        )}
         <button type="button" onClick={onExport} disabled={exporting} data-testid="export-round">
           {exporting ? 'Exporting…' : 'Export weights'}
         </button>

@@ -29,12 +29,36 @@ const resumable = (r: RunRecord) => r.status === 'paused' || r.status === 'inter
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** The latest check of the live run: held-out accuracy ("taste learned") and drift from the base ("drawing kept"). */
+function SafetyLine() {
+  const checks = useRun((s) => s.checks);
+  const bound = useRun((s) => s.settings.driftBound);
+  const last = checks.at(-1);
+  if (!last) return null;
+  const drift = 100 * last.drift;
+  const kept = last.drift <= bound;
+  return (
+    <p className="safety-line" data-testid="safety-line" aria-live="polite">
+      <span data-testid="taste-learned">
+        Taste learned: {last.heldOutAccuracy === null ? 'no held-out pairs (label at least 11 to hold some out)' : `${Math.round(100 * last.heldOutAccuracy)}% of held-out pairs`}
+      </span>
+      {' · '}
+      <span data-testid="drawing-kept" data-kept={kept}>
+        Drawing kept: error on real emoji {drift >= 0 ? '+' : ''}
+        {drift.toFixed(1)}% vs the base (limit {Math.round(100 * bound)}%){kept ? '' : ' — over the limit, these weights will not be kept'}
+      </span>
+      {' · '}round {last.round}, step {last.step}
+    </p>
+  );
+}
+
 function Charts() {
   const curve = useRun((s) => s.curve);
   const version = useRun((s) => s.curveVersion);
   const series = (pick: (p: CurvePoint) => number): ChartPoint[] => curve.map((p) => ({ round: p.round, value: pick(p) }));
   return (
     <div className="charts">
+      <SafetyLine />
       <LineChart title="Diffusion-DPO loss" points={series((p) => p.loss)} version={version} testId="chart-loss" />
       <LineChart title="Implicit accuracy" points={series((p) => p.implicitAccuracy)} version={version} range={[0, 1]} testId="chart-accuracy" />
       <LineChart title="Reward margin" points={series((p) => p.rewardMargin)} version={version} testId="chart-margin" />

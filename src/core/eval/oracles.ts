@@ -7,6 +7,8 @@
 //   bright    mean(R + G + B) / (3 * 255)
 //   dark      1 - bright
 //   contrast  standard deviation of the luminance / 127.5
+//   symmetric 1 - mean |x - mirror(x)| / 255 over the image and its left-right mirror: a taste
+//             for shape, not for a colour statistic
 //   fidelity  the evaluation classifier's probability of the prompt's category
 // A spec combines them as a weighted sum: "warm+fidelity", "0.5*bright+contrast". A term that is
 // not a built-in name is looked up in `plugins` (the CLI fills it from a module path exporting
@@ -45,7 +47,21 @@ function contrast(rgb: Uint8Array): number {
   return Math.sqrt(Math.max(0, s2 / n - m * m)) / 127.5;
 }
 
+/** Left-right mirror symmetry of an RGB image of side `size`, in 0..1 (1: a perfect mirror image). */
+function symmetric(rgb: Uint8Array, size: number): number {
+  let s = 0;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const a = 3 * (y * size + x);
+      const b = 3 * (y * size + (size - 1 - x));
+      for (let c = 0; c < 3; c++) s += Math.abs(rgb[a + c] - rgb[b + c]);
+    }
+  }
+  return 1 - s / (size * size * 3) / 255;
+}
+
 export const PIXEL_ORACLES: Readonly<Record<string, PixelScore>> = {
+  symmetric,
   warm,
   cool: (rgb) => -warm(rgb),
   bright,
