@@ -38,22 +38,27 @@ async function brightnessPairs(ck: Checkpoint, images: Float32Array, captions: s
   return captions.map((prompt, i) => ({ prompt, winner: w[i], loser: l[i] }));
 }
 
-// A gentle round 0: a strong one saturates brightness, after which the candidates of a prompt no
-// longer differ in brightness and self labels cannot show the preference (measured: lr 2e-3 x 40
-// steps left 7/24 brighter winners, lr 2e-4 x 10 steps 17/24).
-const quick: SailSettings = {
-  ...DEFAULT_SAIL_SETTINGS,
-  rounds: 1,
-  candidatesPerPrompt: 8,
-  rewardDraws: 10,
-  beta: 500,
-  learningRate: 2e-4,
-  stepsPerRound: 10,
-  batchSize: 8,
-  promptsPerRound: 24,
-  ddimSteps: 8,
-  guidance: 3,
-};
+// The studio's defaults, only the prompt count scaled to the test's 24 prompts (issue 10: not
+// settings picked so that the test passes).
+const quick: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, promptsPerRound: 24 };
+
+/**
+ * Smallest k with P(X >= k) < 0.05 for X ~ Binomial(n, 1/2): a count a model that learned
+ * nothing reaches less than 5% of the time (13 of 24 passes it 42% of the time).
+ */
+function binomialThreshold(n: number): number {
+  const choose = (a: number, b: number) => {
+    let r = 1;
+    for (let i = 1; i <= b; i++) r = (r * (a - b + i)) / i;
+    return r;
+  };
+  for (let k = 0; k <= n; k++) {
+    let tail = 0;
+    for (let j = k; j <= n; j++) tail += choose(n, j) / 2 ** n;
+    if (tail < 0.05) return k;
+  }
+  return n + 1;
+}
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -84,8 +89,7 @@ describe('SAIL on a synthetic brightness preference', () => {
       insideSum = insideSum.map((s, i) => s + v[i]);
       tf.dispose([inside, batch.winners, batch.losers, batch.noise, batch.text.tokens, batch.text.mask, batch.text.pooled]);
     }
-    const heldOutAccuracy = insideSum.filter((v) => v > 0).length / n;
-    expect(heldOutAccuracy).toBeGreaterThan(0.5);
+    expect(insideSum.filter((v) => v > 0).length).toBeGreaterThanOrEqual(binomialThreshold(n));
 
     // Samples from the same noise and prompts: brighter after DPO.
     const noise = initialNoise(base, 5, prompts.length);
@@ -97,13 +101,14 @@ describe('SAIL on a synthetic brightness preference', () => {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(b1)).toBeGreaterThan(mean(b0));
 
-    // One SAIL round from M1: self pairs' winners are brighter than their losers more often than not.
+    // One SAIL round from M1 at the same settings: self pairs' winners are brighter than their
+    // losers beyond chance, and the round does not undo round 0 (samples stay brighter than the base's).
     let selfPairsSeen: FinishedRound['selfPairs'] = [];
     const { params: m2 } = await runSail({
       base,
       seedPairs: train,
       promptPools: [prompts],
-      settings: { ...quick, stepsPerRound: 1 },
+      settings: quick,
       resumeFrom: { round: 0, params: m1, round0Params: m1 },
       onRoundDone: async (r) => {
         selfPairsSeen = r.selfPairs;
@@ -112,7 +117,12 @@ describe('SAIL on a synthetic brightness preference', () => {
     expect(selfPairsSeen.length).toBeGreaterThan(0);
     const brightness = (rgba: Uint8ClampedArray) => rgba.reduce((s, v, i) => (i % 4 === 3 ? s : s + v), 0);
     const brighterWins = selfPairsSeen.filter((p) => brightness(p.winnerImage) > brightness(p.loserImage)).length;
-    expect(brighterWins / selfPairsSeen.length).toBeGreaterThan(0.5);
+    expect(brighterWins).toBeGreaterThanOrEqual(binomialThreshold(selfPairsSeen.length));
+    const noise2 = initialNoise(base, 5, prompts.length);
+    const after2 = await sampleLatents({ config: base.config, params: m2 }, prompts, noise2, { guidance: quick.guidance, steps: quick.ddimSteps });
+    const b2 = await meanBrightness(base, after2);
+    tf.dispose([noise2, after2]);
+    expect(mean(b2)).toBeGreaterThan(mean(b0));
     Object.values(m2).forEach((t) => t.dispose());
   });
 });

@@ -7,8 +7,9 @@
 //   bright    mean(R + G + B) / (3 * 255)
 //   dark      1 - bright
 //   contrast  standard deviation of the luminance / 127.5
-//   symmetric 1 - mean |x - mirror(x)| / 255 over the image and its left-right mirror: a taste
-//             for shape, not for a colour statistic
+//   symmetric 1 - 10 * mean |x - mirror(x)| / 255 over the image and its left-right mirror: a
+//             taste for shape, not for a colour statistic (x10 puts its spread between samples
+//             on the scale of the others, so the clicker's sharpness suits it too)
 //   fidelity  the evaluation classifier's probability of the prompt's category
 // A spec combines them as a weighted sum: "warm+fidelity", "0.5*bright+contrast". A term that is
 // not a built-in name is looked up in `plugins` (the CLI fills it from a module path exporting
@@ -57,7 +58,7 @@ function symmetric(rgb: Uint8Array, size: number): number {
       for (let c = 0; c < 3; c++) s += Math.abs(rgb[a + c] - rgb[b + c]);
     }
   }
-  return 1 - s / (size * size * 3) / 255;
+  return 1 - (10 * s) / (size * size * 3) / 255;
 }
 
 export const PIXEL_ORACLES: Readonly<Record<string, PixelScore>> = {
