@@ -11,7 +11,7 @@ import type { Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds, anchorSetFor } from '../src/core/sail/anchor';
 import { dpoLossFromInside } from '../src/core/sail/dpo';
-import { DriftError, encodeToLatents, runSail, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, encodeToLatents, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
   anchorBatch,
@@ -220,5 +220,26 @@ describe('the drift bound', () => {
     Object.values(finished[0].params).forEach((t) => t.dispose());
     const memAfter = tf.memory();
     expect(memAfter.numTensors).toBe(memBefore.numTensors);
+  });
+});
+
+describe('a later round', () => {
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 12, batchSize: 4, checksPerRound: 4, patience: 0, alpha: 1 };
+  const flipped = () => pairs.map((p) => ({ prompt: p.prompt, winner: p.loser, loser: p.winner }));
+
+  it("keeps the weights it started from when training on labels against the seed pairs' would undo them, and moves when they agree", async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const memBefore = tf.memory();
+    const round = (selfPairs: PreferencePair[]) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs, seedPairs: pairs, settings, round: 1, anchor });
+    const against = await round(flipped());
+    expect(against.checks[0].step).toBe(0);
+    expect(against.kept!.step).toBe(0);
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    for (const n of unet) expect(Array.from(await against.params[n].data())).toEqual(Array.from(await base.params[n].data()));
+    const along = await round(pairs);
+    expect(along.kept!.step).toBeGreaterThan(0);
+    expect(along.kept!.heldOutLoss!).toBeLessThan(against.checks[0].heldOutLoss!);
+    for (const r of [against, along]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });
 });

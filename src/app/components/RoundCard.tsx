@@ -50,7 +50,7 @@ export function RoundCard({
         </span>
         {record.kept && (
           <span className="muted" data-testid="round-kept">
-            Kept step {record.kept.step}
+            {record.kept.step === 0 ? "Kept the previous round's weights (no step beat them on the held-out pairs)" : `Kept step ${record.kept.step}`}
             {record.kept.heldOutAccuracy !== null && ` · taste learned ${Math.round(100 * record.kept.heldOutAccuracy)}% of ${record.heldOutPairs} held-out pairs`} · drawing kept: error on real emoji{' '}
             {record.kept.drift >= 0 ? '+' : ''}
             {(100 * record.kept.drift).toFixed(1)}% vs the base{record.stoppedEarly ? ` · stopped early: ${record.stoppedEarly}` : ''}

@@ -162,7 +162,7 @@ export class DriftError extends Error {
   readonly round: number;
   readonly checks: RoundCheck[];
   constructor(round: number, checks: RoundCheck[], bound: number) {
-    const least = Math.min(...checks.map((c) => c.drift));
+    const least = Math.min(...checks.filter((c) => c.step > 0).map((c) => c.drift));
     super(
       `Round ${round} was not kept: it drifted from the base model (its denoising error on real emoji rose ${(100 * least).toFixed(1)}%, the bound is ${(100 * bound).toFixed(0)}%), so it would stop drawing what it could draw. ` +
         'Lower the learning rate or the steps per round, or raise the prior weight, and resume.',
@@ -289,7 +289,9 @@ export async function trainDpoRound(opts: {
   // Fixed measuring sets: the same draws every check and every round of a run.
   const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
-  const heldRef = held ? tf.tidy(() => mseDifference(opts.reference, config, schedule, held)) : null;
+  // Held out against the base, every round: "taste learned" is what the run has learned so far,
+  // so a later round can be compared with the one it started from.
+  const heldRef = held ? tf.tidy(() => mseDifference(base.params, config, schedule, held)) : null;
   const baseDriftMse = driftBatch ? await meanDenoiseMse(base.params, config, schedule, driftBatch) : NaN;
 
   const check = async (step: number): Promise<RoundCheck> => {
@@ -307,6 +309,18 @@ export async function trainDpoRound(opts: {
   };
 
   try {
+    // A later round starts from the weights it may keep: checked at step 0, they stay unless a
+    // step beats them on the held-out pairs, so a round cannot undo what the rounds before learned.
+    if (round > 0 && held) {
+      const c0 = await check(0);
+      checks.push(c0);
+      opts.onCheck?.(c0);
+      if (chooseCheck(checks, settings.driftBound) === c0) {
+        keptWeights = {};
+        for (const n of names) keptWeights[n] = tf.clone(policy[n]);
+        keptCheck = c0;
+      }
+    }
     for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
       const pairs = [...plans[step].self.map((i) => opts.selfPairs[i]), ...plans[step].seed.map((i) => seedTrain[i])];
@@ -372,6 +386,13 @@ export async function trainDpoRound(opts: {
     if (driftBatch) disposeDenoiseBatch(driftBatch);
     if (held) disposeDpoBatch(held);
     if (heldRef) heldRef.dispose();
+  }
+  // Every trained check past the drift bound: the round is refused even when its start (step 0)
+  // was within it, so the run stops and says why rather than silently repeating the round before.
+  if (!checks.some((c) => c.step > 0 && c.drift <= settings.driftBound)) {
+    if (keptWeights) disposeParams(keptWeights);
+    keptWeights = null;
+    keptCheck = null;
   }
   // The kept weights: the chosen check's, or (refused) the start's.
   for (const n of names) {

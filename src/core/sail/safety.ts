@@ -146,7 +146,7 @@ export function anchorFromPairs(pairs: readonly PreferencePair[]): AnchorSet {
 /** A check of the policy during a round: held-out seed pairs and drift. */
 export interface RoundCheck {
   step: number;
-  /** Implicit accuracy and DPO loss on the held-out seed pairs (null without a held-out split). */
+  /** Implicit accuracy and DPO loss on the held-out seed pairs, against the base (null without a held-out split); step 0 is a later round's start. */
   heldOutAccuracy: number | null;
   heldOutLoss: number | null;
   /** Relative rise of the denoising loss on the anchor set over the base's. */
