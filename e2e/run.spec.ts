@@ -18,7 +18,7 @@ type TestHook = {
 
 /** Stores `n` seed pairs (brighter image preferred) through the project store, as labelling would. */
 async function addSeedPairs(page: Page, n: number): Promise<void> {
-  const stored = await page.evaluate(async (count) => {
+  const stored = await page.evaluate(async (count: number) => {
     const hook = (globalThis as unknown as { __sailStudioTest: TestHook }).__sailStudioTest;
     const png = async (shade: number, hue: number) => {
       const canvas = new OffscreenCanvas(32, 32);
@@ -335,4 +335,66 @@ test('a lost WebGPU device stops the run with a message and keeps round 0; the w
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 300_000 });
   await expect(page.getByTestId('round-card')).toHaveCount(2);
   record('ms for the whole test', Date.now() - started);
+});
+
+/** Pearson correlation of two RGBA images' RGB values. */
+const correlation = (x: number[], y: number[]) => {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < x.length; i++) if (i % 4 !== 3) xs.push(x[i]), ys.push(y[i]);
+  const mx = xs.reduce((s, v) => s + v, 0) / xs.length;
+  const my = ys.reduce((s, v) => s + v, 0) / ys.length;
+  let sxy = 0, sxx = 0, syy = 0;
+  xs.forEach((v, i) => ((sxy += (v - mx) * (ys[i] - my)), (sxx += (v - mx) ** 2), (syy += (ys[i] - my) ** 2)));
+  return sxy / Math.sqrt(sxx * syy);
+};
+
+/** Mean of R, G and B over an RGBA image (0-255): the pixel taste of addSeedPairs. */
+const brightnessOf = (rgba: number[]) => {
+  let sum = 0;
+  for (let i = 0; i < rgba.length; i += 4) sum += rgba[i] + rgba[i + 1] + rgba[i + 2];
+  return sum / ((3 * rgba.length) / 4);
+};
+
+test('a run at the default settings on 16 pairs of a pixel taste moves that taste on the Compare noise and keeps drawing what the base drew', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 16);
+  // The studio's defaults (lr, steps, batch, beta, the regularisers), round 0 only: the taste is
+  // what the 16 clicks teach.
+  await setSettings(page, { rounds: 0 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 240_000 });
+  const card = page.locator('[data-testid="round-card"][data-round="0"]').getByTestId('round-kept');
+  const drift = Number(await card.getAttribute('data-drift'));
+  const heldOut = Number(await card.getAttribute('data-held-out-accuracy'));
+  record('round 0: drift on real emoji, held-out accuracy', [drift, heldOut]);
+  expect(drift).toBeLessThanOrEqual(0.1); // the default drift bound
+
+  // Base vs round 0 on the same noise, four prompts x 4 images.
+  await page.getByTestId('tab-compare').click();
+  await page.getByTestId('compare-b').selectOption({ label: 'Run 1, round 0' });
+  const shift: number[] = [];
+  const kept: number[] = [];
+  for (const [i, prompt] of ['grinning face', 'red heart', 'dog face', 'rocket'].entries()) {
+    await compareOn(page, prompt, 11 + i);
+    const a = await canvasPixels(page, 'compare-a-image');
+    const b = await canvasPixels(page, 'compare-b-image');
+    a.forEach((img, k) => {
+      shift.push(brightnessOf(b[k]) - brightnessOf(img));
+      kept.push(correlation(img, b[k]));
+    });
+  }
+  const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
+  record('brightness shift per image (levels of 255)', shift.map((v) => Math.round(v * 10) / 10));
+  record("correlation of each image's RGB values with its base twin's", kept.map((v) => Math.round(v * 1000) / 1000));
+  // The labelled direction: brighter on average by at least 2 levels, and on at least 12 of 16 images.
+  expect(mean(shift)).toBeGreaterThanOrEqual(2);
+  expect(shift.filter((v) => v > 0).length).toBeGreaterThanOrEqual(12);
+  // Fidelity: each image is still its base twin's drawing, brightened (a shift or a contrast change
+  // keeps the correlation; a different drawing or noise does not).
+  // Unrelated images or noise correlate near 0; an image brightened toward white saturates, so
+  // the bound is on the median (0.8) with a floor for every image (0.6).
+  const sorted = [...kept].sort((p, q) => p - q);
+  expect(sorted[Math.floor(sorted.length / 2)]).toBeGreaterThanOrEqual(0.8);
+  expect(sorted[0]).toBeGreaterThanOrEqual(0.6);
 });

@@ -49,7 +49,7 @@ export function RoundCard({
           {(record.implicitAccuracy * 100).toFixed(0)}% · {formatMs(record.timing.totalMs)}
         </span>
         {record.kept && (
-          <span className="muted" data-testid="round-kept">
+          <span className="muted" data-testid="round-kept" data-step={record.kept.step} data-drift={record.kept.drift} data-held-out-accuracy={record.kept.heldOutAccuracy ?? ''}>
             {record.kept.step === 0 ? "Kept the previous round's weights (no step beat them on the held-out pairs)" : `Kept step ${record.kept.step}`}
             {record.kept.heldOutAccuracy !== null && ` · taste learned ${Math.round(100 * record.kept.heldOutAccuracy)}% of ${record.heldOutPairs} held-out pairs`} · drawing kept: error on real emoji{' '}
             {record.kept.drift >= 0 ? '+' : ''}
