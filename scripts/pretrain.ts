@@ -29,7 +29,7 @@ import {
   reconstructionPsnr,
   unetStepLoss,
 } from '../src/core/pretrain';
-import { adamInit, adamStep, disposeAdam, type AdamState } from '../src/core/train';
+import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
 import { parseArgs } from './lib/args';
 import { loadCheckpointDir, loadTensors, saveCheckpointDir, saveTensors, writeFileAtomic } from './lib/checkpointFs';
 import { initNodeBackend } from './lib/nodeBackend';
@@ -123,8 +123,7 @@ async function main() {
     const ck = loadCheckpointDir(out);
     config = ck.config;
     params = ck.params;
-    const moments = loadTensors(join(out, 'optimizer.safetensors'));
-    adam = { step: state.adamStep, moments };
+    adam = loadAdam(join(out, 'optimizer.safetensors'), params, state.adamStep);
     if (state.phase === 'done' && state.unetStepsDone === undefined) state.unetStepsDone = state.step;
     if (state.decoderLr !== undefined && state.decoderLr !== decoderLr && (state.decoderStepsDone ?? 0) > 0) {
       throw new Error(`${out} fine-tuned its decoder at --decoder-lr ${state.decoderLr}; resume with the same value`);
@@ -176,7 +175,7 @@ async function main() {
     state.adamStep = adam.step;
     config.provenance = provenance(state, backend);
     await saveCheckpointDir(out, { config, params });
-    await saveTensors(join(out, 'optimizer.safetensors'), adam.moments);
+    await saveAdam(join(out, 'optimizer.safetensors'), adam, params);
     if (ema) {
       await saveTensors(emaPath, ema);
       // The checkpoint to ship: the EMA's text encoder + UNet, the trained autoencoder.
@@ -251,7 +250,7 @@ async function main() {
     });
     if (!stopping) {
       // Keep the UNet phase's optimiser state so a later, longer --unet-steps continues it.
-      await saveTensors(join(out, 'optimizer-unet.safetensors'), adam.moments);
+      await saveAdam(join(out, 'optimizer-unet.safetensors'), adam, params);
       state.unetAdamStep = adam.step;
       state.phase = decoderSteps > (state.decoderStepsDone ?? 0) ? 'decoder' : 'done';
       state.step = state.decoderStepsDone ?? 0;
@@ -286,8 +285,23 @@ async function main() {
 /** The UNet phase's Adam state when the run kept it (optimizer-unet.safetensors), else a fresh one. */
 function loadUnetAdam(out: string, params: Params, state: RunState): AdamState {
   const path = join(out, 'optimizer-unet.safetensors');
-  if (existsSync(path) && state.unetAdamStep !== undefined) return { step: state.unetAdamStep, moments: loadTensors(path) };
+  if (existsSync(path) && state.unetAdamStep !== undefined) return loadAdam(path, params, state.unetAdamStep);
   return adamInit(params, paramNames(params, 'text', 'unet'));
+}
+
+/** An optimizer file (moments keyed m.<param>, v.<param>) as the flat Adam state of the params it names. */
+function loadAdam(path: string, params: Params, step: number): AdamState {
+  const moments = loadTensors(path);
+  return adamFromMoments(params, Object.keys(params).filter((n) => moments[`m.${n}`] !== undefined), moments, step);
+}
+
+async function saveAdam(path: string, adam: AdamState, params: Params): Promise<void> {
+  const moments = adamMoments(adam, params);
+  try {
+    await saveTensors(path, moments);
+  } finally {
+    disposeParams(moments);
+  }
 }
 
 async function finish(save: () => Promise<void>) {

@@ -129,6 +129,8 @@ export interface RunEvalRequest {
   classifierUrl: string;
   /** The dataset manifest (emoji-32.json): the prompt splits. */
   manifestUrl: string;
+  /** The dataset atlas (emoji-32.png): the real emoji every trained arm is held to, as in `npm run eval`. */
+  atlasUrl?: string;
 }
 
 export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest | LoseDeviceRequest;

@@ -21,6 +21,7 @@ import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint'
 import { disposeParams } from '../src/core/model/layers';
 import { DriftError, NonFiniteLossError, runSail } from '../src/core/sail/loop';
 import { anchorSetFor } from '../src/core/sail/anchor';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import type { AnchorSet } from '../src/core/sail/safety';
 import { encodePairs } from '../src/core/sail/prepare';
 import { fetchEvalInputs, runEvaluation } from '../src/core/eval/arms';
@@ -198,6 +199,8 @@ function checkModel(req: CheckModelRequest): void {
 async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<void> {
   const base = req.base ? checkpointFor(req.base, loaded) : loaded;
   const weightsOf = (bytes: ArrayBuffer) => parseCheckpoint(base.config, bytes).params;
+  // Settings from an older caller may lack newer fields (the regularisers): the defaults fill them.
+  const settings = { ...DEFAULT_SAIL_SETTINGS, ...req.settings };
   let rounds = 0;
   try {
     const seedPairs = await encodePairs(base, req.seedPairs);
@@ -213,14 +216,14 @@ async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<
       seedPairs,
       anchor,
       promptPools: req.promptPools,
-      settings: req.settings,
+      settings,
       resumeFrom,
       isCancelled: () => cancelled.has(req.id),
       onEvent: (event) => post({ kind: 'sail-event', id: req.id, event }),
       onRoundDone: async ({ round, params, record, selfPairs }) => {
         const weights = (await serializeCheckpoint({ config: base.config, params })).safetensors.slice().buffer as ArrayBuffer;
         const pairs = selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, winner: p.winnerImage.slice().buffer as ArrayBuffer, loser: p.loserImage.slice().buffer as ArrayBuffer }));
-        const grid = ownBuffers(await renderGrid({ config: base.config, params }, req.grid ?? [], { guidance: req.settings.guidance, steps: req.settings.ddimSteps }));
+        const grid = ownBuffers(await renderGrid({ config: base.config, params }, req.grid ?? [], { guidance: settings.guidance, steps: settings.ddimSteps }));
         post({ kind: 'sail-round', id: req.id, round, record, weights, selfPairs: pairs, grid }, [weights, ...pairs.flatMap((p) => [p.winner, p.loser]), ...grid]);
         rounds++;
       },
@@ -256,6 +259,12 @@ async function runEvalRequest(req: RunEvalRequest, base: Checkpoint): Promise<vo
     const inputs = await fetchEvalInputs(base, req.classifierUrl, req.manifestUrl).catch((err: unknown) => {
       throw new RequestFailure('model-load-failed', `The evaluation classifier or the prompt list could not be loaded: ${messageOf(err)}`);
     });
+    if (req.atlasUrl) {
+      inputs.anchor = await fetchAnchor(base, { manifestUrl: req.manifestUrl, atlasUrl: req.atlasUrl }).catch((err: unknown) => {
+        disposeParams(inputs.classifier.params);
+        throw new RequestFailure('model-load-failed', `The real emoji the evaluation holds models to could not be loaded: ${messageOf(err)}`);
+      });
+    }
     try {
       const result = await runEvaluation(inputs, req.settings, {
         backend: tf.getBackend(),

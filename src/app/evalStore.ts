@@ -80,7 +80,7 @@ export const useEval = create<EvalState & EvalActions>()((set, get) => ({
       return set({ error: messageOf(err) });
     }
     const { id, reply } = modelClient().send(
-      { kind: 'run-eval', settings, classifierUrl: publicUrl('models/classifier/'), manifestUrl: publicUrl('data/emoji-32.json') },
+      { kind: 'run-eval', settings, classifierUrl: publicUrl('models/classifier/'), manifestUrl: publicUrl('data/emoji-32.json'), atlasUrl: publicUrl('data/emoji-32.png') },
       undefined,
       (message) => {
         if (message.kind !== 'progress' || get().run.requestId !== id) return;

@@ -21,27 +21,58 @@ export interface AdamOptions {
 
 export interface AdamState {
   step: number;
-  /** First and second moments, keyed `m.<param>` and `v.<param>`. */
-  moments: Params;
+  /** The trained parameters, in the order of the flat buffers. */
+  names: string[];
+  /** Element count of each named parameter (its slice of the flat buffers). */
+  sizes: number[];
+  /** First and second moments of all the named parameters, flattened and concatenated. */
+  m: tf.Tensor1D;
+  v: tf.Tensor1D;
 }
 
+const sizeOf = (t: tf.Tensor) => t.shape.reduce((a, b) => a * b, 1);
+
+/** Fresh Adam state for params[names]: zero moments in two flat buffers. */
 export function adamInit(params: Params, names: string[]): AdamState {
-  const moments: Params = {};
-  for (const n of names) {
-    moments[`m.${n}`] = tf.zerosLike(params[n]);
-    moments[`v.${n}`] = tf.zerosLike(params[n]);
-  }
-  return { step: 0, moments };
+  const sizes = names.map((n) => sizeOf(params[n]));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return { step: 0, names: [...names], sizes, m: tf.zeros([total]) as tf.Tensor1D, v: tf.zeros([total]) as tf.Tensor1D };
 }
 
 export function disposeAdam(state: AdamState): void {
-  for (const t of Object.values(state.moments)) t.dispose();
+  tf.dispose([state.m, state.v]);
+}
+
+/** The moments keyed `m.<param>` and `v.<param>` in the parameters' shapes (the run folder's optimizer file); the caller disposes them. */
+export function adamMoments(state: AdamState, params: Params): Params {
+  const out: Params = {};
+  if (state.names.length === 0) return out;
+  const ms = tf.split(state.m, state.sizes);
+  const vs = tf.split(state.v, state.sizes);
+  state.names.forEach((n, i) => {
+    out[`m.${n}`] = tf.reshape(ms[i], params[n].shape);
+    out[`v.${n}`] = tf.reshape(vs[i], params[n].shape);
+  });
+  tf.dispose([...ms, ...vs]);
+  return out;
+}
+
+/** Adam state from moments keyed as adamMoments writes them (takes them over: they are disposed). */
+export function adamFromMoments(params: Params, names: string[], moments: Params, step: number): AdamState {
+  for (const n of names) {
+    if (!moments[`m.${n}`] || !moments[`v.${n}`]) throw new Error(`The optimiser state has no moments for ${n}`);
+  }
+  const flat = (key: 'm' | 'v') => (names.length ? tf.concat(names.map((n) => tf.reshape(moments[`${key}.${n}`], [-1]))) : tf.zeros([0])) as tf.Tensor1D;
+  const state: AdamState = { step, names: [...names], sizes: names.map((n) => sizeOf(params[n])), m: tf.tidy(() => flat('m')), v: tf.tidy(() => flat('v')) };
+  tf.dispose(Object.values(moments));
+  return state;
 }
 
 /**
- * One optimisation step: loss(params) is differentiated w.r.t. params[names]; those entries of
- * `params` are replaced in place by their updated tensors (old ones disposed). Returns the loss
- * value and the gradient norm (before clipping), read asynchronously.
+ * One optimisation step: loss(params) is differentiated w.r.t. params[names] (the names the state
+ * was made for); those entries of `params` are replaced by their updated tensors (old ones
+ * disposed). Clipping and Adam run over one flat buffer (a few launches, not a dozen per
+ * parameter). Returns the loss value and the gradient norm (before clipping).
  */
 export async function adamStep(
   params: Params,
@@ -50,6 +81,7 @@ export async function adamStep(
   opts: AdamOptions,
   loss: (p: Params) => tf.Scalar,
 ): Promise<{ loss: number; gradNorm: number }> {
+  if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
   const t = state.step + 1;
   const result = tf.tidy(() => {
@@ -59,30 +91,26 @@ export async function adamStep(
       return loss(p);
     };
     const { value, grads } = tf.valueAndGrads(f)(names.map((n) => params[n]));
-    const gradNorm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+    const g0 = tf.concat(grads.map((g) => tf.reshape(g, [-1]))) as tf.Tensor1D;
+    const gradNorm = tf.sqrt(tf.sum(tf.square(g0)));
     // Scale factor min(1, clip / norm); a non-finite norm leaves scale NaN and poisons the
     // update, which the caller sees in the returned loss and gradNorm.
-    const scale = opts.clipNorm === undefined ? tf.scalar(1) : tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12)));
-    const updated: tf.Tensor[] = [];
-    names.forEach((n, i) => {
-      const g = tf.mul(grads[i], scale);
-      const m = tf.add(tf.mul(state.moments[`m.${n}`], beta1), tf.mul(g, 1 - beta1));
-      const v = tf.add(tf.mul(state.moments[`v.${n}`], beta2), tf.mul(tf.square(g), 1 - beta2));
-      const mHat = tf.div(m, 1 - beta1 ** t);
-      const vHat = tf.div(v, 1 - beta2 ** t);
-      const next = tf.sub(params[n], tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), eps)), lr));
-      updated.push(next, m, v);
-    });
-    return { value, gradNorm, updated };
+    const g = opts.clipNorm === undefined ? g0 : tf.mul(g0, tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12))));
+    const m = tf.add(tf.mul(state.m, beta1), tf.mul(g, 1 - beta1)) as tf.Tensor1D;
+    const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2)) as tf.Tensor1D;
+    // lr * mHat / (sqrt(vHat) + eps), with the bias corrections folded into scalars.
+    const step = tf.div(tf.mul(m, lr / (1 - beta1 ** t)), tf.add(tf.sqrt(tf.mul(v, 1 / (1 - beta2 ** t))), eps));
+    const flatParams = tf.concat(names.map((n) => tf.reshape(params[n], [-1])));
+    const next = tf.split(tf.sub(flatParams, step), state.sizes).map((x, i) => tf.reshape(x, params[names[i]].shape));
+    return { value, gradNorm, next, m, v };
   });
   names.forEach((n, i) => {
     params[n].dispose();
-    state.moments[`m.${n}`].dispose();
-    state.moments[`v.${n}`].dispose();
-    params[n] = result.updated[3 * i];
-    state.moments[`m.${n}`] = result.updated[3 * i + 1];
-    state.moments[`v.${n}`] = result.updated[3 * i + 2];
+    params[n] = result.next[i];
   });
+  tf.dispose([state.m, state.v]);
+  state.m = result.m;
+  state.v = result.v;
   state.step = t;
   const [lossValue, normValue] = await Promise.all([result.value.data(), result.gradNorm.data()]);
   result.value.dispose();

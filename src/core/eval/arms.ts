@@ -19,7 +19,7 @@ import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
 import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
 import type { AnchorSet } from '../sail/safety';
-import { runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
+import { DriftError, runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
 import { compositeOnWhite } from '../data/image';
 import { simulateClick } from './clicker';
 import { classifierCategories, meanPairwiseDistance, parseClassifier, predictCategories, type Classifier } from './classifier';
@@ -327,6 +327,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           if (e.type === 'step') progress(repeat, arm.id, `${label(arm.id)} round ${e.round}: train step ${e.step}/${e.total}`);
           else if (e.type === 'progress') progress(repeat, arm.id, `${label(arm.id)} round ${e.round}: ${e.phase === 'generate' ? 'sample candidates' : 'score candidates'} ${e.done}/${e.total}`);
         };
+        let lastRound = 0;
         const final = await runSail({
           base,
           seedPairs,
@@ -345,10 +346,22 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
             });
             evalMs += ms;
             r.points[round].push(ev);
+            lastRound = round;
             done++;
           },
+        }).catch((e: unknown) => {
+          // A round the drift bound refused: the run stops and keeps the rounds before it, as in
+          // the studio. Every later round of this repeat is the last kept model (no self labels).
+          if (!(e instanceof DriftError)) throw e;
+          r.refused = [...(r.refused ?? []), { repeat, round: e.round }];
+          for (let round = lastRound + 1; round <= s.rounds; round++) {
+            const { selfAccuracy: _, ...kept } = r.points[lastRound][r.points[lastRound].length - 1];
+            r.points[round].push(kept);
+            done++;
+          }
+          return null;
         });
-        disposeParams(final.params as Params);
+        if (final) disposeParams(final.params as Params);
         r.trainMs.push(trainMs);
         r.evalMs.push(evalMs);
       }

@@ -201,6 +201,8 @@ export interface ArmResult {
   /** Per repeat: milliseconds making the model (seed pairs excluded) and evaluating it. */
   trainMs: number[];
   evalMs: number[];
+  /** SAIL: rounds the drift bound refused (the run kept the round before; later points repeat it). */
+  refused?: { repeat: number; round: number }[];
 }
 
 export interface SeedPairStats {
@@ -357,7 +359,8 @@ export function plotLegend(r: EvalResult): string {
 /** The quick table the Evaluate tab shows and e2e compares with the CLI: the main table plus seed-pair stats. */
 export function quickTable(r: EvalResult): string {
   const seeds = r.seedPairs.map((p, i) => `repeat ${i + 1}: ${p.labelled} labelled, ${p.skipped} skipped, ${p.flipped} flipped, ${(100 * p.agreement).toFixed(1)}% agree with the oracle`).join('; ');
-  return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.`;
+  const refused = r.arms.flatMap((a) => (a.refused ?? []).map((x) => `${armLabel(a.arm, r.settings)} round ${x.round} in repeat ${x.repeat + 1}`));
+  return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.${refused.length ? `\n\nRefused by the drift bound (the round before was kept): ${refused.join('; ')}.` : ''}`;
 }
 
 /** Paired differences (same repeat, same seed pairs and noise) between arm `a` and arm `b`, final models. */

@@ -1,0 +1,111 @@
+// Issue 11's cheap levers: bias (and GroupNorm/LayerNorm scale) gradients as matMuls with a ones
+// row, and Adam + clipping over one flat buffer. Each against the plain formulation, and for leaks.
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gaussianArray, addBias, scaleShift, type Params } from '../src/core/model/layers';
+import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam } from '../src/core/train';
+import { useBackend } from './helpers';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  return diff / Math.max(scale, 1e-12);
+};
+
+describe('bias and scale gradients as matMuls', () => {
+  for (const shape of [[2, 4, 4, 6], [5, 7], [3, 17, 64]] as number[][]) {
+    it(`addBias and scaleShift on [${shape}] match tf.add / tf.mul in value and gradient, leaking nothing`, async () => {
+      const c = shape[shape.length - 1];
+      const size = shape.reduce((a, b) => a * b, 1);
+      const x = tf.tensor(gaussianArray(size, 1), shape);
+      const b = tf.tensor1d(gaussianArray(c, 2));
+      const g = tf.tensor1d(gaussianArray(c, 3));
+      const w = tf.tensor(gaussianArray(size, 4), shape); // a fixed weighting so dy is not all ones
+      const before = tf.memory().numTensors;
+      const fast = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(w, tf.square(scaleShift(addBias(xx, bb), gg, bb)))));
+      const plain = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(w, tf.square(tf.add(tf.mul(tf.add(xx, bb), gg), bb)))));
+      const gf = fast([x, g, b]);
+      const gp = plain([x, g, b]);
+      for (let i = 0; i < 3; i++) expect(maxRelDiff(await gf[i].data(), await gp[i].data())).toBeLessThan(1e-5);
+      const [vf, vp] = tf.tidy(() => [scaleShift(addBias(x, b), g, b), tf.add(tf.mul(tf.add(x, b), g), b)]);
+      expect(Array.from(await vf.data())).toEqual(Array.from(await vp.data()));
+      tf.dispose([...gf, ...gp, vf, vp]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, b, g, w]);
+    });
+  }
+});
+
+describe('Adam over one flat buffer', () => {
+  /** Per-parameter Adam with global-norm clipping in float64, the textbook formulation. */
+  function referenceAdam(p: Float64Array[], grads: Float64Array[], m: Float64Array[], v: Float64Array[], t: number, lr: number, clip: number) {
+    const norm = Math.sqrt(grads.reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0));
+    const scale = Math.min(1, clip / (norm + 1e-12));
+    p.forEach((pi, i) =>
+      pi.forEach((_, j) => {
+        const gj = grads[i][j] * scale;
+        m[i][j] = 0.9 * m[i][j] + 0.1 * gj;
+        v[i][j] = 0.999 * v[i][j] + 0.001 * gj * gj;
+        pi[j] -= (lr * (m[i][j] / (1 - 0.9 ** t))) / (Math.sqrt(v[i][j] / (1 - 0.999 ** t)) + 1e-8);
+      }),
+    );
+    return norm;
+  }
+
+  it('matches per-parameter Adam with clipping over 4 steps, round-trips its moments, and leaks nothing', async () => {
+    const shapes: Record<string, number[]> = { 'a.weight': [3, 4], 'a.bias': [4], 'b.weight': [2, 2, 4, 5], frozen: [3] };
+    const params: Params = {};
+    Object.entries(shapes).forEach(([n, s], i) => (params[n] = tf.tensor(gaussianArray(s.reduce((a, b) => a * b, 1), 10 + i), s)));
+    const names = ['a.weight', 'a.bias', 'b.weight'];
+    const target = tf.tensor(gaussianArray(3 * 5, 20), [3, 5]);
+    const input = tf.tensor(gaussianArray(3 * 3, 21), [3, 3]);
+    // loss = mean((relu(input A + a.bias) reshaped . B-slice - target)^2) * 10: gradients large enough to clip.
+    const loss = (p: Params) =>
+      tf.tidy(() => {
+        const h = tf.relu(tf.add(tf.matMul(input, p['a.weight']), p['a.bias']));
+        const out = tf.matMul(h, tf.slice(tf.reshape(p['b.weight'], [4 * 4, 5]), [0, 0], [4, 5]));
+        return tf.mul(tf.mean(tf.square(tf.sub(out, target))), 10) as tf.Scalar;
+      });
+    const ref = names.map((n) => Float64Array.from(params[n].dataSync()));
+    const m = names.map((n) => new Float64Array(params[n].size));
+    const v = names.map((n) => new Float64Array(params[n].size));
+    const frozenBefore = Array.from(params.frozen.dataSync());
+    const adam = adamInit(params, names);
+    const before = tf.memory().numTensors;
+    for (let t = 1; t <= 4; t++) {
+      // The reference's gradient at the reference's own point (the same point as the flat step's).
+      const grads = tf.grads((...xs: tf.Tensor[]) => loss({ ...params, ...Object.fromEntries(names.map((n, i) => [n, xs[i]])) }))(names.map((n) => params[n]));
+      const g64 = grads.map((g) => Float64Array.from(g.dataSync()));
+      tf.dispose(grads);
+      const refNorm = referenceAdam(ref, g64, m, v, t, 1e-2, 0.5);
+      const { gradNorm } = await adamStep(params, names, adam, { lr: 1e-2, clipNorm: 0.5 }, loss);
+      expect(gradNorm).toBeCloseTo(refNorm, 4);
+      expect(refNorm).toBeGreaterThan(0.5); // the clip is exercised
+      names.forEach((n, i) => expect(maxRelDiff(params[n].dataSync(), ref[i])).toBeLessThan(1e-5));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Array.from(params.frozen.dataSync())).toEqual(frozenBefore);
+    expect(adam.step).toBe(4);
+
+    // Saved as per-parameter moments and loaded back: the same flat state, in the parameters' shapes.
+    const saved = adamMoments(adam, params);
+    expect(Object.keys(saved).sort()).toEqual(names.flatMap((n) => [`m.${n}`, `v.${n}`]).sort());
+    expect(saved['m.b.weight'].shape).toEqual(shapes['b.weight']);
+    names.forEach((n, i) => expect(maxRelDiff(saved[`v.${n}`].dataSync(), v[i])).toBeLessThan(1e-4));
+    const loaded = adamFromMoments(params, names, saved, adam.step);
+    expect(Array.from(loaded.m.dataSync())).toEqual(Array.from(adam.m.dataSync()));
+    expect(Array.from(loaded.v.dataSync())).toEqual(Array.from(adam.v.dataSync()));
+    await expect(adamStep(params, ['a.bias'], loaded, { lr: 1 }, loss)).rejects.toThrow(/names differ/);
+    disposeAdam(loaded);
+    disposeAdam(adam);
+    tf.dispose([...Object.values(params), target, input]);
+  });
+});
