@@ -296,7 +296,7 @@ function loadAdam(path: string, params: Params, step: number): AdamState {
 }
 
 async function saveAdam(path: string, adam: AdamState, params: Params): Promise<void> {
-  const moments = adamMoments(adam, params);
+  const moments = await adamMoments(adam, params);
   try {
     await saveTensors(path, moments);
   } finally {

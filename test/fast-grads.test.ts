@@ -96,7 +96,7 @@ describe('Adam over one flat buffer', () => {
     expect(adam.step).toBe(4);
 
     // Saved as per-parameter moments and loaded back: the same flat state, in the parameters' shapes.
-    const saved = adamMoments(adam, params);
+    const saved = await adamMoments(adam, params);
     expect(Object.keys(saved).sort()).toEqual(names.flatMap((n) => [`m.${n}`, `v.${n}`]).sort());
     expect(saved['m.b.weight'].shape).toEqual(shapes['b.weight']);
     names.forEach((n, i) => expect(maxRelDiff(saved[`v.${n}`].dataSync(), v[i])).toBeLessThan(1e-4));
