@@ -24,6 +24,8 @@ function stream(s: SailSettings, gridCells: number, fromRound: number): { tick: 
     out.push({ tick: { event: { type: 'phase', round, phase: 'train' } }, work: 0 });
     for (let step = 1; step <= s.stepsPerRound; step++) {
       out.push({ tick: { event: { type: 'step', round, total: s.stepsPerRound, step, loss: 0.69, implicitAccuracy: 0.5, rewardMargin: 0 } }, work: w.train / s.stepsPerRound });
+      // The held-out and drift checks between steps (checksPerRound of them).
+      if (step % Math.max(1, Math.round(s.stepsPerRound / s.checksPerRound)) === 0) out.push({ tick: { event: { type: 'check', round, step, heldOutAccuracy: 0.5, heldOutLoss: 0.69, drift: 0.01 } }, work: 0 });
     }
     // The worker renders the grid and posts the round before the engine's round-done event.
     out.push({ tick: { saved: round }, work: w.save });

@@ -80,7 +80,8 @@ export class RunProgress {
     if (e.type === 'phase') next = { round: e.round, phase: e.phase, done: 0, total: 1 };
     else if (e.type === 'progress') next = { round: e.round, phase: e.phase, done: e.done, total: e.total };
     else if (e.type === 'step') next = { round: e.round, phase: 'train', done: e.step, total: e.total };
-    else next = { round: e.round, phase: 'save', done: 0, total: 1 };
+    else if (e.type === 'round-done') next = { round: e.round, phase: 'save', done: 0, total: 1 };
+    else return; // a check during training: the step events place it
     this.moveTo(next);
   }
 
