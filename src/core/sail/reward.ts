@@ -5,7 +5,8 @@
 // batches of at most `maxBatch` network evaluations per model. The draws' timesteps can be held to
 // a range where the reward is accurate: Semi-DPO found SD1.5's own preference below 70% accurate
 // above t = 650; ours, measured per bucket by rewardAccuracyByTimestep (npm run reward-timesteps),
-// is the other way round: near chance below t = 600, 71-79% above it on a colour taste.
+// is the other way round: near chance below t = 600, 71-79% above it on a colour taste (the
+// default range stays [0, 599]: docs/sail.md says why).
 import * as tf from '@tensorflow/tfjs-core';
 import { qSample, type NoiseSchedule } from '../diffusion/schedule';
 import type { ModelConfig } from '../model/config';
