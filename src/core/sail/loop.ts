@@ -308,6 +308,17 @@ export async function trainDpoRound(opts: {
     return { step, heldOutAccuracy, heldOutLoss, drift };
   };
 
+  // The weights of the best check so far (step 0: the start's, which stay in opts.start).
+  const remember = (c: RoundCheck) => {
+    if (keptWeights) disposeParams(keptWeights);
+    keptWeights = null;
+    if (c.step > 0) {
+      keptWeights = {};
+      for (const n of names) keptWeights[n] = tf.clone(policy[n]);
+    }
+    keptCheck = c;
+  };
+
   try {
     // A later round starts from the weights it may keep: checked at step 0, they stay unless a
     // step beats them on the held-out pairs, so a round cannot undo what the rounds before learned.
@@ -315,11 +326,7 @@ export async function trainDpoRound(opts: {
       const c0 = await check(0);
       checks.push(c0);
       opts.onCheck?.(c0);
-      if (chooseCheck(checks, settings.driftBound) === c0) {
-        keptWeights = {};
-        for (const n of names) keptWeights[n] = tf.clone(policy[n]);
-        keptCheck = c0;
-      }
+      if (chooseCheck(checks, settings.driftBound) === c0) remember(c0);
     }
     for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
@@ -356,12 +363,7 @@ export async function trainDpoRound(opts: {
         checks.push(c);
         opts.onCheck?.(c);
         const best = chooseCheck(checks, settings.driftBound);
-        if (best === c) {
-          if (keptWeights) disposeParams(keptWeights);
-          keptWeights = {};
-          for (const n of names) keptWeights[n] = tf.clone(policy[n]);
-          keptCheck = c;
-        }
+        if (best === c) remember(c);
         if (step + 1 < total && shouldStopEarly(checks, settings.patience)) {
           stoppedEarly = `held-out loss did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
           break;
@@ -394,7 +396,7 @@ export async function trainDpoRound(opts: {
     keptWeights = null;
     keptCheck = null;
   }
-  // The kept weights: the chosen check's, or (refused) the start's.
+  // The kept weights: the chosen check's, or the start's (kept at step 0, or the round refused).
   for (const n of names) {
     policy[n].dispose();
     policy[n] = keptWeights ? keptWeights[n] : tf.clone(opts.start[n]);
