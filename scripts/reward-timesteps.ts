@@ -10,14 +10,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeSchedule } from '../src/core/diffusion/schedule';
-import { simulateSeedPairs } from '../src/core/eval/arms';
+import { decodedBytes, simulateSeedPairs } from '../src/core/eval/arms';
 import { parseClassifier } from '../src/core/eval/classifier';
 import { makeOracle } from '../src/core/eval/oracles';
 import { evalPromptSets, shuffledFor } from '../src/core/eval/prompts';
 import { DEFAULT_EVAL_SETTINGS, type EvalSettings } from '../src/core/eval/summary';
 import { disposeParams } from '../src/core/model/layers';
-import { decodeLatents, textStates } from '../src/core/model/ldm';
+import { textStates } from '../src/core/model/ldm';
 import { hashSeed } from '../src/core/random';
+import { wilsonInterval } from '../src/core/stats';
 import { anchorSetFor } from '../src/core/sail/anchor';
 import { trainDpoRound } from '../src/core/sail/loop';
 import { rewardAccuracyByTimestep } from '../src/core/sail/reward';
@@ -64,11 +65,7 @@ async function main() {
   const shape = [base.config.latentSize, base.config.latentSize, base.config.autoencoder.latentChannels] as const;
   const bytesOf = async (latents: Float32Array[]) => {
     const z = tf.tensor4d(Float32Array.from(latents.flatMap((l) => Array.from(l))), [latents.length, ...shape]);
-    const img = decodeLatents(base, z);
-    const v = await img.data();
-    tf.dispose([z, img]);
-    const size = s32 * s32 * 3;
-    return latents.map((_, i) => Uint8Array.from(v.subarray(i * size, (i + 1) * size), (x) => Math.min(255, Math.max(0, Math.round((x + 1) * 127.5)))));
+    return decodedBytes(base, z).finally(() => z.dispose());
   };
   const rw = await oracle.score(await bytesOf(held.map((p) => p.winner)), held.map((p) => p.prompt), s32);
   const rl = await oracle.score(await bytesOf(held.map((p) => p.loser)), held.map((p) => p.prompt), s32);
@@ -84,12 +81,9 @@ async function main() {
   judged.forEach((p) => tf.dispose([p.text.tokens, p.text.mask, p.text.pooled]));
   disposeParams(round0.params);
 
-  const z = 1.96;
   const wilson = (p: number, m: number) => {
-    const c = p + (z * z) / (2 * m);
-    const d = z * Math.sqrt((p * (1 - p)) / m + (z * z) / (4 * m * m));
-    const q = 1 + (z * z) / m;
-    return `[${((100 * (c - d)) / q).toFixed(1)}, ${((100 * (c + d)) / q).toFixed(1)}]`;
+    const w = wilsonInterval(p * m, m);
+    return `[${(100 * w.low).toFixed(1)}, ${(100 * w.high).toFixed(1)}]`;
   };
   const row = (b: { timesteps: [number, number]; accuracy: number; pairs: number }) => `| ${b.timesteps[0]}-${b.timesteps[1]} | ${(100 * b.accuracy).toFixed(1)}% ${wilson(b.accuracy, b.pairs)} |`;
   console.log(`\nOracle \`${s.oracle}\`, repeat ${Number(args.repeat) + 1}: round 0 at the studio defaults on ${n} clicker pairs (the clicker agreed with the oracle on ${(100 * stats.agreement).toFixed(1)}% of all ${count}; on the ${held.length} held out, ${(100 * clickerRight).toFixed(1)}%); its reward against the base on the ${held.length} held-out pairs, scored against the oracle, ${Number(args.draws)} draws per pair and bucket (${Math.round((Date.now() - t0) / 1000)} s):\n`);

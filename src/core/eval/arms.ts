@@ -80,7 +80,7 @@ const throwIfCancelled = (isCancelled?: () => boolean) => {
 };
 
 /** RGB bytes of decoded images [B,32,32,3] in [-1, 1] (rounded and clipped as a PNG would). */
-async function decodedBytes(ck: Checkpoint, latents: tf.Tensor4D): Promise<Uint8Array[]> {
+export async function decodedBytes(ck: Checkpoint, latents: tf.Tensor4D): Promise<Uint8Array[]> {
   const images = decodeLatents(ck, latents);
   const [b, h, w] = images.shape;
   const data = await images.data();
