@@ -68,6 +68,8 @@ const spec = {
   'positive-weight': { default: 0, help: 'override the DPO-Positive weight (all trained arms)' },
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
+  'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
+  'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
   classifier: { default: 'public/models/classifier', help: 'evaluation classifier folder' },
@@ -102,6 +104,17 @@ const STUDIO_EVAL_SETTINGS: EvalSettings = {
 
 type Args = ReturnType<typeof parseArgs<typeof spec>>;
 
+function rangeArg(v: string): [number, number] {
+  const [lo, hi] = v.split(',').map(Number);
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi >= lo && hi <= 999)) throw new Error(`--reward-timesteps wants lo,hi with 0 <= lo <= hi <= 999, not "${v}"`);
+  return [lo, hi];
+}
+
+function guardArg(v: string): 'held-out' | 'seeds' {
+  if (v !== 'held-out' && v !== 'seeds') throw new Error(`--later-guard is held-out or seeds, not "${v}"`);
+  return v;
+}
+
 /** The settings: the mode's defaults, then every option given on the command line. */
 function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings {
   const given = (k: string) => argv.includes(`--${k}`);
@@ -135,6 +148,8 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),
+      ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
+      ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
     },
   };
 }

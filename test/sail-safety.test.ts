@@ -163,6 +163,14 @@ describe('which checked weights a round keeps', () => {
     expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.5, 0), c(3, 0.55, 0), c(4, 0.49, 0)], 2)).toBe(false);
     expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.7, 0), c(3, 0.8, 0)], 0)).toBe(false);
   });
+  it('judged on the seed-pair loss when asked: the held-out loss is then ignored', () => {
+    const s = (step: number, held: number, seeds: number, drift = 0): RoundCheck => ({ ...c(step, held, drift), seedLoss: seeds });
+    const checks = [s(0, 0.5, 0.6), s(5, 0.4, 0.65), s(10, 0.6, 0.55), s(15, 0.3, 0.5, 0.2)];
+    expect(chooseCheck(checks, 0.1)?.step).toBe(5);
+    expect(chooseCheck(checks, 0.1, 'seedLoss')?.step).toBe(10);
+    expect(shouldStopEarly([s(0, 0.5, 0.6), s(5, 0.6, 0.5), s(10, 0.7, 0.45)], 2)).toBe(true);
+    expect(shouldStopEarly([s(0, 0.5, 0.6), s(5, 0.6, 0.5), s(10, 0.7, 0.45)], 2, 'seedLoss')).toBe(false);
+  });
 });
 
 describe('confidence gate', () => {
@@ -239,6 +247,21 @@ describe('a later round', () => {
     const along = await round(pairs);
     expect(along.kept!.step).toBeGreaterThan(0);
     expect(along.kept!.heldOutLoss!).toBeLessThan(against.checks[0].heldOutLoss!);
+    for (const r of [against, along]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
+  });
+
+  it("judged on every seed pair ('seeds'): still keeps its start against the seeds' labels, and moves with them", async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const memBefore = tf.memory();
+    const guarded = { ...settings, laterRoundGuard: 'seeds' as const };
+    const round = (selfPairs: PreferencePair[]) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs, seedPairs: pairs, settings: guarded, round: 1, anchor });
+    const against = await round(flipped());
+    expect(against.checks.every((k) => typeof k.seedLoss === 'number' && Number.isFinite(k.seedLoss))).toBe(true);
+    expect(against.kept!.step).toBe(0);
+    const along = await round(pairs);
+    expect(along.kept!.step).toBeGreaterThan(0);
+    expect(along.kept!.seedLoss!).toBeLessThan(along.checks[0].seedLoss!);
     for (const r of [against, along]) Object.values(r.params).forEach((t) => t.dispose());
     expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });

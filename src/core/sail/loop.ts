@@ -76,6 +76,12 @@ export interface SailSettings {
   patience: number;
   /** Largest relative rise of the anchor denoising loss over the base's that a kept round may have. */
   driftBound: number;
+  /**
+   * What a later round (round > 0) is judged on when it chooses its weights and stops early:
+   * 'held-out', the held-out seed pairs alone (as round 0); 'seeds', every seed pair (training and
+   * held-out) against the base, so a round keeps its steps unless they undo what the seeds taught.
+   */
+  laterRoundGuard: 'held-out' | 'seeds';
   // ---- which self labels to trust ----
   /** Timestep range [lo, hi] of the reward's draws: where the implicit reward is accurate. */
   rewardTimesteps: [number, number];
@@ -289,6 +295,10 @@ export async function trainDpoRound(opts: {
   // Fixed measuring sets: the same draws every check and every round of a run.
   const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
+  // A later round judged on every seed pair: the same fixed draws every check of the round.
+  const guardKey: 'heldOutLoss' | 'seedLoss' = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : 'heldOutLoss';
+  const seedsBatch = guardKey === 'seedLoss' ? heldOutBatch(base, opts.seedPairs, HELD_OUT_DRAWS, hashSeed(settings.seed, 94), shape) : null;
+  const seedsRef = seedsBatch ? tf.tidy(() => mseDifference(base.params, config, schedule, seedsBatch)) : null;
   // Held out against the base, every round: "taste learned" is what the run has learned so far,
   // so a later round can be compared with the one it started from.
   const heldRef = held ? tf.tidy(() => mseDifference(base.params, config, schedule, held)) : null;
@@ -305,7 +315,11 @@ export async function trainDpoRound(opts: {
       heldOutLoss = st.loss;
     }
     const drift = driftBatch ? driftOf(await meanDenoiseMse(policy, config, schedule, driftBatch), baseDriftMse) : 0;
-    return { step, heldOutAccuracy, heldOutLoss, drift };
+    if (!seedsBatch || !seedsRef) return { step, heldOutAccuracy, heldOutLoss, drift };
+    const insideSeeds = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, seedsBatch), seedsRef, settings.beta));
+    const seedLoss = (await dpoStats(insideSeeds)).loss;
+    insideSeeds.dispose();
+    return { step, heldOutAccuracy, heldOutLoss, drift, seedLoss };
   };
 
   // The weights of the best check so far (step 0: the start's, which stay in opts.start).
@@ -322,11 +336,11 @@ export async function trainDpoRound(opts: {
   try {
     // A later round starts from the weights it may keep: checked at step 0, they stay unless a
     // step beats them on the held-out pairs, so a round cannot undo what the rounds before learned.
-    if (round > 0 && held) {
+    if (round > 0 && (held || seedsBatch)) {
       const c0 = await check(0);
       checks.push(c0);
       opts.onCheck?.(c0);
-      if (chooseCheck(checks, settings.driftBound) === c0) remember(c0);
+      if (chooseCheck(checks, settings.driftBound, guardKey) === c0) remember(c0);
     }
     for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
@@ -362,10 +376,10 @@ export async function trainDpoRound(opts: {
         const c = await check(step + 1);
         checks.push(c);
         opts.onCheck?.(c);
-        const best = chooseCheck(checks, settings.driftBound);
+        const best = chooseCheck(checks, settings.driftBound, guardKey);
         if (best === c) remember(c);
-        if (step + 1 < total && shouldStopEarly(checks, settings.patience)) {
-          stoppedEarly = `held-out loss did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
+        if (step + 1 < total && shouldStopEarly(checks, settings.patience, guardKey)) {
+          stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair' : 'held-out'} loss did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
           break;
         }
         // Far past the bound twice in a row: more steps will not bring it back.
@@ -388,6 +402,8 @@ export async function trainDpoRound(opts: {
     if (driftBatch) disposeDenoiseBatch(driftBatch);
     if (held) disposeDpoBatch(held);
     if (heldRef) heldRef.dispose();
+    if (seedsBatch) disposeDpoBatch(seedsBatch);
+    if (seedsRef) seedsRef.dispose();
   }
   // Every trained check past the drift bound: the round is refused even when its start (step 0)
   // was within it, so the run stops and says why rather than silently repeating the round before.

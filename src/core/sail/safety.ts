@@ -151,26 +151,33 @@ export interface RoundCheck {
   heldOutLoss: number | null;
   /** Relative rise of the denoising loss on the anchor set over the base's. */
   drift: number;
+  /** DPO loss against the base on every seed pair (a later round judged with laterRoundGuard 'seeds'). */
+  seedLoss?: number | null;
 }
+
+/** The loss a round's checks are judged on. */
+export type CheckKey = 'heldOutLoss' | 'seedLoss';
 
 /**
  * Which check's weights a round keeps: among checks within the drift bound, the one with the lowest
  * held-out loss (ties: the later); without held-out pairs, the last within the bound. Null when
  * every check is over the bound.
  */
-export function chooseCheck(checks: readonly RoundCheck[], driftBound: number): RoundCheck | null {
+export function chooseCheck(checks: readonly RoundCheck[], driftBound: number, key: CheckKey = 'heldOutLoss'): RoundCheck | null {
   let best: RoundCheck | null = null;
   for (const c of checks) {
     if (!(c.drift <= driftBound)) continue;
-    if (!best || c.heldOutLoss === null || best.heldOutLoss === null || c.heldOutLoss <= best.heldOutLoss) best = c;
+    const v = c[key] ?? null;
+    const b = best ? (best[key] ?? null) : null;
+    if (!best || v === null || b === null || v <= b) best = c;
   }
   return best;
 }
 
 /** Early stopping: the held-out loss has not improved on its best for `patience` checks in a row. */
-export function shouldStopEarly(checks: readonly RoundCheck[], patience: number): boolean {
+export function shouldStopEarly(checks: readonly RoundCheck[], patience: number, key: CheckKey = 'heldOutLoss'): boolean {
   if (patience <= 0) return false;
-  const losses = checks.map((c) => c.heldOutLoss).filter((v): v is number => v !== null);
+  const losses = checks.map((c) => c[key] ?? null).filter((v): v is number => v !== null);
   if (losses.length <= patience) return false;
   const best = Math.min(...losses.slice(0, losses.length - patience));
   return losses.slice(-patience).every((v) => v > best);
