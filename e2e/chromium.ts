@@ -1,4 +1,4 @@
-// How the e2e tests start Chromium (DESIGN.md section 8). Shared by playwright.config.ts and
+// How the e2e tests start Chromium (architecture.md section 8). Shared by playwright.config.ts and
 // the spec that launches its own browser without WebGPU.
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

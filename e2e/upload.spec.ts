@@ -155,3 +155,54 @@ test('Cancel stops reading a large upload and adds nothing', async ({ page }) =>
   await page.waitForTimeout(1000); // the ended worker stores nothing later either
   await expect(total(page)).toHaveText('0');
 });
+
+test('the same file twice adds nothing the second time; a non-pairs file names the formats; a lying zip header and a ballooning pairs.jsonl are reported', async ({ page }) => {
+  await openStudio(page, TINY, 'pairs');
+  const zip = pairsZip();
+  await chooseFile(page, { name: 'pairs.zip', mimeType: 'application/zip', buffer: zip });
+  await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '2');
+  await expect(total(page)).toHaveText('2');
+
+  // Again, under another name: its two good lines are already stored, each is reported on its line.
+  await chooseFile(page, { name: 'pairs-copy.zip', mimeType: 'application/zip', buffer: zip });
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'done');
+  await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '0');
+  const already = page.getByTestId('upload-error').filter({ hasText: 'already in the project' });
+  expect(await already.evaluateAll((els) => els.map((el) => el.getAttribute('data-line')))).toEqual(['1', '6']);
+  await expect(total(page)).toHaveText('2');
+
+  // Neither zip nor JSON: refused with the accepted formats, not a parser error.
+  await chooseFile(page, { name: 'pairs.csv', mimeType: 'text/csv', buffer: Buffer.from('caption,image_0,image_1,label_0\nred,a.png,b.png,1\n') });
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('upload-message')).toContainText('neither a zip nor JSON');
+  await expect(page.getByTestId('upload-message')).toContainText('a .zip with pairs.jsonl and the images it names, or a .json file of pairs');
+  await chooseFile(page, { name: 'heart.png', mimeType: 'image/png', buffer: Buffer.from(png(8, 8, [200, 0, 0])) });
+  await expect(page.getByTestId('upload-message')).toContainText('heart.png is an image, not a pairs file');
+  await expect(total(page)).toHaveText('2');
+
+  // A zip whose headers understate an image's size: that image would come out cut short; the line is reported.
+  const a = png(32, 32, [10, 200, 10]);
+  const b = png(32, 32, [200, 10, 200]);
+  const lying = zipSync({
+    'pairs.jsonl': strToU8(JSON.stringify({ caption: 'lying zip', image_0: 'a.png', image_1: 'b.png', label_0: 1 }) + '\n'),
+    'a.png': a,
+    'b.png': b,
+  });
+  const view = new DataView(lying.buffer, lying.byteOffset, lying.length);
+  for (let i = 0; i + 4 <= lying.length; i++) {
+    const sig = view.getUint32(i, true);
+    const [nameAt, sizeAt] = sig === 0x04034b50 ? [30, 22] : sig === 0x02014b50 ? [46, 24] : [0, 0];
+    if (nameAt && String.fromCharCode(...lying.subarray(i + nameAt, i + nameAt + 5)) === 'b.png') view.setUint32(i + sizeAt, 20, true);
+  }
+  await chooseFile(page, { name: 'lying.zip', mimeType: 'application/zip', buffer: Buffer.from(lying) });
+  await expect(page.getByTestId('upload-added')).toHaveAttribute('data-added', '0');
+  await expect(page.getByTestId('upload-error')).toContainText('"b.png" does not match its checksum: the zip is damaged, or its header understates the size');
+
+  // A pairs.jsonl that would unpack to 20 MiB (white space compresses to a few KiB): refused before it is inflated.
+  const balloon = zipSync({ 'pairs.jsonl': strToU8(' '.repeat(20 * 1024 * 1024)) }, { level: 9 });
+  expect(balloon.length).toBeLessThan(1024 * 1024);
+  await chooseFile(page, { name: 'balloon.zip', mimeType: 'application/zip', buffer: Buffer.from(balloon) });
+  await expect(page.getByTestId('upload-box')).toHaveAttribute('data-status', 'failed');
+  await expect(page.getByTestId('upload-message')).toContainText('pairs.jsonl would unpack to 20 MiB; the limit is 16 MiB');
+  await expect(total(page)).toHaveText('2');
+});

@@ -1,4 +1,4 @@
-// Makes a seed-pairs zip (DESIGN.md section 6) without a person: the base model draws two images
+// Makes a seed-pairs zip (architecture.md section 6) without a person: the base model draws two images
 // per prompt and a fixed synthetic taste labels them. For demos, the CLI and tests; the real
 // simulated annotators with noise belong to the evaluation.
 //   npm run demo-pairs -- --taste brightness --prompts 24 --out out/demo-pairs.zip

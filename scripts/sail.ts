@@ -5,7 +5,7 @@
 //   npm run sail -- --pairs seed.zip --rounds 3 --out runs/sail
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePairsJson, parsePairsZip, type PairRecord } from '../src/core/data/pairs';
+import { parsePairsBytes, type PairRecord } from '../src/core/data/pairs';
 import { compositeOnWhite } from '../src/core/data/image';
 import { encodePng } from '../src/core/data/png';
 import type { Params } from '../src/core/model/layers';
@@ -50,7 +50,7 @@ const spec = {
 
 async function readPairs(path: string, imageSize: number): Promise<PairRecord[]> {
   const bytes = new Uint8Array(readFileSync(path));
-  const parsed = path.endsWith('.json') ? await parsePairsJson(new TextDecoder().decode(bytes), decodeNode, { imageSize }) : await parsePairsZip(bytes, decodeNode, { imageSize });
+  const parsed = await parsePairsBytes(bytes, path, decodeNode, { imageSize });
   for (const e of parsed.errors) console.warn(`${path}${e.line ? `:${e.line}` : ''}: ${e.reason}`);
   if (parsed.pairs.length === 0) throw new Error(`${path} holds no usable pairs`);
   return parsed.pairs;
@@ -58,7 +58,7 @@ async function readPairs(path: string, imageSize: number): Promise<PairRecord[]>
 
 async function main() {
   const args = parseArgs(process.argv.slice(2), spec, 'npm run sail -- --pairs FILE [options]');
-  if (!args.pairs) throw new Error('--pairs FILE is required (a pairs zip, DESIGN.md section 6)');
+  if (!args.pairs) throw new Error('--pairs FILE is required (a pairs zip, architecture.md section 6)');
   await initNodeBackend(String(args.backend));
   const settings: SailSettings = {
     ...DEFAULT_SAIL_SETTINGS,

@@ -27,6 +27,8 @@ export interface ParsedPairMessage {
   label0: 0 | 0.5 | 1;
   image0: Uint8Array;
   image1: Uint8Array;
+  /** Its line in the file (the index in the JSON array). */
+  line: number;
 }
 
 export interface ParsedPairsReply {

@@ -3,7 +3,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it, vi } from 'vitest';
 import { compositeOnWhite, resizeRGBA, sniffImage } from '../src/core/data/image';
-import { parsePairsJson, parsePairsZip, preferenceOf, writePairsZip, type ImageDecoder, type ImageRGB, type PairRecord } from '../src/core/data/pairs';
+import { leaveOutStored, pairIdentity, parsePairsBytes, parsePairsJson, parsePairsZip, preferenceOf, writePairsZip, type ImageDecoder, type ImageRGB, type PairRecord } from '../src/core/data/pairs';
 import { crc32, encodePng } from '../src/core/data/png';
 import { mulberry32 } from '../src/core/random';
 import { decodeNode } from '../scripts/lib/decodeNode';
@@ -164,10 +164,10 @@ describe('parsePairsZip', () => {
     const progress: number[] = [];
     const { pairs, errors } = await parsePairsZip(zipSync(files), decodeNode, { ...opts, onProgress: (done) => progress.push(done) });
 
-    expect(pairs.map((p) => [p.caption, p.label0, p.source, p.id])).toEqual([
-      ['a red square', 1, 'upload', undefined],
-      ['a green tie', 0.5, 'upload', 'g1'],
-      ['grey and red', 0, 'seed', undefined],
+    expect(pairs.map((p) => [p.caption, p.label0, p.source, p.id, p.line])).toEqual([
+      ['a red square', 1, 'upload', undefined, 1],
+      ['a green tie', 0.5, 'upload', 'g1', 8],
+      ['grey and red', 0, 'seed', undefined, 12],
     ]);
     expectSolid(pairs[0].image0, [255, 0, 0]);
     expectSolid(pairs[0].image1, [0, 0, 255]);
@@ -242,7 +242,7 @@ describe('parsePairsZip', () => {
     const decode = vi.fn(decodeNode);
     const { pairs, errors } = await parsePairsZip(zip, decode, opts);
     expect(pairs).toEqual([]);
-    expect(errors).toEqual([{ line: 0, reason: expect.stringMatching(/^the zip would unpack to 600 MiB; the limit is 512 MiB/) }]);
+    expect(errors).toEqual([{ line: 0, reason: expect.stringMatching(/^the zip would unpack to 600 MiB; the limit is 128 MiB/) }]);
     expect(decode).not.toHaveBeenCalled();
 
     // A real highly compressible file over a smaller limit.
@@ -250,6 +250,40 @@ describe('parsePairsZip', () => {
     expect(zeros.length).toBeLessThan(64 * 1024);
     const refused = await parsePairsZip(zeros, decodeNode, { ...opts, maxTotalUncompressed: 1024 * 1024 });
     expect(refused.errors[0].reason).toMatch(/unpack to 2 MiB; the limit is 1 MiB/);
+  });
+
+  it('refuses a pairs.jsonl that would unpack past maxJsonlBytes, before inflating it', async () => {
+    const zip = zipSync({ 'pairs.jsonl': strToU8(lines[0]), 'images/red.png': red, 'images/blue.png': blue });
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.length);
+    const central = zip.findIndex((_, i) => view.getUint32(i, true) === 0x02014b50);
+    view.setUint32(central + 24, 20 * 1024 * 1024, true); // 20 MiB: under the total limit, over pairs.jsonl's
+    const { pairs, errors } = await parsePairsZip(zip, decodeNode, opts);
+    expect(pairs).toEqual([]);
+    expect(errors).toEqual([{ line: 0, reason: 'pairs.jsonl would unpack to 20 MiB; the limit is 16 MiB (split the pairs into smaller zips)' }]);
+  });
+
+  it('reports an entry whose headers understate its size (it would come out truncated), on its line or for the file', async () => {
+    // Both the local header (+22) and the central directory (+24) say fewer bytes than the entry holds.
+    const understate = (zip: Uint8Array, name: string, size: number) => {
+      const view = new DataView(zip.buffer, zip.byteOffset, zip.length);
+      const bytesOf = strToU8(name);
+      for (let i = 0; i + 4 <= zip.length; i++) {
+        const sig = view.getUint32(i, true);
+        const [nameAt, sizeAt] = sig === 0x04034b50 ? [30, 22] : sig === 0x02014b50 ? [46, 24] : [0, 0];
+        if (nameAt && zip.subarray(i + nameAt, i + nameAt + bytesOf.length).every((b, k) => b === bytesOf[k])) view.setUint32(i + sizeAt, size, true);
+      }
+      return zip;
+    };
+    const two = [lines[0], line({ caption: 'blue first', image_0: 'images/blue.png', image_1: 'images/red.png', label_0: 1 })].join('\n');
+    const lying = understate(zipSync({ 'pairs.jsonl': strToU8(two), 'images/red.png': red, 'images/blue.png': blue, 'images/pad.png': blue }), 'images/red.png', 40);
+    const { pairs, errors } = await parsePairsZip(lying, decodeNode, opts);
+    expect(pairs).toEqual([]);
+    expect(errors.map((e) => e.line)).toEqual([1, 2]);
+    for (const e of errors) expect(e.reason).toMatch(/images\/red\.png" does not match its checksum: the zip is damaged, or its header understates the size/);
+    const lyingJsonl = understate(zipSync({ 'pairs.jsonl': strToU8(two), 'images/red.png': red, 'images/blue.png': blue }), 'pairs.jsonl', 30);
+    expect((await parsePairsZip(lyingJsonl, decodeNode, opts)).errors).toEqual([{ line: 0, reason: expect.stringMatching(/^pairs\.jsonl does not match its checksum/) }]);
+    // The same zip untouched reads both pairs.
+    expect((await parsePairsZip(zipSync({ 'pairs.jsonl': strToU8(two), 'images/red.png': red, 'images/blue.png': blue }), decodeNode, opts)).pairs).toHaveLength(2);
   });
 
   it('stops reading after maxPairs pairs', async () => {
@@ -308,7 +342,7 @@ describe('writePairsZip', () => {
     const decode: ImageDecoder = vi.fn(decodeNode);
     const back = await parsePairsZip(zip, decode, { imageSize: SIZE });
     expect(back.errors).toEqual([]);
-    expect(back.pairs).toEqual(pairs.map((p) => ({ ...p, caption: p.caption.trim() })));
+    expect(back.pairs).toEqual(pairs.map((p, i) => ({ ...p, caption: p.caption.trim(), line: i + 1 })));
     expect(decode).toHaveBeenCalledWith(expect.any(Uint8Array), 'images/000001_0.png');
     expect(sniffImage(encodePng(pairs[0].image0))).toEqual({ format: 'png', width: SIZE, height: SIZE });
   });
@@ -329,5 +363,54 @@ describe('preferenceOf', () => {
     expect(preferenceOf({ image0: a, image1: b, label0: 1 })).toEqual({ winner: a, loser: b });
     expect(preferenceOf({ image0: a, image1: b, label0: 0 })).toEqual({ winner: b, loser: a });
     expect(preferenceOf({ image0: a, image1: b, label0: 0.5 })).toBeNull();
+  });
+});
+
+describe('parsePairsBytes: which format, and pairs the project already holds', () => {
+  const red = pngjsWrite(4, 4, solidRGBA(4, 4, [255, 0, 0, 255]));
+  const blue = pngjsWrite(4, 4, solidRGBA(4, 4, [0, 0, 255, 255]));
+  const opts = { imageSize: SIZE };
+  const jsonl = strToU8(JSON.stringify({ caption: 'red', image_0: 'red.png', image_1: 'blue.png', label_0: 1 }) + '\n');
+
+  it('reads a zip or JSON by its first bytes, whatever the name, and refuses anything else naming the accepted formats', async () => {
+    const zip = zipSync({ 'pairs.jsonl': jsonl, 'red.png': red, 'blue.png': blue });
+    expect((await parsePairsBytes(zip, 'pairs.bin', decodeNode, opts)).pairs).toHaveLength(1);
+    const json = strToU8('  ' + JSON.stringify([{ caption: 'red', image_0: `data:image/png;base64,${Buffer.from(red).toString('base64')}`, image_1: `data:image/png;base64,${Buffer.from(blue).toString('base64')}`, label_0: 0 }]));
+    expect((await parsePairsBytes(json, 'pairs.txt', decodeNode, opts)).pairs).toHaveLength(1);
+    const refusals = await Promise.all([
+      parsePairsBytes(red, 'red.png', decodeNode, opts),
+      parsePairsBytes(strToU8('caption,image_0,image_1\nred,a.png,b.png\n'), 'pairs.csv', decodeNode, opts),
+      parsePairsBytes(Uint8Array.from([0xff, 0xfe, 0x00, 0xd8, 0x80]), 'pairs.dat', decodeNode, opts),
+      parsePairsBytes(strToU8('{"not": "a zip"}'), 'pairs.zip', decodeNode, opts),
+    ]);
+    for (const r of refusals) {
+      expect(r.pairs).toEqual([]);
+      expect(r.errors).toHaveLength(1);
+      expect(r.errors[0].line).toBe(0);
+      expect(r.errors[0].reason).toContain('a .zip with pairs.jsonl and the images it names, or a .json file of pairs');
+    }
+    expect(refusals[0].errors[0].reason).toMatch(/^red\.png is an image, not a pairs file/);
+    expect(refusals[1].errors[0].reason).toMatch(/neither a zip nor JSON \(it starts with "caption,imag"/);
+    // A JSON-looking file keeps the JSON parser's own message.
+    expect((await parsePairsBytes(strToU8('[{"caption": '), 'x.json', decodeNode, opts)).errors[0].reason).toMatch(/^the file is not valid JSON/);
+  });
+
+  it('leaves out uploaded pairs the project holds, in either image order, each on its line', () => {
+    const a = Uint8Array.from([1, 2, 3]);
+    const b = Uint8Array.from([1, 2, 4]);
+    const c = Uint8Array.from([9]);
+    expect(pairIdentity('x', a, b)).toBe(pairIdentity(' x ', b, a));
+    expect(pairIdentity('x', a, b)).not.toBe(pairIdentity('y', a, b));
+    expect(pairIdentity('x', a, b)).not.toBe(pairIdentity('x', a, c));
+    const stored = [{ caption: 'x', image0: a, image1: b }];
+    const uploaded = [
+      { caption: 'x', image0: b, image1: a, line: 3, label0: 0 },
+      { caption: 'x', image0: a, image1: c, line: 5, label0: 1 },
+      { caption: 'other', image0: a, image1: b, line: 7, label0: 1 },
+    ];
+    const { pairs, errors } = leaveOutStored(uploaded, stored);
+    expect(pairs.map((p) => p.line)).toEqual([5, 7]);
+    expect(errors).toEqual([{ line: 3, reason: 'this pair is already in the project (same caption and images); it was left out' }]);
+    expect(leaveOutStored(uploaded, []).pairs).toHaveLength(3);
   });
 });

@@ -2,7 +2,7 @@
 // src/core/data/pairs.ts; only the image decoder is the browser's (createImageBitmap +
 // OffscreenCanvas, without colour conversion so the pixels are the file's).
 
-import { parsePairsJson, parsePairsZip, PAIRS_LIMITS, type ImageDecoder, type ParsedPairs } from '../src/core/data/pairs';
+import { parsePairsBytes, PAIRS_LIMITS, type ImageDecoder, type ParsedPairs } from '../src/core/data/pairs';
 import { encodePng } from '../src/core/data/png';
 import type { DataWorkerReply, ParsePairsRequest } from '../src/dataProtocol';
 
@@ -25,8 +25,6 @@ const decodeImage: ImageDecoder = async (bytes) => {
   }
 };
 
-const ZIP_MAGIC = [0x50, 0x4b]; // "PK"
-
 async function parse(req: ParsePairsRequest): Promise<ParsedPairs> {
   const { file, imageSize } = req;
   // Checked again here (the page checks first): nothing larger is read into memory.
@@ -35,23 +33,14 @@ async function parse(req: ParsePairsRequest): Promise<ParsedPairs> {
   }
   const bytes = new Uint8Array(await file.arrayBuffer());
   const onProgress = (done: number, total: number) => scope.postMessage({ kind: 'progress', id: req.id, done, total }, []);
-  const opts = { imageSize, onProgress };
-  if (bytes[0] === ZIP_MAGIC[0] && bytes[1] === ZIP_MAGIC[1]) return parsePairsZip(bytes, decodeImage, opts);
-  if (/\.zip$/i.test(file.name)) return { pairs: [], errors: [{ line: 0, reason: 'this is not a zip file, or it is damaged (it does not start like one)' }] };
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return { pairs: [], errors: [{ line: 0, reason: 'the file is neither a zip nor UTF-8 JSON text' }] };
-  }
-  return parsePairsJson(text, decodeImage, opts);
+  return parsePairsBytes(bytes, file.name, decodeImage, { imageSize, onProgress });
 }
 
 scope.onmessage = (event) => {
   const req = event.data;
   parse(req).then(
     ({ pairs, errors }) => {
-      const out = pairs.map((p) => ({ caption: p.caption, label0: p.label0, image0: encodePng(p.image0), image1: encodePng(p.image1) }));
+      const out = pairs.map((p) => ({ caption: p.caption, label0: p.label0, image0: encodePng(p.image0), image1: encodePng(p.image1), line: p.line ?? 0 }));
       scope.postMessage({ kind: 'parsed', id: req.id, pairs: out, errors }, out.flatMap((p) => [p.image0.buffer, p.image1.buffer]));
     },
     (err: unknown) => scope.postMessage({ kind: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }, []),

@@ -1,4 +1,4 @@
-// Backend for the Node CLIs: wasm by default (DESIGN.md section 7: tfjs-node cannot be installed,
+// Backend for the Node CLIs: wasm by default (architecture.md section 7: tfjs-node cannot be installed,
 // wasm SIMD is the fastest here), cpu as a reference.
 import { initBackend, type BackendPreference } from '../../src/core/backend';
 

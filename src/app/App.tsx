@@ -16,7 +16,7 @@ import { Tabs, type TabSpec } from './components/Tabs';
 import { useProjects } from './projectStore';
 import { useStudio } from './store';
 
-// In the order of the user's path (DESIGN.md section 1): label, check the pairs, run, compare.
+// In the order of the user's path (architecture.md section 1): label, check the pairs, run, compare.
 const TABS: readonly TabSpec[] = [
   { id: 'label', label: 'Label', render: () => <LabelPanel /> },
   { id: 'pairs', label: 'Pairs', render: () => <PairsPanel /> },

@@ -1,6 +1,6 @@
 // Export and import: a round's checkpoint as a zip of config.json + model.safetensors (the base
 // config, with the round's provenance added), the project's pairs in the upload format of
-// DESIGN.md section 6 (seed, uploaded and self pairs), and an exported checkpoint read back in
+// architecture.md section 6 (seed, uploaded and self pairs), and an exported checkpoint read back in
 // as a new project's base. The worker checks an imported checkpoint against its config before
 // anything is stored; a bad file changes nothing.
 

@@ -48,6 +48,8 @@ export interface ProjectActions {
    * project it started in); resolves false if they were not stored (the error list says why).
    */
   addPairs(pairs: StoredPair[], projectId?: string): Promise<boolean>;
+  /** A project's stored pairs (the current project's from memory), or null when they cannot be read. */
+  pairsOf(projectId: string): Promise<StoredPair[] | null>;
   deletePair(pairId: string): Promise<boolean>;
   setPairLabel(pairId: string, label0: StoredPair['label0']): Promise<void>;
   refreshStorage(): Promise<void>;
@@ -170,6 +172,14 @@ export const useProjects = create<ProjectState & ProjectActions>()((set, get) =>
       await attempt(async () => set({ projects: await (await studioDb()).listProjects() }));
     },
 
+    async pairsOf(projectId) {
+      if (get().currentProjectId === projectId) return get().pairs;
+      try {
+        return await (await studioDb()).listPairs(projectId);
+      } catch {
+        return null;
+      }
+    },
     async addPairs(pairs, projectId = get().currentProjectId ?? undefined) {
       if (!projectId || pairs.length === 0) return false;
       const firstPair = get().pairs.length === 0;

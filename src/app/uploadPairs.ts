@@ -5,11 +5,11 @@
 import type { PairLineError } from '../core/data/pairs';
 import type { DataWorkerReply, ParsePairsRequest } from '../dataProtocol';
 
-/** Larger files are refused before they are read (the parser's own limit, DESIGN.md section 6). */
+/** Larger files are refused before they are read (the parser's own limit, architecture.md section 6). */
 export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
 
 export interface ParsedUpload {
-  pairs: { caption: string; label0: 0 | 0.5 | 1; image0: Uint8Array; image1: Uint8Array }[];
+  pairs: { caption: string; label0: 0 | 0.5 | 1; image0: Uint8Array; image1: Uint8Array; line: number }[];
   /** Line 0 = the file as a whole. */
   errors: PairLineError[];
 }

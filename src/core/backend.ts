@@ -1,4 +1,4 @@
-// Picks and initialises the TF.js compute backend (DESIGN.md section 7).
+// Picks and initialises the TF.js compute backend (architecture.md section 7).
 //
 // Works on a browser main thread, in a module Web Worker and in Node: it only
 // touches `globalThis.navigator` (present in windows and workers, absent in
@@ -202,7 +202,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       return;
     }
     case 'wasm': {
-      // The threaded build hangs in a cross-origin-isolated Vite build (DESIGN.md 7).
+      // The threaded build hangs in a cross-origin-isolated Vite build (docs/architecture.md section 7).
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       // Gradient kernels: conv2d's filter gradient and UnsortedSegmentSum (the
       // gradient of tf.gather) are missing from the shipped wasm backend; the

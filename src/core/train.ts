@@ -154,7 +154,7 @@ export interface DiffusionBatch {
   mask: tf.Tensor2D;
 }
 
-/** Per-sample noise-prediction MSE [B]: mean over C,H,W of (eps - eps_theta(x_t, t, c))^2 (DESIGN.md section 5). */
+/** Per-sample noise-prediction MSE [B]: mean over C,H,W of (eps - eps_theta(x_t, t, c))^2 (architecture.md section 5). */
 export function perSampleNoiseMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DiffusionBatch): tf.Tensor1D {
   const xt = qSample(schedule, batch.x0, batch.noise, batch.timesteps);
   const t = tf.tensor1d(Float32Array.from(batch.timesteps));

@@ -5,7 +5,7 @@
 import { useRef, useState, type DragEvent } from 'react';
 import { create } from 'zustand';
 
-import type { PairLineError } from '../../core/data/pairs';
+import { leaveOutStored, type PairLineError } from '../../core/data/pairs';
 import { useProjects, type StoredPair } from '../projectStore';
 import { useStudio } from '../store';
 import { MAX_UPLOAD_BYTES, UploadCancelled, formatMiB, parsePairsFile, refuseBeforeReading } from '../uploadPairs';
@@ -56,10 +56,15 @@ async function upload(file: File): Promise<void> {
   const fileError = parsed.errors.find((e) => e.line === 0);
   if (fileError) return set({ status: 'failed', message: `${file.name} could not be read: ${fileError.reason}. Nothing was added.` });
 
+  // Pairs the project already holds are left out, each on its line: uploading a file twice adds nothing.
+  const existing = await useProjects.getState().pairsOf(projectId);
+  if (existing === null) return set({ status: 'failed', message: `The project's stored pairs could not be read, so ${file.name} was not added (nothing changed); try again.` });
+  const fresh = leaveOutStored(parsed.pairs, existing);
+  const errors = [...parsed.errors, ...fresh.errors].sort((a, b) => a.line - b.line);
   const now = Date.now();
-  const pairs: StoredPair[] = parsed.pairs.map((p, i) => ({ id: crypto.randomUUID(), ...p, source: 'upload', createdAt: now + i }));
-  if (pairs.length === 0) return set({ status: 'done', added: 0, errors: parsed.errors });
-  set({ status: 'storing', errors: parsed.errors });
+  const pairs: StoredPair[] = fresh.pairs.map(({ line: _line, ...p }, i) => ({ id: crypto.randomUUID(), ...p, source: 'upload', createdAt: now + i }));
+  if (pairs.length === 0) return set({ status: 'done', added: 0, errors });
+  set({ status: 'storing', errors });
   const stored = await useProjects.getState().addPairs(pairs, projectId);
   if (!stored) return set({ status: 'failed', message: `None of the ${pairs.length} good pairs were stored (the message above says why); what was stored before is unchanged.` });
   set({ status: 'done', added: pairs.length });

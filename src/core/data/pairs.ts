@@ -1,11 +1,12 @@
 // Preference pairs: the record the trainer reads, the upload formats (a zip with pairs.jsonl and
 // images, or one JSON file with data URLs) and the export in the same zip format, so that pairs
-// made here can train a large model with an existing Diffusion-DPO trainer (DESIGN.md section 6).
+// made here can train a large model with an existing Diffusion-DPO trainer (architecture.md section 6).
 // No TF.js and no DOM: image decoding is injected (browser: createImageBitmap + OffscreenCanvas;
 // Node: scripts/lib/decodeNode.ts).
 
 import { strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
 import { compositeOnWhite, resizeRGBA, sniffImage } from './image';
+import { crc32 } from './png';
 
 /** An image as the model sees it: RGB, row-major, 3 bytes per pixel, already composited on white. */
 export interface ImageRGB {
@@ -28,6 +29,8 @@ export interface PairRecord {
   label0: PairLabel;
   source: PairSource;
   id?: string;
+  /** Where a parsed pair came from in its file (line of pairs.jsonl, or index in the JSON array). */
+  line?: number;
 }
 
 export interface PairLineError {
@@ -55,8 +58,10 @@ export interface PairsParseOptions {
   maxPairs?: number;
   /** Per image file (default 8 MiB). */
   maxImageBytes?: number;
-  /** Zip-bomb guard: the declared uncompressed size of all entries together (default 512 MiB). */
+  /** Zip-bomb guard: the declared uncompressed size of all entries together (default 128 MiB). */
   maxTotalUncompressed?: number;
+  /** pairs.jsonl unpacked (default 16 MiB: 5000 lines of a few hundred bytes fit many times over). */
+  maxJsonlBytes?: number;
   /** Width x height from the image header, checked before decoding (default 40 megapixels). */
   maxImagePixels?: number;
   /** Called after each distinct image is decoded (or fails). */
@@ -69,7 +74,10 @@ export const PAIRS_LIMITS = {
   maxFileBytes: 64 * MiB,
   maxPairs: 5000,
   maxImageBytes: 8 * MiB,
-  maxTotalUncompressed: 512 * MiB,
+  // An upload is at most 64 MiB packed; PNGs barely compress, so 2x that unpacked is generous, and
+  // pairs.jsonl (text) alone may not unpack past 16 MiB: no one entry can balloon the tab.
+  maxTotalUncompressed: 128 * MiB,
+  maxJsonlBytes: 16 * MiB,
   maxImagePixels: 40_000_000,
   /** Code points. */
   maxCaptionLength: 300,
@@ -259,7 +267,7 @@ async function collectPairs(lines: RawLine[], store: ImageStore, decode: ImageDe
       errors.push({ line, reason: problems.join('; ') });
       continue;
     }
-    const pair: PairRecord = { caption: fields.caption, image0, image1, label0: fields.label0, source: fields.source };
+    const pair: PairRecord = { caption: fields.caption, image0, image1, label0: fields.label0, source: fields.source, line };
     if (fields.id !== undefined) pair.id = fields.id;
     pairs.push(pair);
   }
@@ -300,6 +308,45 @@ interface ZipEntry {
   /** 0 stored, 8 deflate; fflate reads no other. */
   compression: number;
 }
+
+/**
+ * Every entry's CRC-32 as the zip's central directory records it, by name (names decoded as fflate
+ * decodes them). fflate inflates an entry into a buffer of its declared size and silently drops
+ * the rest, so an entry whose header understates its size comes out truncated; its CRC then
+ * does not match, which is how such a zip is reported. Empty when the directory cannot be walked
+ * (zip64): the check is then skipped.
+ */
+function centralCrcs(zip: Uint8Array): Map<string, number> {
+  const out = new Map<string, number>();
+  const dv = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  let eocd = -1;
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
+    if (dv.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) return out;
+  const count = dv.getUint16(eocd + 10, true);
+  let at = dv.getUint32(eocd + 16, true);
+  if (count === 0xffff || at === 0xffffffff) return out;
+  const utf8 = new TextDecoder('utf-8');
+  for (let n = 0; n < count && at + 46 <= zip.length; n++) {
+    if (dv.getUint32(at, true) !== 0x02014b50) return new Map();
+    const flags = dv.getUint16(at + 8, true);
+    const crc = dv.getUint32(at + 16, true);
+    const nameLength = dv.getUint16(at + 28, true);
+    const extraLength = dv.getUint16(at + 30, true);
+    const commentLength = dv.getUint16(at + 32, true);
+    const raw = zip.subarray(at + 46, at + 46 + nameLength);
+    const name = flags & 0x800 ? utf8.decode(raw) : Array.from(raw, (b) => String.fromCharCode(b)).join('');
+    out.set(name, crc);
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return out;
+}
+
+const UNDERSTATED = 'does not match its checksum: the zip is damaged, or its header understates the size (it would unpack past what it declares)';
 
 /** Resolves `.` and `..`, turns backslashes into slashes, drops a leading slash; null if it climbs out. */
 function normalizePath(path: string): string | null {
@@ -362,12 +409,19 @@ export async function parsePairsZip(zipBytes: Uint8Array, decode: ImageDecoder, 
     );
   }
   const jsonlEntry = entries.get(jsonlName)!;
+  const maxJsonl = opts.maxJsonlBytes ?? PAIRS_LIMITS.maxJsonlBytes;
+  if (jsonlEntry.originalSize > maxJsonl) {
+    return fileError(`pairs.jsonl would unpack to ${formatBytes(jsonlEntry.originalSize)}; the limit is ${formatBytes(maxJsonl)} (split the pairs into smaller zips)`);
+  }
+  const crcs = centralCrcs(zipBytes);
+  const intact = (name: string, bytes: Uint8Array) => !crcs.has(name) || crc32(bytes) === crcs.get(name);
   if (jsonlEntry.compression !== 0 && jsonlEntry.compression !== 8) {
     return fileError(`pairs.jsonl is compressed with a method this app cannot read (zip method ${jsonlEntry.compression}); re-create the zip with standard (deflate) compression`);
   }
   let text: string;
   try {
     const bytes = unzipOnly(zipBytes, new Set([jsonlName]))[jsonlName];
+    if (!intact(jsonlName, bytes)) return fileError(`pairs.jsonl ${UNDERSTATED}`);
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (e) {
     return fileError(`pairs.jsonl could not be read as UTF-8 text (${messageOf(e)})`);
@@ -425,6 +479,7 @@ export async function parsePairsZip(zipBytes: Uint8Array, decode: ImageDecoder, 
           try {
             data = files ? files[key] : unzipOnly(zipBytes, new Set([key]))[key];
             if (data === undefined) data = 'could not be unzipped';
+            else if (!intact(key, data)) data = UNDERSTATED;
           } catch (e) {
             data = `could not be unzipped; the zip is damaged (${messageOf(e)})`;
           }
@@ -518,4 +573,68 @@ export function writePairsZip(pairs: PairRecord[], encodePng: (image: ImageRGB) 
   });
   const files: Zippable = { 'pairs.jsonl': [strToU8(lines.map((l) => l + '\n').join('')), { level: 6 }], ...images };
   return zipSync(files);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which format a file is, and pairs the project already holds.
+
+export const ACCEPTED_FORMATS = 'a .zip with pairs.jsonl and the images it names, or a .json file of pairs with the images as data URLs';
+
+/**
+ * Reads an uploaded file of either format, told apart by its first bytes: a zip starts with "PK",
+ * JSON with "[" or "{" (after white space). Anything else is refused with the accepted formats.
+ */
+export async function parsePairsBytes(bytes: Uint8Array, fileName: string, decode: ImageDecoder, opts: PairsParseOptions): Promise<ParsedPairs> {
+  if (bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b) return parsePairsZip(bytes, decode, opts);
+  const sniffed = sniffImage(bytes);
+  if (sniffed) return fileError(`${fileName} is an image, not a pairs file; upload ${ACCEPTED_FORMATS}`);
+  if (/\.zip$/i.test(fileName)) return fileError(`this is not a zip file, or it is damaged (it does not start like one); upload ${ACCEPTED_FORMATS}`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return fileError(`the file is neither a zip nor JSON text; upload ${ACCEPTED_FORMATS}`);
+  }
+  const first = text.replace(/^\uFEFF/, '').trimStart()[0];
+  if (first !== '[' && first !== '{') return fileError(`the file is neither a zip nor JSON (it starts with ${JSON.stringify(text.trimStart().slice(0, 12))}); upload ${ACCEPTED_FORMATS}`);
+  return parsePairsJson(text, decode, opts);
+}
+
+/** FNV-1a, 2 x 32 bits with different offsets: a cheap content key, not a cryptographic one. */
+function contentKey(bytes: Uint8Array): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < bytes.length; i++) {
+    a = Math.imul(a ^ bytes[i], 0x01000193);
+    b = Math.imul(b ^ bytes[i], 0x01000193);
+  }
+  return `${bytes.length}:${(a >>> 0).toString(16)}:${(b >>> 0).toString(16)}`;
+}
+
+/**
+ * Identity of a stored pair: caption and both images' bytes (PNG, as the studio stores them), in
+ * either order, so the same pair uploaded twice, or with its images swapped, is one pair.
+ */
+export function pairIdentity(caption: string, image0: Uint8Array, image1: Uint8Array): string {
+  const k0 = contentKey(image0);
+  const k1 = contentKey(image1);
+  return JSON.stringify([caption.trim(), k0 < k1 ? k0 : k1, k0 < k1 ? k1 : k0]);
+}
+
+/**
+ * Leaves out the uploaded pairs the project already holds (same caption and images): they are
+ * returned as errors on their line, so an upload of the same file twice adds nothing the second time.
+ */
+export function leaveOutStored<P extends { caption: string; image0: Uint8Array; image1: Uint8Array; line?: number }>(
+  uploaded: readonly P[],
+  stored: readonly { caption: string; image0: Uint8Array; image1: Uint8Array }[],
+): { pairs: P[]; errors: PairLineError[] } {
+  const have = new Set(stored.map((p) => pairIdentity(p.caption, p.image0, p.image1)));
+  const pairs: P[] = [];
+  const errors: PairLineError[] = [];
+  for (const p of uploaded) {
+    if (have.has(pairIdentity(p.caption, p.image0, p.image1))) errors.push({ line: p.line ?? 0, reason: 'this pair is already in the project (same caption and images); it was left out' });
+    else pairs.push(p);
+  }
+  return { pairs, errors };
 }

@@ -1,4 +1,4 @@
-// Checkpoint = config.json + model.safetensors (DESIGN.md section 6). Bit-exact round trip:
+// Checkpoint = config.json + model.safetensors (architecture.md section 6). Bit-exact round trip:
 // F32 values go out and come back as the same bytes.
 import * as tf from '@tensorflow/tfjs-core';
 import { validateConfig, type ModelConfig } from '../model/config';

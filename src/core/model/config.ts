@@ -1,5 +1,5 @@
 // Model configuration: everything needed to rebuild the networks from a checkpoint's config.json.
-// Sizes follow DESIGN.md section 3: 32x32x3 images, 8x8x4 latents, a UNet near 1-2 M parameters
+// Sizes follow architecture.md section 3: 32x32x3 images, 8x8x4 latents, a UNet near 1-2 M parameters
 // and about 60 MFLOP per image forward, because pretraining here is bounded by optimiser steps.
 
 export interface AutoencoderConfig {

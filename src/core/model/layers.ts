@@ -1,4 +1,4 @@
-// Building blocks over a flat, named parameter record (DESIGN.md section 2: params as data).
+// Building blocks over a flat, named parameter record (architecture.md section 2: params as data).
 // Every network is `(p, inputs) => outputs` where `p(name, shape, init)` returns the parameter.
 // The same forward code creates the parameters (an initialising getter) and uses them (a
 // reading getter), so shapes are written down exactly once. Layout is NHWC throughout.

@@ -1,4 +1,4 @@
-// Word tokenizer over the emoji names and short names (DESIGN.md section 3). Words keep their
+// Word tokenizer over the emoji names and short names (architecture.md section 3). Words keep their
 // order: "dog face" and "frog face" must reach the UNet as different sequences.
 import { tokenizeWords } from '../data/emoji';
 import { NULL_ID, PAD_ID, UNK_ID, type TextConfig } from './config';

@@ -1,4 +1,4 @@
-// Diffusion-DPO (Wallace et al. 2023), as DESIGN.md section 5 writes it:
+// Diffusion-DPO (Wallace et al. 2023), as architecture.md section 5 writes it:
 //   mse_m(x0) = mean_{C,H,W} (e - eps_m(x_t, t, c))^2, winner and loser share t and e
 //   inside    = -0.5 * beta * [ (mse_pol(w) - mse_pol(l)) - (mse_ref(w) - mse_ref(l)) ]
 //   loss      = mean over the batch of -logsigmoid(inside);  implicit accuracy = mean(inside > 0)

@@ -1,4 +1,4 @@
-// The SAIL round loop (DESIGN.md section 5).
+// The SAIL round loop (architecture.md section 5).
 //   Round 0: Diffusion-DPO on the seed pairs; policy starts at the base, reference = base.
 //   Round k >= 1 from M_k: sample N candidates per fresh prompt; score each with the implicit
 //   reward of the judge (M_k, or the fixed round-0 model) against the base; best vs worst per

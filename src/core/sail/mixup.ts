@@ -1,4 +1,4 @@
-// Ranked preference mixup (DESIGN.md section 5, step 4): every training batch takes a fraction
+// Ranked preference mixup (architecture.md section 5, step 4): every training batch takes a fraction
 // alpha of self pairs and 1 - alpha of human seed pairs (paper: alpha = 0.25, never tuned).
 // Self pairs come in rank order (largest margin first) and cycle; seed pairs are drawn in a
 // seeded shuffle per pass. Choices the paper leaves open, written down:

@@ -1,4 +1,4 @@
-// Ranked pairing of self-generated candidates (DESIGN.md section 5, step 3): per prompt, rank the
+// Ranked pairing of self-generated candidates (architecture.md section 5, step 3): per prompt, rank the
 // N candidates by implicit reward; best vs worst becomes the self-labelled pair (the paper found
 // it beats random pairing); pairs whose reward margin is below a threshold are dropped.
 import { hashSeed, mulberry32 } from '../random';

@@ -1,4 +1,4 @@
-// Implicit DPO reward (DESIGN.md section 5):
+// Implicit DPO reward (architecture.md section 5):
 //   r(x0) = -0.5 * beta * mean_k [ mse_judge(x0; t_k, e_k) - mse_ref(x0; t_k, e_k) ]
 // The K draws (t_k, e_k) are shared by all candidates of one prompt, which cancels most of the
 // Monte-Carlo noise in their ranking. Candidates of many prompts x their draws are flattened into

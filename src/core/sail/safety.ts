@@ -105,7 +105,7 @@ export function disposeDenoiseBatch(b: DenoiseBatch): void {
   tf.dispose([b.x0, b.noise, b.text.tokens, b.text.mask, b.text.pooled]);
 }
 
-/** Per-sample denoising mse [B] of `params` on a batch (DESIGN.md section 5's mse_m); no tidy, so it can be differentiated. */
+/** Per-sample denoising mse [B] of `params` on a batch (architecture.md section 5's mse_m); no tidy, so it can be differentiated. */
 export function denoiseMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, b: DenoiseBatch): tf.Tensor1D {
   const xt = qSample(schedule, b.x0, b.noise, b.timesteps);
   const eps = predictNoise(params, config, xt, tf.tensor1d(Float32Array.from(b.timesteps)), b.text);
