@@ -14,6 +14,7 @@ import {
   DEFAULT_SPLIT_SEED,
   EMOJI_SIZE,
   atlasCell,
+  labelFor,
   makeSplits,
   promptFor,
   type EmojiManifest,
@@ -90,7 +91,7 @@ function main(): void {
     };
     if (entry.has_img_google) {
       sources.push({
-        record: { ...base, unified: entry.unified, prompt: promptFor(entry.name, entry.short_names), skinTone: null },
+        record: { ...base, unified: entry.unified, prompt: promptFor(entry.name, entry.short_names), skinTone: null, label: labelFor(entry.name) },
         image: entry,
       });
     } else {
@@ -104,7 +105,7 @@ function main(): void {
         continue;
       }
       sources.push({
-        record: { ...base, unified: variation.unified, prompt: promptFor(entry.name, entry.short_names, tone), skinTone: tone },
+        record: { ...base, unified: variation.unified, prompt: promptFor(entry.name, entry.short_names, tone), skinTone: tone, label: labelFor(entry.name, tone) },
         image: variation,
       });
     }
@@ -119,6 +120,7 @@ function main(): void {
     subcategory: record.subcategory,
     skinTone: record.skinTone,
     baseUnified: record.baseUnified,
+    label: record.label,
   }));
 
   // Atlas: copy each cell, compositing straight-alpha RGBA onto white in integer arithmetic.

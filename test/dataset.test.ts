@@ -4,8 +4,10 @@ import { cutAtlas } from '../src/core/data/atlas';
 import {
   DEFAULT_SPLIT_OPTIONS,
   atlasCell,
+  labelFor,
   makeSplits,
   promptFor,
+  promptLabels,
   tokenizeWords,
   type EmojiRecord,
 } from '../src/core/data/emoji';
@@ -60,6 +62,20 @@ describe('promptFor', () => {
     expect(promptFor('HANDSHAKE', ['handshake'], '1F3FB-1F3FF')).toBe('handshake light and dark skin tones');
     expect(promptFor('HANDSHAKE', ['handshake'], '1F3FC-1F3FC')).toBe('handshake medium light skin tone');
     expect(() => promptFor('X', [], '1F600')).toThrow(/skin tone/);
+  });
+});
+
+describe('labelFor', () => {
+  it('reads as the emoji name, not the model prompt', () => {
+    expect(labelFor('THUMBS DOWN SIGN')).toBe('thumbs down sign');
+    expect(labelFor('SQUARED CJK UNIFIED IDEOGRAPH-5408')).toBe('squared 合');
+    expect(labelFor('Andorra Flag')).toBe('Andorra Flag');
+    expect(labelFor('WAVING HAND SIGN', '1F3FD')).toBe('waving hand sign, medium skin tone');
+    expect(labelFor('HANDSHAKE', '1F3FB-1F3FF')).toBe('handshake, light and dark skin tones');
+  });
+
+  it('maps prompts to labels and skips records without one', () => {
+    expect(promptLabels([{ prompt: 'a 1 b', label: 'a' }, { prompt: 'typed' }])).toEqual({ 'a 1 b': 'a' });
   });
 });
 
@@ -214,6 +230,17 @@ describe('atlasCell and cutAtlas', () => {
 describe('the built data set (public/data)', () => {
   const built = existsSync('public/data/emoji-32.json');
   const dataset = built ? loadEmojiDataset('public/data') : null;
+
+  it.runIf(built)('gives every record a readable label', () => {
+    const { manifest } = dataset!;
+    for (const record of manifest.records) {
+      expect(record.label, record.prompt).toBeTruthy();
+      expect(record.label).not.toMatch(/cjk unified ideograph|\bu[0-9a-f]{4,5}\b/i);
+      expect(record.skinTone === null).toBe(!/skin tones?$/.test(record.label!));
+    }
+    const labels = promptLabels(manifest.records);
+    expect(Object.keys(labels).length).toBe(manifest.count);
+  });
 
   it.runIf(built)('has a consistent manifest and atlas', () => {
     const { manifest, width, height, atlasRGBA } = dataset!;

@@ -12,7 +12,7 @@ import type { GridCell, ModelWeights } from '../protocol';
 import { ModelRequestError } from './modelClient';
 import { useProjects } from './projectStore';
 import { gridCellsFor, projectBase, roundModel } from './runStore';
-import { modelClient, useStudio } from './store';
+import { modelClient, toModelPrompt, useStudio } from './store';
 import type { ProjectRecord } from './storage/schema';
 
 /** 'base', or `${runId}:${round}`. */
@@ -221,7 +221,7 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
       const { prompt, seed, count, status, a, b } = get();
       if (status !== 'idle') return;
       if (!prompt.trim()) return set({ failure: 'Type a prompt to compare on (or pick a suggestion).' });
-      const cells = Array.from({ length: count }, (_, i) => ({ prompt: prompt.trim(), seed: seed + i }));
+      const cells = Array.from({ length: count }, (_, i) => ({ prompt: toModelPrompt(prompt), seed: seed + i }));
       set({ status: 'rendering', failure: null });
       try {
         const r = await renderBoth(cells);

@@ -11,7 +11,7 @@ import { rgbaToPng } from './pngImages';
 import { useProjects, type StoredPair } from './projectStore';
 import { publicUrl } from './settings';
 import { projectBase } from './runStore';
-import { modelClient, useStudio } from './store';
+import { modelClient, toModelPrompt, useStudio } from './store';
 
 /** Two images of one prompt, waiting for a judgement. */
 export interface Candidate {
@@ -193,7 +193,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     },
 
     setCustomPrompt(prompt) {
-      const trimmed = prompt?.trim() || null;
+      const trimmed = (prompt?.trim() && toModelPrompt(prompt)) || null;
       generation++;
       set({ customPrompt: trimmed, unknownWords: [], pending: [], generating: false, failure: null });
       get().fill();

@@ -3,7 +3,7 @@
 
 import { publicUrl } from './settings';
 
-import type { EmojiRecord } from '../core/data/emoji';
+import { promptLabels, type EmojiRecord } from '../core/data/emoji';
 import { onePerEmoji, type SpreadPrompt } from '../core/data/promptSpread';
 
 interface Manifest {
@@ -17,13 +17,16 @@ async function fetchOk(path: string): Promise<Response> {
   return response;
 }
 
-/** The held-out evaluation prompts, one per emoji (at most one skin-tone variant), with their categories. */
-export async function fetchEvaluationPrompts(): Promise<SpreadPrompt[]> {
+/**
+ * The held-out evaluation prompts, one per emoji (at most one skin-tone variant), with their
+ * categories; and every prompt's readable label (the page shows labels, the model reads prompts).
+ */
+export async function fetchEvaluationPrompts(): Promise<{ prompts: SpreadPrompt[]; labels: Record<string, string> }> {
   const manifest = (await (await fetchOk('data/emoji-32.json')).json()) as Manifest;
   if (!Array.isArray(manifest.records) || !Array.isArray(manifest.splits?.evaluation)) {
     throw new Error('data/emoji-32.json has no records or no evaluation split.');
   }
-  return onePerEmoji(manifest.records, manifest.splits.evaluation);
+  return { prompts: onePerEmoji(manifest.records, manifest.splits.evaluation), labels: promptLabels(manifest.records) };
 }
 
 export async function fetchNotice(): Promise<string> {

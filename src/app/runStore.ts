@@ -119,6 +119,18 @@ export function gridCellsFor(pairs: Pick<StoredPair, 'caption' | 'createdAt'>[])
 
 const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`).replace(/:/g, '-');
 
+/** Resolves once the model worker is ready (at once if it is). */
+function workerReady(): Promise<void> {
+  if (useStudio.getState().workerStatus === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const stop = useStudio.subscribe((s) => {
+      if (s.workerStatus !== 'ready') return;
+      stop();
+      resolve();
+    });
+  });
+}
+
 /** The weights a request runs on for the project's base: its imported base, or the loaded model. */
 export async function projectBase(projectId: string): Promise<ModelWeights | undefined> {
   const imported = await (await studioDb()).getImportedBase(projectId);
@@ -413,7 +425,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       const rounds = await loadRounds(projectId, run);
       if (get().viewRunId !== runId) return;
       set({ rounds, curve: curveOf(rounds), curveVersion: get().curveVersion + 1 });
-      if (!get().baseGrid && rounds.length > 0) void renderBaseGrid(projectId, run.settings);
+      if (!get().baseGrid && rounds.length > 0) void renderBaseGrid(projectId, run.settings, rounds[0].grid);
     },
 
     async deleteRun(runId) {
@@ -436,11 +448,17 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     },
   };
 
-  /** The base model on the grid cells, once per project view (it never changes). */
-  async function renderBaseGrid(projectId: string, settings: SailSettings) {
+  /**
+   * The base model on the grid cells, once per project view (it never changes): round 0's own
+   * cells when it is stored, so the "before" column matches it even if pairs changed since. After a
+   * reload the project opens before the model worker is ready, so this waits for it.
+   */
+  async function renderBaseGrid(projectId: string, settings: SailSettings, round0Grid?: readonly { prompt: string; seed: number }[]) {
     try {
+      await workerReady();
+      if (get().projectId !== projectId || get().baseGrid) return;
       const db = await studioDb();
-      const cells = gridCellsFor(await db.listPairs(projectId));
+      const cells = round0Grid && round0Grid.length > 0 ? round0Grid.map(({ prompt, seed }) => ({ prompt, seed })) : gridCellsFor(await db.listPairs(projectId));
       const model = await projectBase(projectId);
       const result = await modelClient().send({ kind: 'render-grid', cells, guidance: settings.guidance, steps: settings.ddimSteps, model }).reply;
       if (get().projectId === projectId) set({ baseGrid: { cells, images: result.images.map((buffer) => rgbaToPng(buffer, result.size)) } });

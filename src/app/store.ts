@@ -65,6 +65,8 @@ export interface StudioState {
   /** Held-out prompts, one per emoji, with their categories (suggestions and blind A/B draw across categories). */
   evaluationPrompts: SpreadPrompt[];
   suggestions: string[];
+  /** Prompt -> the readable name the page shows for it (from the manifest; unknown prompts show as typed). */
+  promptLabels: Record<string, string>;
   notice: { status: 'loading' | 'loaded' | 'failed'; text: string };
 }
 
@@ -139,7 +141,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       const { prompt, workerStatus } = get();
       if (workerStatus !== 'ready') return;
       if (!prompt.trim()) return set({ unknownWords: [] });
-      client.send({ kind: 'check-prompt', prompt }).reply.then(
+      client.send({ kind: 'check-prompt', prompt: toModelPrompt(prompt) }).reply.then(
         (reply) => {
           if (get().prompt === prompt) set({ unknownWords: reply.unknownWords });
         },
@@ -170,6 +172,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
     errors: [],
     evaluationPrompts: [],
     suggestions: [],
+    promptLabels: {},
     notice: { status: 'loading', text: '' },
 
     startWorker() {
@@ -216,7 +219,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
 
     async generate() {
       const { workerStatus, generation, count, seed, guidance, steps } = get();
-      const prompt = get().prompt.trim();
+      const prompt = toModelPrompt(get().prompt);
       if (workerStatus !== 'ready' || generation.status !== 'idle') return;
       if (!prompt) return get().reportError('Type a prompt first (or pick a suggestion).');
       const { id, reply } = client.send({ kind: 'generate', prompt, count, seed, guidance, steps }, (done, total) => {
@@ -236,7 +239,8 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
             ms: result.ms,
             backend: result.backend,
           },
-          generation: { ...get().generation, status: 'idle', requestId: null, outcome: 'finished' },
+          // The bar ends full: progress messages may be throttled or arrive before the last decode.
+          generation: { ...get().generation, done: Math.max(1, get().generation.total), total: Math.max(1, get().generation.total), status: 'idle', requestId: null, outcome: 'finished' },
         });
       } catch (err) {
         if (isWorkerLoss(err)) return; // onFatal or startWorker has already said what happened
@@ -263,8 +267,8 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
 
     async loadSuggestions() {
       try {
-        const evaluationPrompts = await fetchEvaluationPrompts();
-        set({ evaluationPrompts, suggestions: drawAcrossCategories(evaluationPrompts, SUGGESTION_COUNT) });
+        const { prompts: evaluationPrompts, labels: promptLabels } = await fetchEvaluationPrompts();
+        set({ evaluationPrompts, promptLabels, suggestions: drawAcrossCategories(evaluationPrompts, SUGGESTION_COUNT) });
       } catch (err) {
         console.warn('No prompt suggestions:', err);
       }
@@ -283,3 +287,20 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
     },
   };
 });
+
+let reverse: { from: Record<string, string>; map: Map<string, string> } | null = null;
+
+/**
+ * The prompt the model reads for what the user typed or picked: a known label (a suggestion's
+ * text) becomes its emoji's prompt; anything else goes to the model as typed.
+ */
+export function toModelPrompt(text: string): string {
+  const labels = useStudio.getState().promptLabels;
+  if (reverse?.from !== labels) {
+    const map = new Map<string, string>();
+    for (const [prompt, label] of Object.entries(labels)) if (!map.has(label)) map.set(label, prompt);
+    reverse = { from: labels, map };
+  }
+  const trimmed = text.trim();
+  return reverse.map.get(trimmed) ?? trimmed;
+}

@@ -5,6 +5,7 @@ import { useEffect, useMemo } from 'react';
 
 import { checkpointOptions, useCompare, winRate, type CheckpointKey } from '../compareStore';
 import { currentProject, useProjects } from '../projectStore';
+import { usePromptLabel } from '../promptLabel';
 import { useStudio } from '../store';
 import { RgbaCanvas } from './RgbaCanvas';
 import '../run.css';
@@ -29,6 +30,7 @@ function Picker({ side, value, options, disabled }: { side: 'a' | 'b'; value: Ch
 
 function SideBySide() {
   const rendered = useCompare((s) => s.rendered);
+  const show = usePromptLabel();
   if (!rendered) return null;
   return (
     <div className="compare-sides" data-testid="compare-result">
@@ -43,7 +45,7 @@ function SideBySide() {
                 key={j}
                 rgba={rgba}
                 size={rendered.size}
-                label={`${rendered.labels[i]}: “${rendered.cells[j].prompt}”, seed ${rendered.cells[j].seed}`}
+                label={`${rendered.labels[i]}: “${show(rendered.cells[j].prompt)}”, seed ${rendered.cells[j].seed}`}
                 testId={`compare-${side}-image`}
               />
             ))}
@@ -56,6 +58,7 @@ function SideBySide() {
 
 function BlindTest({ labels }: { labels: [string, string] }) {
   const blind = useCompare((s) => s.blind);
+  const show = usePromptLabel();
   const { startBlind, stopBlind, judge, resetTally } = useCompare.getState();
   const ready = useStudio((s) => s.workerStatus === 'ready');
   const sameCheckpoint = useCompare((s) => s.a === s.b);
@@ -110,7 +113,7 @@ function BlindTest({ labels }: { labels: [string, string] }) {
           </div>
           {blind.trial && (
             <p>
-              Prompt: <span className="grid-prompt">“{blind.trial.cell.prompt}”</span>
+              Prompt: <span className="grid-prompt" title={blind.trial.cell.prompt}>“{show(blind.trial.cell.prompt)}”</span>
             </p>
           )}
           <div className="actions">
@@ -147,6 +150,7 @@ export function ComparePanel() {
   const projectId = useProjects((s) => s.currentProjectId);
   const project = useProjects(currentProject);
   const suggestions = useStudio((s) => s.suggestions);
+  const show = usePromptLabel();
   const ready = useStudio((s) => s.workerStatus === 'ready');
   const { a, b, prompt, seed, status, failure } = useCompare();
   const { render, setPrompt, setSeed, openProject, pick } = useCompare.getState();
@@ -192,8 +196,8 @@ export function ComparePanel() {
           <div className="suggestions">
             <span className="muted">Held-out prompts:</span>
             {suggestions.slice(0, 4).map((s) => (
-              <button type="button" className="chip" key={s} onClick={() => setPrompt(s)}>
-                {s}
+              <button type="button" className="chip" key={s} data-prompt={s} onClick={() => setPrompt(show(s))}>
+                {show(s)}
               </button>
             ))}
           </div>

@@ -1,3 +1,4 @@
+import { usePromptLabel } from '../promptLabel';
 import { useStudio } from '../store';
 import { NumberField } from './NumberField';
 import { ProgressBar } from './ProgressBar';
@@ -6,14 +7,15 @@ function Suggestions() {
   const suggestions = useStudio((s) => s.suggestions);
   const setPrompt = useStudio((s) => s.setPrompt);
   const shuffleSuggestions = useStudio((s) => s.shuffleSuggestions);
+  const label = usePromptLabel();
   if (suggestions.length === 0) return null;
 
   return (
     <div className="suggestions" data-testid="suggestions">
       <span className="muted">Try a held-out prompt:</span>
       {suggestions.map((s) => (
-        <button type="button" className="chip" key={s} data-testid="suggestion" onClick={() => setPrompt(s)}>
-          {s}
+        <button type="button" className="chip" key={s} data-testid="suggestion" data-prompt={s} onClick={() => setPrompt(label(s))}>
+          {label(s)}
         </button>
       ))}
       <button type="button" className="link" data-testid="shuffle-suggestions" onClick={shuffleSuggestions}>
@@ -44,6 +46,7 @@ export function GeneratePanel() {
   const cancel = useStudio((s) => s.cancel);
   const randomizeSeed = useStudio((s) => s.randomizeSeed);
   const busy = status !== 'idle';
+  const label = usePromptLabel();
 
   return (
     <section className="panel controls" aria-label="Generate">
@@ -68,7 +71,7 @@ export function GeneratePanel() {
           />
           <datalist id="prompt-ideas">
             {evaluationPrompts.map((p) => (
-              <option key={p.prompt} value={p.prompt} />
+              <option key={p.prompt} value={label(p.prompt)} />
             ))}
           </datalist>
         </label>

@@ -5,6 +5,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 
 import { useLabelling, type Candidate, type Judgement } from '../labelStore';
 import { SUGGESTED_SEED_PAIRS, useProjects } from '../projectStore';
+import { usePromptLabel } from '../promptLabel';
 import { useStudio } from '../store';
 import { ImageCanvas } from './ImageGrid';
 import { pairImageClass } from './PairsPanel';
@@ -25,7 +26,7 @@ function Counter() {
         {total > 0 && (
           <span className="muted">
             {' '}
-            ({seed} labelled here, {total - seed} uploaded{ties > 0 ? `, ${ties} ties that training skips` : ''})
+            ({seed} labelled here, {total - seed} uploaded{ties > 0 ? `, ${ties} tie${ties === 1 ? '' : 's'} that training skips` : ''})
           </span>
         )}
         .{' '}
@@ -89,10 +90,13 @@ function PromptChooser() {
 }
 
 function PairView({ candidate, busy, judge }: { candidate: Candidate; busy: boolean; judge: (j: Judgement) => void }) {
+  const show = usePromptLabel();
   return (
     <div className="label-pair" data-testid="label-pair" data-prompt={candidate.prompt} data-key={candidate.key}>
       <p className="label-question" aria-live="polite">
-        Which is the better “<span data-testid="label-caption">{candidate.prompt}</span>”?
+        Which is the better “<span data-testid="label-caption" title={candidate.prompt}>
+          {show(candidate.prompt)}
+        </span>”?
       </p>
       <div className="label-choices">
         {([0, 1] as const).map((i) => (

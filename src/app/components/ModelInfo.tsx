@@ -1,3 +1,4 @@
+import { useProjects } from '../projectStore';
 import { useStudio } from '../store';
 
 function formatCount(n: number): string {
@@ -11,25 +12,11 @@ function asText(value: unknown): string {
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
-export function ModelInfo() {
-  const model = useStudio((s) => s.model);
-  const initMs = useStudio((s) => s.initMs);
-  const modelUrl = useStudio((s) => s.modelUrl);
-  if (!model) return null;
-  const { command, ...rest } = model.provenance;
-
+/** How a checkpoint was made: its command, and the rest of its provenance folded. */
+function Provenance({ provenance }: { provenance: Record<string, unknown> }) {
+  const { command, ...rest } = provenance;
   return (
-    <section className="panel model-info" data-testid="model-info" aria-label="Model">
-      <h2>Model</h2>
-      <p>
-        <strong data-testid="model-params" data-params={model.params}>
-          {formatCount(model.params)} parameters
-        </strong>{' '}
-        <span className="muted">
-          from {modelUrl}
-          {initMs !== null && `, ready in ${(initMs / 1000).toFixed(1)} s`}
-        </span>
-      </p>
+    <>
       {command !== undefined && (
         <p>
           Made by <code data-testid="model-command">{asText(command)}</code>
@@ -48,6 +35,44 @@ export function ModelInfo() {
           </dl>
         </details>
       )}
+    </>
+  );
+}
+
+export function ModelInfo() {
+  const model = useStudio((s) => s.model);
+  const initMs = useStudio((s) => s.initMs);
+  const modelUrl = useStudio((s) => s.modelUrl);
+  const imported = useProjects((s) => s.projects.find((p) => p.id === s.currentProjectId)?.importedBase ?? null);
+  if (!model) return null;
+
+  if (imported) {
+    // An imported-base project: Label, Run and Compare use the project's base, so it is the one named.
+    return (
+      <section className="panel model-info" data-testid="model-info" data-base="imported" aria-label="Model">
+        <h2>Model</h2>
+        <p>
+          <strong data-testid="model-base-name">This project's base: {imported.name}</strong>{' '}
+          <span className="muted">(imported; labelling, runs and Compare use it. The Generate tab draws with the model loaded from {modelUrl}.)</span>
+        </p>
+        <Provenance provenance={imported.provenance} />
+      </section>
+    );
+  }
+
+  return (
+    <section className="panel model-info" data-testid="model-info" data-base="shipped" aria-label="Model">
+      <h2>Model</h2>
+      <p>
+        <strong data-testid="model-params" data-params={model.params}>
+          {formatCount(model.params)} parameters
+        </strong>{' '}
+        <span className="muted">
+          from {modelUrl}
+          {initMs !== null && `, ready in ${(initMs / 1000).toFixed(1)} s`}
+        </span>
+      </p>
+      <Provenance provenance={model.provenance} />
     </section>
   );
 }

@@ -3,6 +3,7 @@
 
 import { useState } from 'react';
 
+import { usePromptLabel } from '../promptLabel';
 import { useProjects, type StoredPair } from '../projectStore';
 import { PngImage } from './PngImage';
 import { UploadBox } from './UploadBox';
@@ -24,6 +25,7 @@ export function pairImageClass(label0: StoredPair['label0'], i: 0 | 1): string {
 function PairRow({ pair }: { pair: StoredPair }) {
   const setPairLabel = useProjects((s) => s.setPairLabel);
   const deletePair = useProjects((s) => s.deletePair);
+  const show = usePromptLabel();
   const [busy, setBusy] = useState(false);
   const act = (action: () => Promise<unknown>) => {
     setBusy(true);
@@ -40,8 +42,8 @@ function PairRow({ pair }: { pair: StoredPair }) {
         ))}
       </div>
       <div className="pair-text">
-        <span className="pair-caption" data-testid="pair-caption">
-          {pair.caption}
+        <span className="pair-caption" data-testid="pair-caption" title={pair.caption}>
+          {show(pair.caption)}
         </span>
         <span className="muted">
           {pair.source === 'seed' ? 'labelled here' : 'uploaded'}, {new Date(pair.createdAt).toLocaleString()}

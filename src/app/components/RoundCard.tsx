@@ -1,3 +1,4 @@
+import { usePromptLabel } from '../promptLabel';
 import type { StoredRound } from '../storage/schema';
 import { PngImage } from './PngImage';
 
@@ -8,12 +9,15 @@ function formatMs(ms: number) {
 /** One grid: prompts as rows, seeds as columns. */
 function Grid({ cells, label, testId }: { cells: { prompt: string; seed: number; image: Uint8Array }[]; label: string; testId: string }) {
   const prompts = [...new Set(cells.map((c) => c.prompt))];
+  const show = usePromptLabel();
   return (
     <figure className="round-grid" data-testid={testId} data-cells={cells.length}>
       <figcaption>{label}</figcaption>
       {prompts.map((prompt) => (
         <div className="grid-row" key={prompt}>
-          <span className="grid-prompt">{prompt}</span>
+          <span className="grid-prompt" title={prompt}>
+            {show(prompt)}
+          </span>
           {cells
             .filter((c) => c.prompt === prompt)
             .map((c) => (
@@ -38,6 +42,7 @@ export function RoundCard({
   exporting: boolean;
 }) {
   const { record } = round;
+  const show = usePromptLabel();
   return (
     <article className="round-card" data-testid="round-card" data-round={round.round}>
       <header>
@@ -66,16 +71,20 @@ export function RoundCard({
         {round.selfPairs.length > 0 && (
           <figure className="self-pairs" data-testid="self-pairs" data-count={round.selfPairs.length}>
             <figcaption>Self pairs (winner, loser, reward margin)</figcaption>
-            {round.selfPairs.map((p, i) => (
-              <div className="self-pair" key={i} data-testid="self-pair">
-                <PngImage png={p.winner} alt={`winner for “${p.prompt}”`} />
-                <PngImage png={p.loser} alt={`loser for “${p.prompt}”`} />
-                <span className="self-pair-text">
-                  <span className="grid-prompt">{p.prompt}</span>
-                  <span className="muted"> margin {p.margin.toFixed(3)}</span>
-                </span>
-              </div>
-            ))}
+            <div className="self-pair-grid">
+              {round.selfPairs.map((p, i) => (
+                <div className="self-pair" key={i} data-testid="self-pair">
+                  <PngImage png={p.winner} alt={`winner for “${p.prompt}”`} />
+                  <PngImage png={p.loser} alt={`loser for “${p.prompt}”`} />
+                  <span className="self-pair-text">
+                    <span className="grid-prompt" title={p.prompt}>
+                      {show(p.prompt)}
+                    </span>
+                    <span className="muted"> margin {p.margin.toFixed(3)}</span>
+                  </span>
+                </div>
+              ))}
+            </div>
           </figure>
         )}
       </div>

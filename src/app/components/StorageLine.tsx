@@ -26,9 +26,11 @@ export function StorageLine() {
       {persisted ? (
         <span data-testid="storage-persistence">kept persistently</span>
       ) : (
-        <span data-testid="storage-persistence" className="muted">
-          {persistAsked ? 'persistence not granted: the browser may clear it when space runs low, so export what you want to keep' : 'not persistent yet'}
-          {!persistAsked && (
+        <span data-testid="storage-persistence" className="muted" data-asked={persistAsked}>
+          not kept persistently: the browser may clear it when space runs low
+          {persistAsked ? (
+            ' (it declined to promise more), so export what you want to keep'
+          ) : (
             <>
               {' '}
               <button type="button" className="link" onClick={() => void requestPersistence()}>

@@ -23,6 +23,8 @@ export interface EmojiRecord {
   skinTone: string | null;
   /** `unified` of the base emoji; equal to `unified` for a base. Splits are made per base. */
   baseUnified: string;
+  /** What the page shows for the prompt: the emoji's name, readable ("squared 合", not "squared cjk unified ideograph 5408 u5408"). */
+  label?: string;
 }
 
 /** Record ids per use. Pools and evaluation are disjoint; pretrain is every record. */
@@ -133,6 +135,25 @@ export function promptFor(name: string, shortNames: readonly string[], skinTone:
   }
   if (skinTone !== null) words.push(skinToneWords(skinTone));
   return words.join(' ');
+}
+
+/**
+ * A readable name for an emoji, for the page (the model still reads `prompt`): emoji-data's name
+ * in lower case unless it is already mixed case ("Andorra Flag"), a CJK ideograph's code as the
+ * character itself, then the skin tone of a variant.
+ */
+export function labelFor(name: string, skinTone: string | null = null): string {
+  let label = name === name.toUpperCase() ? name.toLowerCase() : name;
+  label = label.replace(/cjk unified ideograph-([0-9a-f]{4,5})/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)));
+  label = label.replace(/\s+/g, ' ').trim();
+  return skinTone === null ? label : `${label}, ${skinToneWords(skinTone)}`;
+}
+
+/** Prompt -> label for every record that has one. */
+export function promptLabels(records: readonly Pick<EmojiRecord, 'prompt' | 'label'>[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of records) if (r.label) out[r.prompt] = r.label;
+  return out;
 }
 
 /** Top-left pixel of a record's cell in an atlas of `columns` cells per row. */
