@@ -147,6 +147,20 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   expect(lines.filter((l) => l.source === 'seed')).toHaveLength(6);
   expect(lines.filter((l) => l.source === 'self')).toHaveLength(selfPairs);
   for (const l of lines) expect(files[l.image_0]?.length ?? 0).toBeGreaterThan(50);
+
+  // The same pairs as Parquet (Pick-a-Pic v2 columns), read by an independent reader (arrow-rs).
+  const parquetPromise = page.waitForEvent('download');
+  await page.getByTestId('export-pairs-parquet').click();
+  const parquetDownload = await parquetPromise;
+  expect(parquetDownload.suggestedFilename()).toMatch(/-pairs\.parquet$/);
+  const { readParquet } = await import('parquet-wasm/node');
+  const { tableFromIPC } = await import('apache-arrow');
+  const table = tableFromIPC(readParquet(new Uint8Array(readFileSync(await parquetDownload.path()))).intoIPCStream());
+  expect(table.numRows).toBe(lines.length);
+  const rows = table.toArray().map((r) => r.toJSON() as { caption: string; jpg_0: Uint8Array; label_0: number; source: string });
+  expect(rows.map((r) => r.source)).toEqual(lines.map((l) => l.source));
+  for (const [i, r] of rows.entries()) expect(r.jpg_0).toEqual(new Uint8Array(files[lines[i].image_0]));
+  await expect(page.getByTestId('export-note')).toContainText('Parquet');
 });
 
 /** RGBA of every canvas matching `testId`, as plain arrays. */

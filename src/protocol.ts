@@ -79,6 +79,7 @@ export interface RenderGridRequest {
  * Test hook: destroys the WebGPU device, as a driver reset or a GPU process crash loses it, so a
  * test can watch the studio recover. No reply (the worker then ends itself); ignored off WebGPU.
  */
+/** Not in WorkerRequest: only the e2e build (vite --mode e2e) of the worker answers it. */
 export interface LoseDeviceRequest {
   kind: 'lose-device';
   id: number;
@@ -133,7 +134,7 @@ export interface RunEvalRequest {
   atlasUrl?: string;
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest | LoseDeviceRequest;
+export type WorkerRequest = InitRequest | GenerateRequest | CheckPromptRequest | CancelRequest | RunSailRequest | RenderGridRequest | CheckModelRequest | RunEvalRequest;
 
 // ---- replies: worker -> app ----
 

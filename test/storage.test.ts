@@ -178,10 +178,25 @@ describe('StudioDb', () => {
     await db.saveRound(a.id, 'r', round(0), new ArrayBuffer(8));
     await db.setImportedBase(a.id, { provenance: { command: 'x' } }, new ArrayBuffer(4), 'mine');
     expect((await db.getProject(a.id))!.importedBase).toEqual({ name: 'mine', provenance: { command: 'x' } });
+    await db.updateTally(a.id, 'base|r:0', (t) => ({ ...t, b: t.b + 1 }));
 
     await db.deleteProject(a.id);
     expect(Object.keys(await dump(store)).sort()).toEqual([VERSION_KEY, `pair:${b.id}:z`, `project:${b.id}`].sort());
     expect((await db.listPairs(b.id)).map((p) => p.id)).toEqual(['z']);
+  });
+
+  it('blind A/B tallies: counted from what is stored, concurrent judgements all kept, refused for a project that is gone', async () => {
+    const db = await StudioDb.open(freshStore());
+    const p = await db.createProject('Taste');
+    expect(await db.getTallies(p.id)).toEqual({});
+    const judged = ['b', 'a', 'b', 'ties', 'b'] as const;
+    await Promise.all(judged.map((side) => db.updateTally(p.id, 'base|r:0', (t) => ({ ...t, [side]: t[side] + 1 }))));
+    expect(await db.getTallies(p.id)).toEqual({ 'base|r:0': { b: 3, a: 1, ties: 1 } });
+    expect(await db.updateTally(p.id, 'r:0|r:1', (t) => ({ ...t, a: t.a + 2 }))).toEqual({ a: 2, b: 0, ties: 0 });
+    expect(Object.keys(await db.getTallies(p.id)).sort()).toEqual(['base|r:0', 'r:0|r:1']);
+    await db.deleteProject(p.id);
+    await expect(db.updateTally(p.id, 'base|r:0', (t) => t)).rejects.toThrow(/no longer exists/);
+    expect(await db.getTallies(p.id)).toEqual({});
   });
 
   it('stores pairs with their bytes, deletes one, edits a label, and refuses pairs for a project that is gone', async () => {

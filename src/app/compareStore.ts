@@ -1,8 +1,9 @@
 // The Compare tab: any two checkpoints of the project (its base, or any finished round of any
 // run) rendered on the same prompt and the same noise, side by side; and a blind A/B mode in
 // which the user picks the better image without knowing which checkpoint made it, for a win
-// rate with its Wilson 95% interval. The tally of each pair of checkpoints is kept per project
-// in localStorage (small, and it survives a reload).
+// rate with its Wilson 95% interval. The tally of each pair of checkpoints is kept with the
+// project in IndexedDB (key tally:<projectId>; it goes with the project when it is deleted or
+// exported). A tally an older release kept in localStorage moves there the first time it is read.
 
 import { drawAcrossCategories } from '../core/data/promptSpread';
 import { create } from 'zustand';
@@ -13,7 +14,8 @@ import { ModelRequestError } from './modelClient';
 import { useProjects } from './projectStore';
 import { gridCellsFor, projectBase, roundModel } from './runStore';
 import { modelClient, toModelPrompt, useStudio } from './store';
-import type { ProjectRecord } from './storage/schema';
+import { studioDb } from './storage/db';
+import { isTally, type ProjectRecord, type Tally } from './storage/schema';
 
 /** 'base', or `${runId}:${round}`. */
 export type CheckpointKey = string;
@@ -47,12 +49,7 @@ export interface Rendered {
 
 export type Judgement = 'left' | 'right' | 'tie';
 
-export interface Tally {
-  /** Trials B won, A won, and ties. */
-  b: number;
-  a: number;
-  ties: number;
-}
+export type { Tally };
 
 export interface BlindTrial {
   cell: GridCell;
@@ -92,33 +89,36 @@ export interface CompareActions {
 }
 
 const IMAGES_PER_SIDE = 4;
-const TALLY_KEY = 'sail-studio.blind-ab';
+/** Where releases before the project file kept the tallies; read once, then moved into IndexedDB. */
+const LEGACY_TALLY_KEY = 'sail-studio.blind-ab';
 const emptyTally: Tally = { b: 0, a: 0, ties: 0 };
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
-const tallyId = (projectId: string, a: string, b: string) => `${projectId}|${a}|${b}`;
+const pairOf = (a: string, b: string) => `${a}|${b}`;
 
-function readTallies(): Record<string, Tally> {
+/** Takes (and removes) a tally an older release left in localStorage. */
+function takeLegacyTally(projectId: string, a: string, b: string): Tally | null {
   try {
-    const parsed = JSON.parse(window.localStorage.getItem(TALLY_KEY) ?? '{}') as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as Record<string, Tally>) : {};
+    const all = JSON.parse(window.localStorage.getItem(LEGACY_TALLY_KEY) ?? '{}') as Record<string, unknown>;
+    const id = `${projectId}|${pairOf(a, b)}`;
+    const t = all?.[id];
+    if (!isTally(t)) return null;
+    delete all[id];
+    if (Object.keys(all).length === 0) window.localStorage.removeItem(LEGACY_TALLY_KEY);
+    else window.localStorage.setItem(LEGACY_TALLY_KEY, JSON.stringify(all));
+    return t;
   } catch {
-    return {};
+    return null;
   }
 }
 
-function storedTally(projectId: string | null, a: string, b: string): Tally {
-  if (!projectId) return emptyTally;
-  const t = readTallies()[tallyId(projectId, a, b)];
-  return t && [t.a, t.b, t.ties].every((v) => Number.isInteger(v) && v >= 0) ? t : emptyTally;
-}
-
-function saveTally(projectId: string, a: string, b: string, tally: Tally): void {
-  try {
-    window.localStorage.setItem(TALLY_KEY, JSON.stringify({ ...readTallies(), [tallyId(projectId, a, b)]: tally }));
-  } catch {
-    // Blocked storage: the tally then lasts for this page only.
-  }
+/** The stored tally of checkpoints a and b of a project. */
+export async function storedTally(projectId: string, a: string, b: string): Promise<Tally> {
+  const db = await studioDb();
+  const stored = (await db.getTallies(projectId))[pairOf(a, b)];
+  if (isTally(stored)) return stored;
+  const legacy = takeLegacyTally(projectId, a, b);
+  return legacy ? db.updateTally(projectId, pairOf(a, b), () => legacy) : emptyTally;
 }
 
 /** B's win rate over A: ties count half a win for each side. */
@@ -182,6 +182,19 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     }
   };
 
+  /** Reads the shown pair's stored tally; ignored if the user has moved on meanwhile. */
+  const loadTally = async () => {
+    const id = projectId();
+    const { a, b } = get();
+    if (!id) return;
+    try {
+      const tally = await storedTally(id, a, b);
+      if (get().projectId === id && get().a === a && get().b === b) set({ blind: { ...get().blind, tally } });
+    } catch (err) {
+      set({ failure: `The blind A/B tally could not be read (${messageOf(err)}).` });
+    }
+  };
+
   const failureText = (err: unknown) =>
     err instanceof ModelRequestError && (err.reason === 'worker-crashed' || err.reason === 'restarted')
       ? `${err.message} Try again once the model has restarted.`
@@ -205,8 +218,8 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     },
 
     pick(side, key) {
-      const next = { ...get(), [side]: key };
-      set({ [side]: key, rendered: null, blind: { ...get().blind, on: false, trial: null, tally: storedTally(projectId(), next.a, next.b), last: null } });
+      set({ [side]: key, rendered: null, blind: { ...get().blind, on: false, trial: null, tally: emptyTally, last: null } });
+      void loadTally();
     },
 
     setPrompt(prompt) {
@@ -238,8 +251,8 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     async startBlind() {
       const { a, b } = get();
       if (a === b) return set({ failure: 'Pick two different checkpoints for a blind test.' });
-      set({ failure: null, blind: { ...get().blind, on: true, tally: storedTally(projectId(), a, b), last: null } });
-      await nextTrial();
+      set({ failure: null, blind: { ...get().blind, on: true, last: null } });
+      await Promise.all([loadTally(), nextTrial()]);
     },
 
     stopBlind() {
@@ -251,18 +264,29 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
       const id = projectId();
       if (!blind.on || !blind.trial || blind.loading || !id) return;
       const bWon = judgement === 'tie' ? null : (judgement === 'left') === blind.trial.bOnLeft;
-      const t = blind.tally;
-      const tally = bWon === null ? { ...t, ties: t.ties + 1 } : bWon ? { ...t, b: t.b + 1 } : { ...t, a: t.a + 1 };
-      saveTally(id, a, b, tally);
-      set({ blind: { ...blind, tally, last: judgement } });
-      await nextTrial();
+      const count = (t: Tally): Tally => (bWon === null ? { ...t, ties: t.ties + 1 } : bWon ? { ...t, b: t.b + 1 } : { ...t, a: t.a + 1 });
+      set({ blind: { ...blind, tally: count(blind.tally), last: judgement } });
+      // Counted from what is stored, in one transaction; the page shows the stored result.
+      const saved = studioDb()
+        .then((db) => db.updateTally(id, pairOf(a, b), count))
+        .then(
+          (tally) => {
+            if (get().projectId === id && get().a === a && get().b === b) set({ blind: { ...get().blind, tally } });
+          },
+          (err: unknown) => set({ failure: `This judgement was not saved (${messageOf(err)}); it counts on this page only.` }),
+        );
+      await Promise.all([saved, nextTrial()]);
     },
 
     resetTally() {
       const id = projectId();
       const { a, b } = get();
-      if (id) saveTally(id, a, b, emptyTally);
       set({ blind: { ...get().blind, tally: emptyTally } });
+      if (id) {
+        void studioDb()
+          .then((db) => db.updateTally(id, pairOf(a, b), () => emptyTally))
+          .catch((err: unknown) => set({ failure: `The tally could not be reset (${messageOf(err)}).` }));
+      }
     },
   };
 });

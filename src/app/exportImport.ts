@@ -1,6 +1,6 @@
 // Export and import: a round's checkpoint as a zip of config.json + model.safetensors (the base
 // config, with the round's provenance added), the project's pairs in the upload format of
-// architecture.md section 6 (seed, uploaded and self pairs), and an exported checkpoint read back in
+// architecture.md section 6 (seed, uploaded and self pairs) or as Parquet for larger trainers, and an exported checkpoint read back in
 // as a new project's base. The worker checks an imported checkpoint against its config before
 // anything is stored; a bad file changes nothing.
 
@@ -8,6 +8,7 @@ import { strToU8, unzipSync, zipSync } from 'fflate';
 
 import type { PairRecord } from '../core/data/pairs';
 import { writePairsZip } from '../core/data/pairs';
+import { writePairsParquet } from '../core/data/parquet';
 import { encodePng } from '../core/data/png';
 import { pngToRgb } from './pngImages';
 import { modelClient, useStudio } from './store';
@@ -58,8 +59,10 @@ export async function roundCheckpointZip(project: ProjectRecord, runId: string, 
   });
 }
 
-/** Every pair of the project in the pairs format: stored seed and uploaded pairs, then every finished round's self pairs. */
-export async function projectPairsZip(project: ProjectRecord): Promise<{ zip: Uint8Array; counts: Record<'seed' | 'upload' | 'self', number> }> {
+export type PairCounts = Record<'seed' | 'upload' | 'self', number>;
+
+/** Every pair of the project: stored seed and uploaded pairs, then every finished round's self pairs. */
+async function projectPairRecords(project: ProjectRecord): Promise<{ records: PairRecord[]; counts: PairCounts }> {
   const db = await studioDb();
   const records: PairRecord[] = [];
   for (const p of await db.listPairs(project.id)) {
@@ -76,7 +79,19 @@ export async function projectPairsZip(project: ProjectRecord): Promise<{ zip: Ui
   }
   const counts = { seed: 0, upload: 0, self: 0 };
   for (const r of records) counts[r.source]++;
+  return { records, counts };
+}
+
+/** The project's pairs in the upload format (pairs.jsonl + PNGs in a zip). */
+export async function projectPairsZip(project: ProjectRecord): Promise<{ zip: Uint8Array; counts: PairCounts }> {
+  const { records, counts } = await projectPairRecords(project);
   return { zip: writePairsZip(records, encodePng), counts };
+}
+
+/** The project's pairs as Parquet in the Pick-a-Pic v2 layout (core/data/parquet.ts). */
+export async function projectPairsParquet(project: ProjectRecord): Promise<{ parquet: Uint8Array; counts: PairCounts }> {
+  const { records, counts } = await projectPairRecords(project);
+  return { parquet: writePairsParquet(records, encodePng), counts };
 }
 
 /** config.json and model.safetensors from an exported zip (at its top or in one folder). */

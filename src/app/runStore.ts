@@ -478,10 +478,14 @@ void useRun.getState().openProject(useProjects.getState().currentProjectId);
 // Test hook, like __sailStudioClient: lets e2e specs set what the form would refuse (a learning
 // rate that makes the loss NaN), read the run's live state, and store seed pairs through the
 // project store without the Label tab.
-(globalThis as { __sailStudioTest?: unknown }).__sailStudioTest = {
-  run: useRun,
-  projects: useProjects,
-  checkSettings: (on: boolean) => {
-    checkSettings = on;
-  },
-};
+// Compiled only into the e2e build (vite build --mode e2e); scripts/check-bundle.mjs checks that
+// the production bundle has none of it.
+if (import.meta.env.MODE === 'e2e') {
+  (globalThis as { __sailStudioTest?: unknown }).__sailStudioTest = {
+    run: useRun,
+    projects: useProjects,
+    checkSettings: (on: boolean) => {
+      checkSettings = on;
+    },
+  };
+}

@@ -133,7 +133,8 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
   });
   sharedClient = client;
   // Test hook: lets e2e specs drive worker requests directly (run-sail).
-  (globalThis as { __sailStudioClient?: ModelClient }).__sailStudioClient = client;
+  // Only in the e2e build (vite build --mode e2e).
+  if (import.meta.env.MODE === 'e2e') (globalThis as { __sailStudioClient?: ModelClient }).__sailStudioClient = client;
 
   const checkPrompt = () => {
     clearTimeout(promptCheckTimer);

@@ -4,7 +4,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 
-import { importModelAsProject, projectPairsZip, roundCheckpointZip } from '../exportImport';
+import { importModelAsProject, projectPairsParquet, projectPairsZip, roundCheckpointZip } from '../exportImport';
 import { download, fileStem } from '../pngImages';
 import { SUGGESTED_SEED_PAIRS, useProjects } from '../projectStore';
 import { formatDuration } from '../runProgress';
@@ -125,17 +125,20 @@ function ExportImport() {
   const refreshProjects = useProjects((s) => s.refreshProjects);
   const reportError = useStudio((s) => s.reportError);
   const ready = useStudio((s) => s.workerStatus === 'ready');
-  const [busy, setBusy] = useState<'pairs' | 'import' | null>(null);
+  const [busy, setBusy] = useState<'zip' | 'parquet' | 'import' | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
 
-  const exportPairs = async () => {
+  const exportPairs = async (format: 'zip' | 'parquet') => {
     if (!project) return;
-    setBusy('pairs');
+    setBusy(format);
     try {
-      const { zip, counts } = await projectPairsZip(project);
-      download(zip, `${fileStem(project.name)}-pairs.zip`);
-      setNote(`Exported ${counts.seed} seed, ${counts.upload} uploaded and ${counts.self} self pairs.`);
+      const { bytes, counts } =
+        format === 'zip'
+          ? await projectPairsZip(project).then((r) => ({ bytes: r.zip, counts: r.counts }))
+          : await projectPairsParquet(project).then((r) => ({ bytes: r.parquet, counts: r.counts }));
+      download(bytes, `${fileStem(project.name)}-pairs.${format}`, format === 'zip' ? 'application/zip' : 'application/vnd.apache.parquet');
+      setNote(`Exported ${counts.seed} seed, ${counts.upload} uploaded and ${counts.self} self pairs${format === 'parquet' ? ' as Parquet (Pick-a-Pic v2 columns)' : ''}.`);
     } catch (err) {
       reportError(`The pairs could not be exported: ${messageOf(err)}`);
     } finally {
@@ -164,8 +167,11 @@ function ExportImport() {
     <section className="export-import" aria-label="Export and import">
       <h3>Export and import</h3>
       <div className="actions">
-        <button type="button" onClick={() => void exportPairs()} disabled={!project || busy !== null} data-testid="export-pairs">
-          {busy === 'pairs' ? 'Exporting…' : 'Export all pairs (zip)'}
+        <button type="button" onClick={() => void exportPairs('zip')} disabled={!project || busy !== null} data-testid="export-pairs">
+          {busy === 'zip' ? 'Exporting…' : 'Export all pairs (zip)'}
+        </button>
+        <button type="button" onClick={() => void exportPairs('parquet')} disabled={!project || busy !== null} data-testid="export-pairs-parquet">
+          {busy === 'parquet' ? 'Exporting…' : 'Export all pairs (Parquet)'}
         </button>
         <button type="button" onClick={() => input.current?.click()} disabled={!ready || busy !== null} data-testid="import-model">
           {busy === 'import' ? 'Importing…' : 'Import a model…'}
@@ -178,7 +184,7 @@ function ExportImport() {
         </p>
       )}
       <p className="muted">
-        Weights export as config.json + model.safetensors (loadable by Python's safetensors); pairs in the upload format (pairs.jsonl + PNGs).
+        Weights export as config.json + model.safetensors (loadable by Python's safetensors); pairs in the upload format (pairs.jsonl + PNGs), or as Parquet with Pick-a-Pic v2's columns (caption, jpg_0, jpg_1, label_0, label_1) for Hugging Face datasets and diffusers' train_diffusion_dpo.py.
         An imported checkpoint becomes the base of a new project.
       </p>
     </section>

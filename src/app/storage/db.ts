@@ -15,15 +15,19 @@ import {
   migrate,
   pairKey,
   projectKey,
+  isTally,
   roundKey,
+  tallyKey,
   VERSION_KEY,
   weightsKey,
+  type BlindTallies,
   type Changes,
   type ImportedBase,
   type MigrationStore,
   type ProjectRecord,
   type StoredPair,
   type StoredRound,
+  type Tally,
 } from './schema';
 
 export const DB_NAME = 'sail-studio';
@@ -148,6 +152,7 @@ export class StudioDb {
       this.transaction((s) => {
         s.delete(projectKey(id));
         s.delete(baseKey(id));
+        s.delete(tallyKey(id));
         for (const prefix of [`pair:${id}:`, `round:${id}:`, `weights:${id}:`]) s.delete(prefixRange(prefix));
       }),
     );
@@ -256,6 +261,32 @@ export class StudioDb {
 
   getImportedBase(projectId: string): Promise<ImportedBase | undefined> {
     return get<ImportedBase>(baseKey(projectId), this.store);
+  }
+
+  // ---- blind A/B tallies ----
+
+  async getTallies(projectId: string): Promise<BlindTallies> {
+    return (await get<BlindTallies>(tallyKey(projectId), this.store)) ?? {};
+  }
+
+  /**
+   * Changes one pair of checkpoints' tally from what is stored now, in one transaction, and
+   * returns the stored result (two quick judgements never overwrite each other).
+   */
+  updateTally(projectId: string, pair: string, change: (tally: Tally) => Tally): Promise<Tally> {
+    let result: Tally = { a: 0, b: 0, ties: 0 };
+    return this.write('the blind A/B tally', () =>
+      this.transaction((s, { fail, read }) => {
+        read<ProjectRecord>(projectKey(projectId), (project) => {
+          if (!project) return fail(new StorageRequestError('That project no longer exists.'));
+          read<BlindTallies>(tallyKey(projectId), (stored) => {
+            const before = stored?.[pair];
+            result = change(isTally(before) ? before : { a: 0, b: 0, ties: 0 });
+            s.put({ ...stored, [pair]: result }, tallyKey(projectId));
+          });
+        });
+      }),
+    ).then(() => result);
   }
 
   // ---- the browser's storage ----

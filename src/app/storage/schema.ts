@@ -9,6 +9,7 @@
 //   round:<id>:<runId>:<k>       StoredRound
 //   weights:<id>:<runId>:<k>     ArrayBuffer, model.safetensors of M_{k+1}
 //   base:<id>                    ImportedBase (config.json object + model.safetensors)
+//   tally:<id>                   BlindTallies (the Compare tab's blind A/B counts)
 //   schema-version               number
 
 import type { RoundRecord, SailSettings } from '../../core/sail/loop';
@@ -64,6 +65,19 @@ export interface StoredRound {
   grid: { prompt: string; seed: number; image: Uint8Array }[];
 }
 
+/** Blind A/B counts of one pair of checkpoints: trials B won, A won, and ties. */
+export interface Tally {
+  b: number;
+  a: number;
+  ties: number;
+}
+
+/** Per pair of checkpoints, keyed `${a}|${b}` (checkpoint keys: 'base' or `${runId}:${round}`). */
+export type BlindTallies = Record<string, Tally>;
+
+export const isTally = (t: unknown): t is Tally =>
+  !!t && typeof t === 'object' && (['a', 'b', 'ties'] as const).every((k) => Number.isInteger((t as Tally)[k]) && (t as Tally)[k] >= 0);
+
 export interface ImportedBase {
   config: object;
   weights: ArrayBuffer;
@@ -74,6 +88,7 @@ export const pairKey = (projectId: string, pairId: string) => `pair:${projectId}
 export const roundKey = (projectId: string, runId: string, round: number) => `round:${projectId}:${runId}:${round}`;
 export const weightsKey = (projectId: string, runId: string, round: number) => `weights:${projectId}:${runId}:${round}`;
 export const baseKey = (projectId: string) => `base:${projectId}`;
+export const tallyKey = (projectId: string) => `tally:${projectId}`;
 
 /** Every key that belongs to a project starts with one of these (ids hold no ':'). */
 export const projectKeyPrefixes = (projectId: string) => [
@@ -82,6 +97,7 @@ export const projectKeyPrefixes = (projectId: string) => [
   `round:${projectId}:`,
   `weights:${projectId}:`,
   `base:${projectId}`,
+  `tally:${projectId}`,
 ];
 
 // ---------------------------------------------------------------------------------------------
