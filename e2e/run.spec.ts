@@ -424,3 +424,26 @@ test('a run at the default settings on 16 pairs of a pixel taste moves that tast
   expect(sorted[Math.floor(sorted.length / 2)]).toBeGreaterThanOrEqual(0.8);
   expect(sorted[0]).toBeGreaterThanOrEqual(0.6);
 });
+
+test('two tabs of one project: only the tab that runs it may run or resume it; the other says so and does not call the run cut off', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await addSeedPairs(page, 6);
+  // Long enough to still be running while the second tab opens and tries.
+  await setSettings(page, { ...QUICK, rounds: 3, stepsPerRound: 40, promptsPerRound: 6, ddimSteps: 10 });
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('run-progress')).toHaveAttribute('data-status', 'running');
+
+  const other = await page.context().newPage();
+  await openStudio(other, TINY, 'run');
+  await expect(other.getByTestId('run-notice')).toContainText('running in another tab');
+  await expect(other.getByTestId('run-status')).not.toHaveAttribute('data-status', 'interrupted');
+  await other.getByTestId('run-start').click();
+  await expect(other.getByTestId('run-notice')).toContainText('only one tab may run or resume it');
+  await expect(other.getByTestId('run-progress')).not.toHaveAttribute('data-status', 'running');
+
+  // The first tab's run went on untouched, and stops when asked.
+  await expect(page.getByTestId('run-progress')).toHaveAttribute('data-status', 'running');
+  await page.getByTestId('run-cancel').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'cancelled', { timeout: 120_000 });
+  await other.close();
+});

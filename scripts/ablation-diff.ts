@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tInterval } from '../src/core/eval/interval';
 
-interface Run { command: string; result: { settings: { oracle: string }; arms: { arm: string; points: Record<string, unknown>[][][] }[] } }
+interface Run { command: string; result: { settings: { oracle: string }; arms: { arm: string; points: Record<string, unknown>[][] }[] } }
 
 const runsOf = (path: string): Run[] => (JSON.parse(readFileSync(path, 'utf8')) as { runs: Run[] }).runs;
 const value = (point: Record<string, unknown>, metric: string): number => {

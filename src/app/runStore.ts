@@ -4,6 +4,7 @@
 // weights and the run's roundsDone in one transaction) before the page shows it as kept, so a
 // reload, a crash or a full disk never loses a finished round. No TF.js here: the worker trains.
 
+import { HELD_ELSEWHERE, OTHER_TAB_TEXT, runLockHeld, withRunLock } from './runLock';
 import { create } from 'zustand';
 
 import type { SailSettings, StepPoint } from '../core/sail/loop';
@@ -314,6 +315,53 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     else if (status === 'finished') setNotice('info', `Run finished: ${settings.rounds + 1} rounds kept.`);
   };
 
+  /** Resume, once this tab holds the project's run lock. */
+  const resumeLocked = async (runId: string) => {
+    const { projectId, settings, live } = get();
+    if (!projectId || live.status !== 'idle') return;
+    if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
+    const problems = checkSettings ? settingsProblems(settings) : [];
+    if (problems.length > 0) return setNotice('error', problems.join(' '));
+    const project = await refreshProject(projectId);
+    const run = project?.runs.find((r) => r.id === runId);
+    if (!project || !run) return setNotice('error', 'That run is no longer stored.');
+    if (run.roundsDone > settings.rounds) {
+      await updateRun(projectId, runId, { status: 'finished', message: null });
+      await refreshProject(projectId);
+      return setNotice('info', `All ${settings.rounds + 1} rounds of these settings are already done; raise Rounds to continue.`);
+    }
+    // The form's settings: a run that diverged can go on with a lower learning rate.
+    const resumed: RunRecord = { ...run, settings, status: 'running', message: null };
+    try {
+      await updateRun(projectId, runId, { settings, status: 'running', message: null }, settings);
+    } catch (err) {
+      return setNotice('error', `The run could not be resumed: ${messageOf(err)}`);
+    }
+    await refreshProject(projectId);
+    if (get().viewRunId !== runId) await get().viewRun(runId);
+    void renderBaseGrid(projectId, settings);
+    await launch(projectId, resumed, settings);
+  };
+
+  /** Start, once this tab holds the project's run lock. */
+  const startLocked = async () => {
+    const { projectId, settings, live } = get();
+    if (!projectId || live.status !== 'idle') return;
+    if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
+    const problems = checkSettings ? settingsProblems(settings) : [];
+    if (problems.length > 0) return setNotice('error', problems.join(' '));
+    const run: RunRecord = { id: newId(), startedAt: Date.now(), settings, status: 'running', message: null, roundsDone: 0 };
+    try {
+      await (await studioDb()).updateProject(projectId, (p) => ({ ...p, runSettings: settings, runs: [...p.runs, run] }));
+    } catch (err) {
+      return setNotice('error', `The run could not be started: ${messageOf(err)}`);
+    }
+    await refreshProject(projectId);
+    set({ viewRunId: run.id, rounds: [], curve: [], checks: [], curveVersion: get().curveVersion + 1 });
+    void renderBaseGrid(projectId, settings);
+    await launch(projectId, run, settings);
+  };
+
   return {
     projectId: null,
     project: null,
@@ -337,8 +385,12 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       // A run stored as running that this page is not running was cut off by a reload or a
       // closed tab: say so, and offer Resume.
       const live = get().live;
+      // A run that another tab holds the lock of is live there, not cut off.
+      const elsewhere = project.runs.some((r) => r.status === 'running' && r.id !== live.runId) && (await runLockHeld(projectId));
+      if (get().projectId !== projectId) return;
+      if (elsewhere) setNotice('info', OTHER_TAB_TEXT);
       for (const r of project.runs) {
-        if (r.status === 'running' && r.id !== live.runId) {
+        if (r.status === 'running' && r.id !== live.runId && !elsewhere) {
           const message = `The page was closed or reloaded during round ${r.roundsDone}. ${keptText(r.roundsDone)}`;
           project = await updateRun(projectId, r.id, { status: 'interrupted', message }).catch(() => project!);
         }
@@ -357,21 +409,9 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     },
 
     async start() {
-      const { projectId, settings, live } = get();
-      if (!projectId || live.status !== 'idle') return;
-      if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
-      const problems = checkSettings ? settingsProblems(settings) : [];
-      if (problems.length > 0) return setNotice('error', problems.join(' '));
-      const run: RunRecord = { id: newId(), startedAt: Date.now(), settings, status: 'running', message: null, roundsDone: 0 };
-      try {
-        await (await studioDb()).updateProject(projectId, (p) => ({ ...p, runSettings: settings, runs: [...p.runs, run] }));
-      } catch (err) {
-        return setNotice('error', `The run could not be started: ${messageOf(err)}`);
-      }
-      await refreshProject(projectId);
-      set({ viewRunId: run.id, rounds: [], curve: [], checks: [], curveVersion: get().curveVersion + 1 });
-      void renderBaseGrid(projectId, settings);
-      await launch(projectId, run, settings);
+      const projectId = get().projectId;
+      if (!projectId || get().live.status !== 'idle') return;
+      if ((await withRunLock(projectId, () => startLocked())) === HELD_ELSEWHERE) setNotice('error', OTHER_TAB_TEXT);
     },
 
     pause() {
@@ -391,30 +431,9 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     },
 
     async resume(runId) {
-      const { projectId, settings, live } = get();
-      if (!projectId || live.status !== 'idle') return;
-      if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
-      const problems = checkSettings ? settingsProblems(settings) : [];
-      if (problems.length > 0) return setNotice('error', problems.join(' '));
-      const project = await refreshProject(projectId);
-      const run = project?.runs.find((r) => r.id === runId);
-      if (!project || !run) return setNotice('error', 'That run is no longer stored.');
-      if (run.roundsDone > settings.rounds) {
-        await updateRun(projectId, runId, { status: 'finished', message: null });
-        await refreshProject(projectId);
-        return setNotice('info', `All ${settings.rounds + 1} rounds of these settings are already done; raise Rounds to continue.`);
-      }
-      // The form's settings: a run that diverged can go on with a lower learning rate.
-      const resumed: RunRecord = { ...run, settings, status: 'running', message: null };
-      try {
-        await updateRun(projectId, runId, { settings, status: 'running', message: null }, settings);
-      } catch (err) {
-        return setNotice('error', `The run could not be resumed: ${messageOf(err)}`);
-      }
-      await refreshProject(projectId);
-      if (get().viewRunId !== runId) await get().viewRun(runId);
-      void renderBaseGrid(projectId, settings);
-      await launch(projectId, resumed, settings);
+      const projectId = get().projectId;
+      if (!projectId || get().live.status !== 'idle') return;
+      if ((await withRunLock(projectId, () => resumeLocked(runId))) === HELD_ELSEWHERE) setNotice('error', OTHER_TAB_TEXT);
     },
 
     async viewRun(runId) {
