@@ -278,6 +278,7 @@ test('a NaN loss stops the run with a message and keeps the finished round; a lo
   await page.evaluate(() => (globalThis as unknown as { __sailStudioTest: { checkSettings(on: boolean): void } }).__sailStudioTest.checkSettings(true));
   await page.getByTestId('run-resume').click();
   await expect(page.getByTestId('run-notice')).toContainText('Learning rate must be between');
+  await page.getByTestId('run-advanced').locator('summary').click();
   await page.getByTestId('run-setting-learningRate').fill('0.001');
   await page.getByTestId('run-resume').click();
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
@@ -446,4 +447,30 @@ test('two tabs of one project: only the tab that runs it may run or resume it; t
   await page.getByTestId('run-cancel').click();
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'cancelled', { timeout: 120_000 });
   await other.close();
+});
+
+test('the Run form: named presets, the raw settings folded under Advanced, and the estimated time before Start', async ({ page }) => {
+  await openStudio(page, TINY, 'run');
+  await expect(page.getByTestId('run-preset-three')).toHaveAttribute('aria-checked', 'true');
+  await expect(page.getByTestId('run-setting-learningRate')).toBeHidden();
+  await expect(page.getByTestId('run-estimate')).toContainText(/Estimated time for the whole run: about .+/);
+  const estimate = async () => Number(await page.getByTestId('run-estimate').getAttribute('data-ms'));
+  const threeMs = await estimate();
+  expect(threeMs).toBeGreaterThan(0);
+
+  await page.getByTestId('run-preset-measured').click();
+  await expect(page.getByTestId('run-preset-measured')).toHaveAttribute('aria-checked', 'true');
+  await expect(page.getByTestId('run-preset-hint')).toContainText('what the evaluation measured');
+  const measuredMs = await estimate();
+  expect(measuredMs).toBeLessThan(threeMs);
+  await page.getByTestId('run-preset-quick').click();
+  expect(await estimate()).toBeLessThan(measuredMs);
+
+  await page.getByTestId('run-advanced').locator('summary').click();
+  await expect(page.getByTestId('run-setting-rounds')).toHaveValue('1');
+  await expect(page.getByTestId('run-setting-stepsPerRound')).toHaveValue('15');
+  await page.getByTestId('run-setting-rounds').fill('2');
+  await expect(page.getByTestId('run-preset-hint')).toContainText('Custom settings');
+  await page.getByTestId('run-settings-reset').click();
+  await expect(page.getByTestId('run-preset-three')).toHaveAttribute('aria-checked', 'true');
 });

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SailEvent, SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { describePosition, formatDuration, roundWork, RunProgress } from '../src/app/runProgress';
+import { describePosition, estimateRunMs, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses } from '../src/app/runProgress';
+import { presetOf, presetSettings, RUN_PRESETS } from '../src/app/runSettings';
 
 type Tick = { event: SailEvent } | { saved: number };
 
@@ -103,5 +104,32 @@ describe('RunProgress', () => {
     expect(formatDuration(200)).toBe('under a second');
     expect(formatDuration(45_400)).toBe('45 s');
     expect(formatDuration(200_000)).toBe('3 min 20 s');
+  });
+});
+
+describe('the estimate before Start and the presets', () => {
+  const d = DEFAULT_SAIL_SETTINGS;
+
+  it('counts every round of the run, by hand', () => {
+    const round0 = d.stepsPerRound * d.batchSize * 2 * 6 + 8 * d.ddimSteps * 2;
+    const candidates = d.promptsPerRound * d.candidatesPerPrompt;
+    const later = candidates * d.ddimSteps * 2 + candidates * d.rewardDraws * 2 + round0;
+    expect(runPasses(d, 8)).toBe(round0 + d.rounds * later);
+    expect(estimateRunMs(d, 8, 2)).toBe(2 * runPasses(d, 8));
+    expect(msPerPassFrom(4000, 4, 25)).toBe(20);
+    expect(msPerPassFrom(0, 4, 25)).toBeNull();
+  });
+
+  it('knows its presets, keeps the seed, and calls anything else custom', () => {
+    const mine = { ...d, seed: 7 };
+    expect(presetOf(mine)?.id).toBe('three');
+    for (const p of RUN_PRESETS) {
+      const s = presetSettings(p, mine);
+      expect(s.seed).toBe(7);
+      expect(presetOf(s)?.id).toBe(p.id);
+    }
+    expect(presetOf({ ...d, learningRate: 1e-5 })).toBeNull();
+    const quick = presetSettings(RUN_PRESETS.find((p) => p.id === 'quick')!, d);
+    expect(runPasses(quick, 8)).toBeLessThan(runPasses(d, 8));
   });
 });

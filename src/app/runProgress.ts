@@ -43,6 +43,31 @@ export function roundWork(settings: SailSettings, round: number, gridCells: numb
 
 const sum = (w: RoundWork) => w.generate + w.score + w.train + w.save;
 
+/** Network passes of a whole run of these settings, rounds 0..settings.rounds (the checks not counted). */
+export function runPasses(settings: SailSettings, gridCells: number): number {
+  let total = 0;
+  for (let k = 0; k <= settings.rounds; k++) total += sum(roundWork(settings, k, gridCells));
+  return total;
+}
+
+/**
+ * Milliseconds per network pass when nothing on this page has been timed yet: round 0 of the
+ * defaults on the shipped model in headless Chromium on wasm, one core (2.0 s per step of 16 pairs,
+ * TRAIN_COST passes per latent).
+ */
+export const FALLBACK_MS_PER_PASS = 2000 / (16 * 2 * TRAIN_COST);
+
+/** Per network pass, from a generation: `images` images of `steps` DDIM steps with guidance took `ms`. */
+export function msPerPassFrom(ms: number, images: number, steps: number): number | null {
+  const passes = images * steps * 2;
+  return passes > 0 && ms > 0 && Number.isFinite(ms) ? ms / passes : null;
+}
+
+/** The estimated wall time of a whole run; the checks and the saves' encoding add a little. */
+export function estimateRunMs(settings: SailSettings, gridCells: number, msPerPass: number): number {
+  return runPasses(settings, gridCells) * msPerPass;
+}
+
 export interface RunPosition {
   round: number;
   phase: RunPhase;

@@ -50,3 +50,47 @@ export function settingsProblems(s: SailSettings): string[] {
 export function withDefaults(saved: Partial<SailSettings> | null | undefined): SailSettings {
   return { ...DEFAULT_SAIL_SETTINGS, ...(saved ?? {}) };
 }
+
+export interface RunPreset {
+  id: string;
+  label: string;
+  /** What it is for, and whether the evaluation measured it. */
+  hint: string;
+  /** Changes from DEFAULT_SAIL_SETTINGS (the seed is kept from the form). */
+  changes: Partial<SailSettings>;
+}
+
+export const RUN_PRESETS: readonly RunPreset[] = [
+  {
+    id: 'three',
+    label: 'Three rounds (default)',
+    hint: "round 0 on your pairs, then the paper's three self-amplifying rounds; only the first was measured here (docs/results.md), and each later one is kept only if it beats the one before on your held-out pairs",
+    changes: {},
+  },
+  {
+    id: 'measured',
+    label: 'One round (measured)',
+    hint: 'round 0 on your pairs, then one self-amplifying round: exactly what the evaluation measured (docs/sail.md), in about half the time',
+    changes: { rounds: 1 },
+  },
+  {
+    id: 'quick',
+    label: 'Quick look',
+    hint: 'one round with half the steps and self-labelled prompts: the least time, a weaker effect (not measured)',
+    changes: { rounds: 1, stepsPerRound: 15, promptsPerRound: 16 },
+  },
+];
+
+/** The preset these settings are, if any (the seed does not count). */
+export function presetOf(s: SailSettings): RunPreset | null {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return (
+    RUN_PRESETS.find((p) => {
+      const want = presetSettings(p, s);
+      return (Object.keys(want) as (keyof SailSettings)[]).every((k) => same(want[k], s[k]));
+    }) ?? null
+  );
+}
+
+/** The settings of a preset, keeping the form's seed. */
+export const presetSettings = (p: RunPreset, current: SailSettings): SailSettings => ({ ...DEFAULT_SAIL_SETTINGS, ...p.changes, seed: current.seed });

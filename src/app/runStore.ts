@@ -107,6 +107,9 @@ export const keptText = (roundsDone: number) =>
 /** Off only through the test hook below, to force a NaN loss with a learning rate the form refuses. */
 let checkSettings = true;
 
+/** Cells of a project's fixed grid (prompts x seeds). */
+export const GRID_CELLS = GRID_PROMPTS * GRID_SEEDS.length;
+
 /** The fixed grid of a project: its first distinct seed captions, topped up with stock prompts. */
 export function gridCellsFor(pairs: Pick<StoredPair, 'caption' | 'createdAt'>[]): GridCell[] {
   const prompts: string[] = [];
