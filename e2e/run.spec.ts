@@ -199,7 +199,12 @@ test("a round's exported weights, re-imported as a new project's base, give bit-
 
   // Base vs round 0 on the same noise: training changed the images.
   await page.getByTestId('tab-compare').click();
-  await page.getByTestId('compare-b').selectOption({ label: 'Run 1, round 0' });
+  // Try my model: the tab opens on the base against the latest round.
+  await expect(page.getByTestId('compare-a')).toHaveValue('base');
+  await expect(page.getByTestId('compare-b').locator('option:checked')).toHaveText('Run 1, round 0');
+  await page.getByTestId('compare-b').selectOption('base');
+  await page.getByTestId('compare-try-latest').click();
+  await expect(page.getByTestId('compare-b').locator('option:checked')).toHaveText('Run 1, round 0');
   await compareOn(page, 'red heart', 5);
   const base = await canvasPixels(page, 'compare-a-image');
   const trained = await canvasPixels(page, 'compare-b-image');

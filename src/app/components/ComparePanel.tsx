@@ -1,7 +1,7 @@
 // The Compare tab: two checkpoints on the same prompt and noise, side by side, and a blind A/B
 // test (keys 1 / 2 / T) that gives B's win rate over A with its 95% interval and count.
 
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useRef } from 'react';
 
 import { checkpointOptions, useCompare, winRate, type CheckpointKey } from '../compareStore';
 import { currentProject, useProjects } from '../projectStore';
@@ -157,6 +157,14 @@ export function ComparePanel() {
   const options = useMemo(() => checkpointOptions(project), [project]);
 
   useEffect(() => openProject(projectId), [projectId, openProject]);
+  // Try my model: a project with a finished round opens on its base against its latest round.
+  const latest = options.length > 1 ? options[options.length - 1] : null;
+  const defaulted = useRef<string | null>(null);
+  useEffect(() => {
+    if (!latest || !projectId || defaulted.current === projectId) return;
+    defaulted.current = projectId;
+    if (a === 'base' && b === 'base') pick('b', latest.key);
+  }, [latest, projectId, a, b, pick]);
   // A checkpoint that is gone (its run deleted) falls back to the base.
   useEffect(() => {
     if (options.length === 0) return;
@@ -169,8 +177,16 @@ export function ComparePanel() {
 
   return (
     <section className="panel compare-panel" data-testid="compare-panel" aria-label="Compare checkpoints">
-      <h2>Compare checkpoints</h2>
-      <p className="muted">Both checkpoints start from the same noise for each seed, so the only difference is what training changed.</p>
+      <h2>Try my model</h2>
+      <p className="muted">
+        Type a prompt to see your base and a trained round side by side (it opens on your latest round). Both start from the same noise for each seed, so the only
+        difference is what training changed.
+      </p>
+      {latest && (a !== 'base' || b !== latest.key) && (
+        <button type="button" className="link" data-testid="compare-try-latest" disabled={busy} onClick={() => (pick('a', 'base'), pick('b', latest.key))}>
+          Base vs my latest round ({latest.label})
+        </button>
+      )}
       <div className="compare-pickers">
         <Picker side="a" value={a} options={options} disabled={busy} />
         <Picker side="b" value={b} options={options} disabled={busy} />
