@@ -13,6 +13,7 @@ import { encodePng } from '../core/data/png';
 import { pngToRgb } from './pngImages';
 import { modelClient, useStudio } from './store';
 import { studioDb } from './storage/db';
+import { MAX_PROJECT_FILE_BYTES, readProjectFile, writeProjectFile } from './storage/projectFile';
 import type { ProjectRecord } from './storage/schema';
 
 const MiB = 1024 * 1024;
@@ -135,4 +136,18 @@ export async function importModelAsProject(file: File): Promise<ProjectRecord> {
     throw err;
   }
   return (await db.getProject(project.id)) ?? project;
+}
+
+/** The whole project as one file (docs/project-file.md). */
+export async function projectFileBytes(project: ProjectRecord): Promise<Uint8Array> {
+  const db = await studioDb();
+  return writeProjectFile(await db.snapshotProject(project.id));
+}
+
+/** Reads a project file and stores it as a new project; a bad file throws its reason and stores nothing. */
+export async function importProjectFile(file: File): Promise<ProjectRecord> {
+  if (file.size > MAX_PROJECT_FILE_BYTES) throw new Error(`It is ${Math.round(file.size / MiB)} MiB, over the ${MAX_PROJECT_FILE_BYTES / MiB} MiB a project file may be.`);
+  const snapshot = readProjectFile(new Uint8Array(await file.arrayBuffer()));
+  const db = await studioDb();
+  return db.importSnapshot(snapshot);
 }

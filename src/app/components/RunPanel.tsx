@@ -4,7 +4,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 
-import { importModelAsProject, projectPairsParquet, projectPairsZip, roundCheckpointZip } from '../exportImport';
+import { importModelAsProject, importProjectFile, projectFileBytes, projectPairsParquet, projectPairsZip, roundCheckpointZip } from '../exportImport';
 import { download, fileStem } from '../pngImages';
 import { SUGGESTED_SEED_PAIRS, useProjects } from '../projectStore';
 import { formatDuration } from '../runProgress';
@@ -125,7 +125,8 @@ function ExportImport() {
   const refreshProjects = useProjects((s) => s.refreshProjects);
   const reportError = useStudio((s) => s.reportError);
   const ready = useStudio((s) => s.workerStatus === 'ready');
-  const [busy, setBusy] = useState<'zip' | 'parquet' | 'import' | null>(null);
+  const [busy, setBusy] = useState<'zip' | 'parquet' | 'import' | 'project' | null>(null);
+  const projectInput = useRef<HTMLInputElement>(null);
   const [note, setNote] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
 
@@ -143,6 +144,36 @@ function ExportImport() {
       reportError(`The pairs could not be exported: ${messageOf(err)}`);
     } finally {
       setBusy(null);
+    }
+  };
+
+  const exportProject = async () => {
+    if (!project) return;
+    setBusy('project');
+    try {
+      download(await projectFileBytes(project), `${fileStem(project.name)}.sailproject.zip`);
+      setNote(`Exported the whole project “${project.name}”: pairs, settings, every run and round, its base and blind A/B tallies.`);
+    } catch (err) {
+      reportError(`The project could not be exported: ${messageOf(err)}`);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const importProject = async (file: File | undefined) => {
+    if (!file) return;
+    setBusy('project');
+    setNote(null);
+    try {
+      const created = await importProjectFile(file);
+      await refreshProjects();
+      await switchProject(created.id);
+      setNote(`Imported ${file.name} as the new project “${created.name}”.`);
+    } catch (err) {
+      reportError(`${file.name} was not imported: ${messageOf(err)}. Nothing was changed.`);
+    } finally {
+      setBusy(null);
+      if (projectInput.current) projectInput.current.value = '';
     }
   };
 
@@ -177,6 +208,13 @@ function ExportImport() {
           {busy === 'import' ? 'Importing…' : 'Import a model…'}
         </button>
         <input ref={input} type="file" accept=".zip,application/zip" hidden data-testid="import-model-input" onChange={(e) => void importModel(e.target.files?.[0])} />
+        <button type="button" onClick={() => void exportProject()} disabled={!project || busy !== null} data-testid="export-project">
+          {busy === 'project' ? 'Working…' : 'Export the whole project'}
+        </button>
+        <button type="button" onClick={() => projectInput.current?.click()} disabled={busy !== null} data-testid="import-project">
+          Import a project file…
+        </button>
+        <input ref={projectInput} type="file" accept=".zip,application/zip" hidden data-testid="import-project-input" onChange={(e) => void importProject(e.target.files?.[0])} />
       </div>
       {note && (
         <p className="muted" role="status" data-testid="export-note">

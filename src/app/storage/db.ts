@@ -29,6 +29,7 @@ import {
   type StoredRound,
   type Tally,
 } from './schema';
+import type { ProjectSnapshot } from './projectFile';
 
 export const DB_NAME = 'sail-studio';
 const STORE_NAME = 'kv';
@@ -261,6 +262,49 @@ export class StudioDb {
 
   getImportedBase(projectId: string): Promise<ImportedBase | undefined> {
     return get<ImportedBase>(baseKey(projectId), this.store);
+  }
+
+  // ---- the project file ----
+
+  /** Everything of a project, for the project file (storage/projectFile.ts). */
+  async snapshotProject(projectId: string): Promise<ProjectSnapshot> {
+    const project = await this.getProject(projectId);
+    if (!project) throw new StorageRequestError('That project no longer exists.');
+    const rounds: ProjectSnapshot['rounds'] = [];
+    for (const run of project.runs) {
+      for (let k = 0; k < run.roundsDone; k++) {
+        const [round, weights] = await Promise.all([this.getRound(projectId, run.id, k), this.getRoundWeights(projectId, run.id, k)]);
+        if (!round || !weights) throw new StorageRequestError(`Round ${k} of a run is missing from storage; the project cannot be exported whole.`);
+        rounds.push({ runId: run.id, round, weights });
+      }
+    }
+    return { project, pairs: await this.listPairs(projectId), rounds, base: (await this.getImportedBase(projectId)) ?? null, tallies: await this.getTallies(projectId) };
+  }
+
+  /** Stores a snapshot as a new project (a new id; a run left running reads as interrupted), in one transaction. */
+  async importSnapshot(snapshot: ProjectSnapshot): Promise<ProjectRecord> {
+    const now = Date.now();
+    const id = newId();
+    const project: ProjectRecord = {
+      ...snapshot.project,
+      id,
+      name: checkProjectName(snapshot.project.name),
+      updatedAt: now,
+      runs: snapshot.project.runs.map((r) => (r.status === 'running' ? { ...r, status: 'interrupted', message: 'It was running when the project was exported. Press Resume to continue.' } : r)),
+    };
+    await this.write('the imported project', () =>
+      this.transaction((s) => {
+        s.put(project, projectKey(id));
+        for (const p of snapshot.pairs) s.put(p, pairKey(id, p.id));
+        for (const r of snapshot.rounds) {
+          s.put(r.round, roundKey(id, r.runId, r.round.round));
+          s.put(r.weights, weightsKey(id, r.runId, r.round.round));
+        }
+        if (snapshot.base) s.put(snapshot.base, baseKey(id));
+        if (Object.keys(snapshot.tallies).length > 0) s.put(snapshot.tallies, tallyKey(id));
+      }),
+    );
+    return project;
   }
 
   // ---- blind A/B tallies ----
