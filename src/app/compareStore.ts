@@ -14,6 +14,7 @@ import { ModelRequestError } from './modelClient';
 import { useProjects } from './projectStore';
 import { gridCellsFor, projectBase, roundModel } from './runStore';
 import { modelClient, toModelPrompt, useStudio } from './store';
+import { countJudgement } from './blindCredit';
 import { studioDb } from './storage/db';
 import { isTally, type ProjectRecord, type Tally } from './storage/schema';
 
@@ -263,8 +264,8 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
       const { blind, a, b } = get();
       const id = projectId();
       if (!blind.on || !blind.trial || blind.loading || !id) return;
-      const bWon = judgement === 'tie' ? null : (judgement === 'left') === blind.trial.bOnLeft;
-      const count = (t: Tally): Tally => (bWon === null ? { ...t, ties: t.ties + 1 } : bWon ? { ...t, b: t.b + 1 } : { ...t, a: t.a + 1 });
+      const bOnLeft = blind.trial.bOnLeft;
+      const count = (t: Tally): Tally => countJudgement(t, judgement, bOnLeft);
       set({ blind: { ...blind, tally: count(blind.tally), last: judgement } });
       // Counted from what is stored, in one transaction; the page shows the stored result.
       const saved = studioDb()
