@@ -14,7 +14,7 @@ import { ModelRequestError } from './modelClient';
 import { useProjects } from './projectStore';
 import { gridCellsFor, projectBase, roundModel } from './runStore';
 import { modelClient, toModelPrompt, useStudio } from './store';
-import { countJudgement } from './blindCredit';
+import { countJudgement, type BlindJudgement as Judgement } from './blindCredit';
 import { studioDb } from './storage/db';
 import { isTally, type ProjectRecord, type Tally } from './storage/schema';
 
@@ -48,7 +48,7 @@ export interface Rendered {
   b: Uint8ClampedArray[];
 }
 
-export type Judgement = 'left' | 'right' | 'tie';
+export type { BlindJudgement as Judgement } from './blindCredit';
 
 export type { Tally };
 
