@@ -16,7 +16,7 @@ import { gridCellsFor, projectBase, roundModel } from './runStore';
 import { modelClient, toModelPrompt, useStudio } from './store';
 import { countJudgement, type BlindJudgement as Judgement } from './blindCredit';
 import { studioDb } from './storage/db';
-import { isTally, type ProjectRecord, type Tally } from './storage/schema';
+import { EMPTY_TALLY, isTally, type ProjectRecord, type Tally } from './storage/schema';
 
 /** 'base', or `${runId}:${round}`. */
 export type CheckpointKey = string;
@@ -92,7 +92,7 @@ export interface CompareActions {
 const IMAGES_PER_SIDE = 4;
 /** Where releases before the project file kept the tallies; read once, then moved into IndexedDB. */
 const LEGACY_TALLY_KEY = 'sail-studio.blind-ab';
-const emptyTally: Tally = { b: 0, a: 0, ties: 0 };
+const emptyTally = EMPTY_TALLY;
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const pairOf = (a: string, b: string) => `${a}|${b}`;

@@ -15,6 +15,7 @@ import {
   migrate,
   pairKey,
   projectKey,
+  EMPTY_TALLY,
   isTally,
   roundKey,
   tallyKey,
@@ -318,14 +319,14 @@ export class StudioDb {
    * returns the stored result (two quick judgements never overwrite each other).
    */
   updateTally(projectId: string, pair: string, change: (tally: Tally) => Tally): Promise<Tally> {
-    let result: Tally = { a: 0, b: 0, ties: 0 };
+    let result: Tally = EMPTY_TALLY;
     return this.write('the blind A/B tally', () =>
       this.transaction((s, { fail, read }) => {
         read<ProjectRecord>(projectKey(projectId), (project) => {
           if (!project) return fail(new StorageRequestError('That project no longer exists.'));
           read<BlindTallies>(tallyKey(projectId), (stored) => {
             const before = stored?.[pair];
-            result = change(isTally(before) ? before : { a: 0, b: 0, ties: 0 });
+            result = change(isTally(before) ? before : EMPTY_TALLY);
             s.put({ ...stored, [pair]: result }, tallyKey(projectId));
           });
         });

@@ -75,6 +75,8 @@ export interface Tally {
 /** Per pair of checkpoints, keyed `${a}|${b}` (checkpoint keys: 'base' or `${runId}:${round}`). */
 export type BlindTallies = Record<string, Tally>;
 
+export const EMPTY_TALLY: Tally = Object.freeze({ a: 0, b: 0, ties: 0 });
+
 export const isTally = (t: unknown): t is Tally =>
   !!t && typeof t === 'object' && (['a', 'b', 'ties'] as const).every((k) => Number.isInteger((t as Tally)[k]) && (t as Tally)[k] >= 0);
 
