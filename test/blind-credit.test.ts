@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countJudgement, creditOf } from '../src/app/blindCredit';
+import { countJudgement, creditOf } from '../src/app/compare/blindCredit';
 import { mulberry32 } from '../src/core/random';
 
 describe('blind A/B credit', () => {

@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SailEvent, SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { describePosition, estimateRunMs, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses } from '../src/app/runProgress';
-import { presetOf, presetSettings, RUN_PRESETS } from '../src/app/runSettings';
+import { describePosition, estimateRunMs, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses } from '../src/app/run/runProgress';
+import { presetOf, presetSettings, RUN_PRESETS } from '../src/app/run/runSettings';
 
 type Tick = { event: SailEvent } | { saved: number };
 

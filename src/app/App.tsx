@@ -1,20 +1,20 @@
 import { useEffect } from 'react';
 
-import { ComparePanel } from './components/ComparePanel';
-import { Credits } from './components/Credits';
-import { ErrorList } from './components/ErrorList';
-import { EvaluatePanel } from './components/EvaluatePanel';
-import { GeneratePanel } from './components/GeneratePanel';
-import { Header } from './components/Header';
-import { ImageGrid } from './components/ImageGrid';
-import { LabelPanel } from './components/LabelPanel';
-import { ModelInfo } from './components/ModelInfo';
-import { PairsPanel } from './components/PairsPanel';
-import { ProjectBar } from './components/ProjectBar';
-import { RunPanel } from './components/RunPanel';
-import { Tabs, type TabSpec } from './components/Tabs';
-import { useProjects } from './projectStore';
-import { useStudio } from './store';
+import { ComparePanel } from './compare/ComparePanel';
+import { Credits } from './studio/Credits';
+import { ErrorList } from './studio/ErrorList';
+import { EvaluatePanel } from './evaluate/EvaluatePanel';
+import { GeneratePanel } from './generate/GeneratePanel';
+import { Header } from './studio/Header';
+import { ImageGrid } from './shared/ImageGrid';
+import { LabelPanel } from './label/LabelPanel';
+import { ModelInfo } from './studio/ModelInfo';
+import { PairsPanel } from './pairs/PairsPanel';
+import { ProjectBar } from './project/ProjectBar';
+import { RunPanel } from './run/RunPanel';
+import { Tabs, type TabSpec } from './studio/Tabs';
+import { useProjects } from './project/projectStore';
+import { useStudio } from './studio/studioStore';
 
 // In the order of the user's path (architecture.md section 1): label, check the pairs, run, compare.
 const TABS: readonly TabSpec[] = [

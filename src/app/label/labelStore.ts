@@ -1,0 +1,225 @@
+// Labelling seed pairs by clicking: the studio draws a prompt (or takes the user's), the model
+// worker makes two images of it from different noise, the user picks the better one, calls a
+// tie, skips, or undoes. The next pair is generated while the user judges the current one, so
+// a click moves straight on. Stored pairs go to the current project through useProjects.
+
+import { create } from 'zustand';
+
+import type { ModelWeights } from '../../protocol';
+import { ModelRequestError } from '../shared/modelClient';
+import { rgbaToPng } from '../shared/pngImages';
+import { useProjects, type StoredPair } from '../project/projectStore';
+import { publicUrl } from '../shared/settings';
+import { projectBase } from '../run/runStore';
+import { modelClient, toModelPrompt, useStudio } from '../studio/studioStore';
+
+/** Two images of one prompt, waiting for a judgement. */
+export interface Candidate {
+  key: number;
+  prompt: string;
+  seed: number;
+  size: number;
+  /** RGBA, size*size*4 each: image 1 (left) and image 2 (right). */
+  images: [Uint8ClampedArray, Uint8ClampedArray];
+}
+
+export type Judgement = 'left' | 'right' | 'tie';
+
+interface Labelled {
+  candidate: Candidate;
+  pairId: string;
+}
+
+export interface LabelState {
+  /** pending[0] is shown; the rest are generated ahead. */
+  pending: Candidate[];
+  generating: boolean;
+  /** Why the last generation failed, shown with a Retry button. */
+  failure: string | null;
+  /** The user's prompt; null = prompts drawn from the dataset. */
+  customPrompt: string | null;
+  /** Words of the user's prompt the model's tokenizer does not know (it reads them as unknown). */
+  unknownWords: string[];
+  /** Pairs labelled in this visit, newest last: what Undo takes back. */
+  history: Labelled[];
+  /** A judgement is being stored. */
+  saving: boolean;
+}
+
+export interface LabelActions {
+  /** The Label tab is open (true) or closed: pairs are generated only while it is open, so the
+   * other tabs (a run, a generation) get the worker to themselves. */
+  setActive(active: boolean): void;
+  /** Keeps the queue filled; called when the tab opens and after every change. */
+  fill(): void;
+  judge(judgement: Judgement): Promise<void>;
+  skip(): void;
+  undo(): Promise<void>;
+  /** Pairs for this prompt from now on (null or empty: back to drawn prompts). */
+  setCustomPrompt(prompt: string | null): void;
+  retry(): void;
+}
+
+/** Candidates generated ahead of the one shown: a pair takes about 1 s on wasm here, and a
+ * quick judge clicks faster than that for a few pairs in a row. */
+const LOOKAHEAD = 2;
+
+/** Seed prompts: the dataset's prompts outside the held-out evaluation split and the SAIL round
+ * pools (rounds must see fresh prompts, as in the paper), and without skin-tone variants (they
+ * differ from the base emoji only in colour, which a 32x32 model barely separates). */
+async function loadSeedPrompts(): Promise<string[]> {
+  const response = await fetch(publicUrl('data/emoji-32.json'));
+  if (!response.ok) throw new Error(`The prompts could not be loaded (data/emoji-32.json: HTTP ${response.status}).`);
+  const manifest = (await response.json()) as {
+    records: { id: number; prompt: string; skinTone: string | null }[];
+    splits: { evaluation?: number[]; sailPools?: number[][] };
+  };
+  const excluded = new Set([...(manifest.splits.evaluation ?? []), ...(manifest.splits.sailPools ?? []).flat()]);
+  const prompts = manifest.records.filter((r) => !r.skinTone && !excluded.has(r.id)).map((r) => r.prompt);
+  if (prompts.length === 0) throw new Error('data/emoji-32.json has no prompts for seed pairs.');
+  return [...new Set(prompts)];
+}
+
+let seedPrompts: Promise<string[]> | undefined;
+const promptsOnce = () =>
+  (seedPrompts ??= loadSeedPrompts().catch((err: unknown) => {
+    seedPrompts = undefined;
+    throw err;
+  }));
+
+const randomSeed = () => Math.floor(Math.random() * 2 ** 31);
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+const LABEL_OF: Record<Judgement, StoredPair['label0']> = { left: 1, right: 0, tie: 0.5 };
+
+export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
+  let nextKey = 1;
+  let active = false;
+  /** Bumped when the queue is thrown away (a new prompt): results of older requests are dropped. */
+  let generation = 0;
+
+  /** The project's imported base, read once per project (a project's base never changes). */
+  let base: { projectId: string; model: Promise<ModelWeights | undefined> } | undefined;
+  function baseOf(projectId: string | null): Promise<ModelWeights | undefined> {
+    if (!projectId) return Promise.resolve(undefined);
+    if (base?.projectId !== projectId) base = { projectId, model: projectBase(projectId) };
+    return base.model;
+  }
+
+  async function makeCandidate(): Promise<Candidate> {
+    const { customPrompt } = get();
+    const prompt: string = customPrompt ?? (await promptsOnce().then((all) => all[Math.floor(Math.random() * all.length)]));
+    const { model } = useStudio.getState();
+    const sampling = model?.sampling ?? { steps: 25, guidance: 4 };
+    const seed = randomSeed();
+    // One request of two: the two images start from different noise of the same seeded stream.
+    // Pairs are drawn by the project's own base, so an imported model is the one being labelled.
+    const weights = await baseOf(useProjects.getState().currentProjectId);
+    const reply = await modelClient().send({ kind: 'generate', prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps, model: weights }).reply;
+    const [a, b] = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
+    return { key: nextKey++, prompt, seed, size: reply.size, images: [a, b] };
+  }
+
+  return {
+    pending: [],
+    generating: false,
+    failure: null,
+    customPrompt: null,
+    unknownWords: [],
+    history: [],
+    saving: false,
+
+    setActive(value) {
+      active = value;
+      if (active) get().fill();
+    },
+
+    fill() {
+      const { pending, generating, failure } = get();
+      if (!active || generating || failure || pending.length > LOOKAHEAD) return;
+      if (useStudio.getState().workerStatus !== 'ready') return;
+      const mine = generation;
+      set({ generating: true });
+      makeCandidate().then(
+        (candidate) => {
+          if (mine !== generation) return;
+          set({ pending: [...get().pending, candidate], generating: false });
+          get().fill();
+        },
+        (err: unknown) => {
+          if (mine !== generation) return;
+          // A crash or restart is reported by the worker's owner; the queue refills once it is ready.
+          const lost = err instanceof ModelRequestError && ['worker-crashed', 'timeout', 'restarted'].includes(err.reason);
+          set({ generating: false, failure: lost ? null : `The next pair could not be generated: ${messageOf(err)}` });
+        },
+      );
+    },
+
+    async judge(judgement) {
+      const { pending, saving } = get();
+      const candidate = pending[0];
+      if (!candidate || saving || useProjects.getState().status !== 'ready') return;
+      set({ saving: true });
+      const pair: StoredPair = {
+        id: crypto.randomUUID(),
+        caption: candidate.prompt,
+        image0: rgbaToPng(candidate.images[0], candidate.size),
+        image1: rgbaToPng(candidate.images[1], candidate.size),
+        label0: LABEL_OF[judgement],
+        source: 'seed',
+        createdAt: Date.now(),
+      };
+      const stored = await useProjects.getState().addPairs([pair]);
+      // Not stored (full storage, say): the pair stays on screen so the judgement can be retried.
+      if (stored) set({ pending: get().pending.filter((c) => c !== candidate), history: [...get().history, { candidate, pairId: pair.id }] });
+      set({ saving: false });
+      get().fill();
+    },
+
+    skip() {
+      if (get().saving) return;
+      set({ pending: get().pending.slice(1) });
+      get().fill();
+    },
+
+    async undo() {
+      const { history, saving } = get();
+      const last = history[history.length - 1];
+      if (!last || saving) return;
+      set({ saving: true });
+      const deleted = await useProjects.getState().deletePair(last.pairId);
+      if (deleted) set({ history: history.slice(0, -1), pending: [last.candidate, ...get().pending] });
+      set({ saving: false });
+    },
+
+    setCustomPrompt(prompt) {
+      const trimmed = (prompt?.trim() && toModelPrompt(prompt)) || null;
+      generation++;
+      set({ customPrompt: trimmed, unknownWords: [], pending: [], generating: false, failure: null });
+      get().fill();
+      if (trimmed && useStudio.getState().workerStatus === 'ready') {
+        modelClient()
+          .send({ kind: 'check-prompt', prompt: trimmed })
+          .reply.then(
+            (reply) => get().customPrompt === trimmed && set({ unknownWords: reply.unknownWords }),
+            () => {}, // a hint only
+          );
+      }
+    },
+
+    retry() {
+      set({ failure: null });
+      get().fill();
+    },
+  };
+});
+
+// The queue fills as soon as the model is ready (and again after a worker restart), if the tab is open.
+useStudio.subscribe((state, previous) => {
+  if (state.workerStatus === 'ready' && previous.workerStatus !== 'ready') useLabelling.getState().fill();
+});
+
+// Undo takes back pairs of the project they were stored in only.
+useProjects.subscribe((state, previous) => {
+  if (state.currentProjectId !== previous.currentProjectId) useLabelling.setState({ history: [] });
+});

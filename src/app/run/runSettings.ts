@@ -1,0 +1,96 @@
+// The Run form's fields: what each SAIL setting means to a user, its range, and the check that
+// keeps a run from starting with a value that cannot work. The engine has the last word; these
+// ranges only keep typing mistakes out (a test hook may still set anything through the store).
+
+import type { SailSettings } from '../../core/sail/loop';
+import { DEFAULT_SAIL_SETTINGS } from '../../core/sail/settings';
+
+type NumericSetting = { [K in keyof SailSettings]: SailSettings[K] extends number ? K : never }[keyof SailSettings];
+
+export interface SettingField {
+  name: NumericSetting;
+  label: string;
+  hint: string;
+  min: number;
+  max: number;
+  integer: boolean;
+}
+
+export const SETTING_FIELDS: readonly SettingField[] = [
+  { name: 'rounds', label: 'Rounds', hint: 'self-amplifying rounds after round 0 (paper: 3)', min: 0, max: 10, integer: true },
+  { name: 'stepsPerRound', label: 'Steps per round', hint: 'Diffusion-DPO optimiser steps in each round', min: 1, max: 2000, integer: true },
+  { name: 'learningRate', label: 'Learning rate', hint: 'Adam step size; lower it if a run diverges', min: 1e-7, max: 0.1, integer: false },
+  { name: 'beta', label: 'Beta', hint: 'how strongly DPO pulls away from the reference (paper: 5000 at SD scale)', min: 0.001, max: 100_000, integer: false },
+  { name: 'alpha', label: 'Alpha (self share)', hint: 'fraction of self pairs in each batch, ranked mixup (paper: 0.25)', min: 0, max: 1, integer: false },
+  { name: 'candidatesPerPrompt', label: 'Candidates per prompt', hint: 'N images sampled per fresh prompt (paper: 8)', min: 2, max: 32, integer: true },
+  { name: 'rewardDraws', label: 'Reward draws', hint: 'K noise draws of the implicit reward (paper: 10)', min: 1, max: 64, integer: true },
+  { name: 'promptsPerRound', label: 'Prompts per round', hint: 'fresh prompts each self-amplifying round', min: 1, max: 400, integer: true },
+  { name: 'batchSize', label: 'Batch size', hint: 'pairs per optimiser step', min: 1, max: 128, integer: true },
+  { name: 'marginThreshold', label: 'Margin threshold', hint: 'self pairs with a smaller reward margin are dropped', min: 0, max: 1e6, integer: false },
+  { name: 'ddimSteps', label: 'DDIM steps', hint: 'sampling steps for candidates and the grid', min: 2, max: 200, integer: true },
+  { name: 'guidance', label: 'Guidance', hint: 'classifier-free guidance scale for candidates', min: 1, max: 20, integer: false },
+  { name: 'seed', label: 'Seed', hint: 'every random draw of the run follows from it', min: 0, max: 2 ** 31 - 1, integer: true },
+];
+
+/** Why these settings cannot start a run (one sentence per field), or [] when they can. */
+export function settingsProblems(s: SailSettings): string[] {
+  const problems: string[] = [];
+  for (const f of SETTING_FIELDS) {
+    const v = s[f.name];
+    if (typeof v !== 'number' || !Number.isFinite(v)) problems.push(`${f.label} must be a number.`);
+    else if (v < f.min || v > f.max) problems.push(`${f.label} must be between ${f.min} and ${f.max}.`);
+    else if (f.integer && !Number.isInteger(v)) problems.push(`${f.label} must be a whole number.`);
+  }
+  if (s.pairing !== 'best-worst' && s.pairing !== 'random') problems.push('Pairing must be best vs worst or random.');
+  if (s.judge !== 'current' && s.judge !== 'round0') problems.push('The judge must be the current model or the round-0 model.');
+  return problems;
+}
+
+/** Saved settings of an older release may lack newer fields: fill them from the defaults. */
+export function withDefaults(saved: Partial<SailSettings> | null | undefined): SailSettings {
+  return { ...DEFAULT_SAIL_SETTINGS, ...(saved ?? {}) };
+}
+
+export interface RunPreset {
+  id: string;
+  label: string;
+  /** What it is for, and whether the evaluation measured it. */
+  hint: string;
+  /** Changes from DEFAULT_SAIL_SETTINGS (the seed is kept from the form). */
+  changes: Partial<SailSettings>;
+}
+
+export const RUN_PRESETS: readonly RunPreset[] = [
+  {
+    id: 'three',
+    label: 'Three rounds (default)',
+    hint: "round 0 on your pairs, then the paper's three self-amplifying rounds; only the first was measured here (docs/results.md), and each later one is kept only if it beats the one before on your held-out pairs",
+    changes: {},
+  },
+  {
+    id: 'measured',
+    label: 'One round (measured)',
+    hint: 'round 0 on your pairs, then one self-amplifying round: exactly what the evaluation measured (docs/sail.md), in about half the time',
+    changes: { rounds: 1 },
+  },
+  {
+    id: 'quick',
+    label: 'Quick look',
+    hint: 'one round with half the steps and self-labelled prompts: the least time, a weaker effect (not measured)',
+    changes: { rounds: 1, stepsPerRound: 15, promptsPerRound: 16 },
+  },
+];
+
+/** The preset these settings are, if any (the seed does not count). */
+export function presetOf(s: SailSettings): RunPreset | null {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return (
+    RUN_PRESETS.find((p) => {
+      const want = presetSettings(p, s);
+      return (Object.keys(want) as (keyof SailSettings)[]).every((k) => same(want[k], s[k]));
+    }) ?? null
+  );
+}
+
+/** The settings of a preset, keeping the form's seed. */
+export const presetSettings = (p: RunPreset, current: SailSettings): SailSettings => ({ ...DEFAULT_SAIL_SETTINGS, ...p.changes, seed: current.seed });
