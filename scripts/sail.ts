@@ -14,6 +14,7 @@ import { encodePairs } from '../src/core/sail/prepare';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { writePairsZip } from '../src/core/data/pairs';
 import { anchorSetFor } from '../src/core/sail/anchor';
+import { checkPromptManifest, roundPools, studioPrompts } from '../src/core/data/studioPrompts';
 import { loadEmojiDataset } from './lib/png';
 import { parseArgs } from './lib/args';
 import { loadCheckpointDir, saveCheckpointDir } from './lib/checkpointFs';
@@ -89,10 +90,8 @@ async function main() {
   const records = await readPairs(String(args.pairs), base.config.imageSize);
   const seedPairs = await encodePairs(base, records);
   console.log(`${records.length} pairs read, ${seedPairs.length} with a preference (ties skipped)`);
-  const manifest = JSON.parse(readFileSync(join(String(args.data), 'emoji-32.json'), 'utf8')) as { records: { prompt: string }[]; splits: { sailPools: number[][] } };
-  const promptPools = manifest.splits.sailPools.map((pool) => [...new Set(pool.map((id) => manifest.records[id].prompt))]);
-  while (promptPools.length < settings.rounds) promptPools.push(promptPools[promptPools.length % manifest.splits.sailPools.length]);
   const data = loadEmojiDataset(String(args.data));
+  const promptPools = roundPools(studioPrompts(checkPromptManifest(data.manifest)).sailPools, settings.rounds);
   const anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 });
 
   // Resume after the last finished round of the same settings.

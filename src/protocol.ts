@@ -75,16 +75,6 @@ export interface RenderGridRequest {
   model?: ModelWeights;
 }
 
-/**
- * Test hook: destroys the WebGPU device, as a driver reset or a GPU process crash loses it, so a
- * test can watch the studio recover. No reply (the worker then ends itself); ignored off WebGPU.
- */
-/** Not in WorkerRequest: only the e2e build (vite --mode e2e) of the worker answers it. */
-export interface LoseDeviceRequest {
-  kind: 'lose-device';
-  id: number;
-}
-
 /** Reads an exported checkpoint (config.json text + model.safetensors) and checks it; changes nothing. */
 export interface CheckModelRequest {
   kind: 'check-model';

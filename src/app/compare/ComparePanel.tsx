@@ -3,7 +3,8 @@
 
 import { useEffect, useMemo, useRef } from 'react';
 
-import { checkpointOptions, useCompare, winRate, type CheckpointKey } from './compareStore';
+import { checkpointOptions, type CheckpointKey } from '../project/checkpoints';
+import { useCompare, winRate } from './compareStore';
 import { currentProject, useProjects } from '../project/projectStore';
 import { usePromptLabel } from '../shared/promptLabel';
 import { useStudio } from '../studio/studioStore';

@@ -9,36 +9,15 @@ import { drawAcrossCategories } from '../../core/data/promptSpread';
 import { create } from 'zustand';
 
 import { wilsonInterval, type WinRate } from '../../core/stats';
-import type { GridCell, ModelWeights } from '../../protocol';
+import type { GridCell } from '../../protocol';
 import { ModelRequestError } from '../shared/modelClient';
 import { useProjects } from '../project/projectStore';
-import { gridCellsFor, projectBase, roundModel } from '../run/runStore';
+import { gridCellsFor } from '../run/runSession';
+import { checkpointModel, checkpointOptions, type CheckpointKey } from '../project/checkpoints';
 import { modelClient, toModelPrompt, useStudio } from '../studio/studioStore';
 import { countJudgement, type BlindJudgement as Judgement } from './blindCredit';
 import { studioDb } from '../storage/db';
-import { EMPTY_TALLY, isTally, type ProjectRecord, type Tally } from '../storage/schema';
-
-/** 'base', or `${runId}:${round}`. */
-export type CheckpointKey = string;
-
-export interface CheckpointOption {
-  key: CheckpointKey;
-  label: string;
-}
-
-/** Every checkpoint of the project, base first, then each run's finished rounds. */
-export function checkpointOptions(project: ProjectRecord | undefined): CheckpointOption[] {
-  if (!project) return [];
-  const base = { key: 'base', label: project.importedBase ? `Base (${project.importedBase.name})` : 'Base (shipped model)' };
-  const rounds = project.runs.flatMap((run, i) => Array.from({ length: run.roundsDone }, (_, k) => ({ key: `${run.id}:${k}`, label: `Run ${i + 1}, round ${k}` })));
-  return [base, ...rounds];
-}
-
-async function modelFor(projectId: string, key: CheckpointKey): Promise<ModelWeights | undefined> {
-  if (key === 'base') return projectBase(projectId);
-  const cut = key.lastIndexOf(':');
-  return roundModel(projectId, key.slice(0, cut), Number(key.slice(cut + 1)));
-}
+import { EMPTY_TALLY, isTally, type Tally } from '../storage/schema';
 
 export interface Rendered {
   cells: GridCell[];
@@ -138,11 +117,12 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     const id = projectId();
     if (!id) throw new Error('Open a project first.');
     const { a, b } = get();
-    const [modelA, modelB] = await Promise.all([modelFor(id, a), modelFor(id, b)]);
+    const db = await studioDb();
+    const [modelA, modelB] = await Promise.all([checkpointModel(db, id, a), checkpointModel(db, id, b)]);
     const client = modelClient();
     // One after the other: the worker is one thread, and A then B keeps the page's order.
-    const ra = await client.send({ kind: 'render-grid', cells, ...settings(), model: modelA }).reply;
-    const rb = await client.send({ kind: 'render-grid', cells, ...settings(), model: modelB }).reply;
+    const ra = await client.renderGrid({ cells, ...settings(), model: modelA });
+    const rb = await client.renderGrid({ cells, ...settings(), model: modelB });
     return { cells, size: ra.size, a: ra.images.map((x) => new Uint8ClampedArray(x)), b: rb.images.map((x) => new Uint8ClampedArray(x)) };
   };
 

@@ -79,11 +79,10 @@ export const useEval = create<EvalState & EvalActions>()((set, get) => ({
     } catch (err) {
       return set({ error: messageOf(err) });
     }
-    const { id, reply } = modelClient().send(
-      { kind: 'run-eval', settings, classifierUrl: publicUrl('models/classifier/'), manifestUrl: publicUrl('data/emoji-32.json'), atlasUrl: publicUrl('data/emoji-32.png') },
-      undefined,
+    const { id, reply } = modelClient().runEval(
+      { settings, classifierUrl: publicUrl('models/classifier/'), manifestUrl: publicUrl('data/emoji-32.json'), atlasUrl: publicUrl('data/emoji-32.png') },
       (message) => {
-        if (message.kind !== 'progress' || get().run.requestId !== id) return;
+        if (get().run.requestId !== id) return;
         set({ run: { ...get().run, done: message.done, total: message.total, stage: message.stage ?? get().run.stage } });
       },
     );

@@ -9,8 +9,9 @@ import type { ModelWeights } from '../../protocol';
 import { ModelRequestError } from '../shared/modelClient';
 import { rgbaToPng } from '../shared/pngImages';
 import { useProjects, type StoredPair } from '../project/projectStore';
-import { publicUrl } from '../shared/settings';
-import { projectBase } from '../run/runStore';
+import { fetchStudioPrompts } from '../shared/publicData';
+import { projectBase } from '../project/checkpoints';
+import { studioDb } from '../storage/db';
 import { modelClient, toModelPrompt, useStudio } from '../studio/studioStore';
 
 /** Two images of one prompt, waiting for a judgement. */
@@ -64,28 +65,8 @@ export interface LabelActions {
  * quick judge clicks faster than that for a few pairs in a row. */
 const LOOKAHEAD = 2;
 
-/** Seed prompts: the dataset's prompts outside the held-out evaluation split and the SAIL round
- * pools (rounds must see fresh prompts, as in the paper), and without skin-tone variants (they
- * differ from the base emoji only in colour, which a 32x32 model barely separates). */
-async function loadSeedPrompts(): Promise<string[]> {
-  const response = await fetch(publicUrl('data/emoji-32.json'));
-  if (!response.ok) throw new Error(`The prompts could not be loaded (data/emoji-32.json: HTTP ${response.status}).`);
-  const manifest = (await response.json()) as {
-    records: { id: number; prompt: string; skinTone: string | null }[];
-    splits: { evaluation?: number[]; sailPools?: number[][] };
-  };
-  const excluded = new Set([...(manifest.splits.evaluation ?? []), ...(manifest.splits.sailPools ?? []).flat()]);
-  const prompts = manifest.records.filter((r) => !r.skinTone && !excluded.has(r.id)).map((r) => r.prompt);
-  if (prompts.length === 0) throw new Error('data/emoji-32.json has no prompts for seed pairs.');
-  return [...new Set(prompts)];
-}
-
-let seedPrompts: Promise<string[]> | undefined;
-const promptsOnce = () =>
-  (seedPrompts ??= loadSeedPrompts().catch((err: unknown) => {
-    seedPrompts = undefined;
-    throw err;
-  }));
+/** Seed prompts (core's studioPrompts: outside the held-out and round-pool splits, no skin-tone variants). */
+const promptsOnce = async () => (await fetchStudioPrompts()).seed;
 
 const randomSeed = () => Math.floor(Math.random() * 2 ** 31);
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -102,7 +83,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
   let base: { projectId: string; model: Promise<ModelWeights | undefined> } | undefined;
   function baseOf(projectId: string | null): Promise<ModelWeights | undefined> {
     if (!projectId) return Promise.resolve(undefined);
-    if (base?.projectId !== projectId) base = { projectId, model: projectBase(projectId) };
+    if (base?.projectId !== projectId) base = { projectId, model: studioDb().then((db) => projectBase(db, projectId)) };
     return base.model;
   }
 
@@ -115,7 +96,7 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     // One request of two: the two images start from different noise of the same seeded stream.
     // Pairs are drawn by the project's own base, so an imported model is the one being labelled.
     const weights = await baseOf(useProjects.getState().currentProjectId);
-    const reply = await modelClient().send({ kind: 'generate', prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps, model: weights }).reply;
+    const reply = await modelClient().generate({ prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps, model: weights }).reply;
     const [a, b] = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
     return { key: nextKey++, prompt, seed, size: reply.size, images: [a, b] };
   }
@@ -199,9 +180,9 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
       get().fill();
       if (trimmed && useStudio.getState().workerStatus === 'ready') {
         modelClient()
-          .send({ kind: 'check-prompt', prompt: trimmed })
-          .reply.then(
-            (reply) => get().customPrompt === trimmed && set({ unknownWords: reply.unknownWords }),
+          .checkPrompt(trimmed)
+          .then(
+            (unknownWords) => get().customPrompt === trimmed && set({ unknownWords }),
             () => {}, // a hint only
           );
       }
@@ -212,14 +193,4 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
       get().fill();
     },
   };
-});
-
-// The queue fills as soon as the model is ready (and again after a worker restart), if the tab is open.
-useStudio.subscribe((state, previous) => {
-  if (state.workerStatus === 'ready' && previous.workerStatus !== 'ready') useLabelling.getState().fill();
-});
-
-// Undo takes back pairs of the project they were stored in only.
-useProjects.subscribe((state, previous) => {
-  if (state.currentProjectId !== previous.currentProjectId) useLabelling.setState({ history: [] });
 });

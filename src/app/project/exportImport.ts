@@ -123,7 +123,7 @@ export async function importModelAsProject(file: File): Promise<ProjectRecord> {
   }
   const { configText, weights } = readCheckpointZip(new Uint8Array(await file.arrayBuffer()));
   const buffer = weights.slice().buffer as ArrayBuffer;
-  await modelClient().send({ kind: 'check-model', config: configText, weights: buffer }).reply;
+  await modelClient().checkModel(configText, buffer);
   const config = JSON.parse(configText) as object; // the worker parsed it already
   const db = await studioDb();
   const name = file.name.replace(/\.zip$/i, '').slice(0, 70) || 'Imported model';

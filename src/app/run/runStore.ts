@@ -4,21 +4,24 @@
 // weights and the run's roundsDone in one transaction) before the page shows it as kept, so a
 // reload, a crash or a full disk never loses a finished round. No TF.js here: the worker trains.
 
-import { HELD_ELSEWHERE, OTHER_TAB_TEXT, runLockHeld, withRunLock } from './runLock';
 import { create } from 'zustand';
 
 import type { SailSettings, StepPoint } from '../../core/sail/loop';
-import type { GridCell, ModelWeights, RunSailRequest, SailRoundReply, StreamReply } from '../../protocol';
-import { ModelRequestError } from '../shared/modelClient';
-import { pngToRgb, rgbaToPng } from '../shared/pngImages';
-import { fetchSailPools } from './sailPools';
-import { publicUrl } from '../shared/settings';
-import { settingsProblems, withDefaults } from './runSettings';
-import { RunProgress, describePosition, type RunPosition } from './runProgress';
+import type { GridCell } from '../../protocol';
+import { projectBase } from '../project/checkpoints';
 import { useProjects } from '../project/projectStore';
-import { modelClient, useStudio } from '../studio/studioStore';
-import type { ProjectRecord, RunRecord, RunStatus, StoredPair, StoredRound } from '../storage/schema';
+import { pngToRgb, rgbaToPng } from '../shared/pngImages';
+import { anchorDataUrls, fetchStudioPrompts } from '../shared/publicData';
 import { studioDb } from '../storage/db';
+import type { ProjectRecord, RunRecord, StoredRound } from '../storage/schema';
+import { modelClient, useStudio } from '../studio/studioStore';
+import { HELD_ELSEWHERE, OTHER_TAB_TEXT, runLockHeld, withRunLock } from './runLock';
+import { describePosition, type RunProgress, type RunPosition } from './runProgress';
+import { createRun, executeRun, gridCellsFor, loadRounds, markInterrupted, prepareResume, type RunDeps, type StopIntent } from './runSession';
+import { settingsProblems, withDefaults } from './runSettings';
+import { roundPools } from '../../core/data/studioPrompts';
+
+export { GRID_CELLS, keptText } from './runSession';
 
 export interface LiveCheck {
   round: number;
@@ -93,35 +96,10 @@ export interface RunActions {
 
 const idleLive: LiveRun = { status: 'idle', runId: null, requestId: null, position: null, fraction: 0, timeLeftMs: null, label: '' };
 
-/** The grid after every round: up to 4 of the project's prompts x 2 seeds. */
-const GRID_PROMPTS = 4;
-const GRID_SEEDS = [1, 2];
-const FALLBACK_GRID_PROMPTS = ['grinning face', 'red heart', 'dog face', 'rocket'];
-
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
-/** What a stopped run still has, in a sentence. */
-export const keptText = (roundsDone: number) =>
-  roundsDone === 0 ? 'No round had finished yet.' : roundsDone === 1 ? 'Round 0 is kept.' : `Rounds 0 to ${roundsDone - 1} are kept.`;
 
 /** Off only through the test hook below, to force a NaN loss with a learning rate the form refuses. */
 let checkSettings = true;
-
-/** Cells of a project's fixed grid (prompts x seeds). */
-export const GRID_CELLS = GRID_PROMPTS * GRID_SEEDS.length;
-
-/** The fixed grid of a project: its first distinct seed captions, topped up with stock prompts. */
-export function gridCellsFor(pairs: Pick<StoredPair, 'caption' | 'createdAt'>[]): GridCell[] {
-  const prompts: string[] = [];
-  for (const p of [...pairs].sort((a, b) => a.createdAt - b.createdAt)) {
-    if (!prompts.includes(p.caption)) prompts.push(p.caption);
-    if (prompts.length === GRID_PROMPTS) break;
-  }
-  for (const p of FALLBACK_GRID_PROMPTS) if (prompts.length < GRID_PROMPTS && !prompts.includes(p)) prompts.push(p);
-  return prompts.flatMap((prompt) => GRID_SEEDS.map((seed) => ({ prompt, seed })));
-}
-
-const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`).replace(/:/g, '-');
 
 /** Resolves once the model worker is ready (at once if it is). */
 function workerReady(): Promise<void> {
@@ -135,45 +113,21 @@ function workerReady(): Promise<void> {
   });
 }
 
-/** The weights a request runs on for the project's base: its imported base, or the loaded model. */
-export async function projectBase(projectId: string): Promise<ModelWeights | undefined> {
-  const imported = await (await studioDb()).getImportedBase(projectId);
-  return imported && { config: imported.config, weights: imported.weights };
-}
-
-/** The checkpoint of round `round` of a run, with the project's base config when it has one. */
-export async function roundModel(projectId: string, runId: string, round: number): Promise<ModelWeights> {
-  const db = await studioDb();
-  const [weights, imported] = await Promise.all([db.getRoundWeights(projectId, runId, round), db.getImportedBase(projectId)]);
-  if (!weights) throw new Error(`The weights of round ${round} are not stored (the run may have been deleted).`);
-  return { config: imported?.config, weights };
-}
-
-/** Changes one run of the stored project in one transaction (from what is stored, so no other change is lost). */
-async function updateRun(projectId: string, runId: string, change: Partial<RunRecord>, runSettings?: SailSettings): Promise<ProjectRecord> {
-  const db = await studioDb();
-  return db.updateProject(projectId, (p) => ({
-    ...p,
-    runSettings: runSettings ?? p.runSettings,
-    runs: p.runs.map((r) => (r.id === runId ? { ...r, ...change } : r)),
-  }));
-}
-
-async function loadRounds(projectId: string, run: RunRecord): Promise<StoredRound[]> {
-  const db = await studioDb();
-  const rounds: StoredRound[] = [];
-  for (let k = 0; k < run.roundsDone; k++) {
-    const r = await db.getRound(projectId, run.id, k);
-    if (r) rounds.push(r);
-  }
-  return rounds;
-}
+/** What a run in this page runs on: the page's worker client, the studio's database and dataset. */
+const runDeps = async (): Promise<RunDeps> => ({
+  client: modelClient(),
+  db: await studioDb(),
+  promptPools: async (rounds) => roundPools((await fetchStudioPrompts()).sailPools, rounds),
+  decodePng: pngToRgb,
+  imageSize: useStudio.getState().model?.imageSize ?? 32,
+  anchorData: anchorDataUrls(),
+});
 
 const curveOf = (rounds: StoredRound[]): CurvePoint[] => rounds.flatMap((r) => r.record.curve.map((p) => ({ ...p, round: r.round })));
 
 export const useRun = create<RunState & RunActions>()((set, get) => {
   /** What the user asked for when the worker's 'cancelled' comes back. */
-  let stopIntent: 'pause' | 'cancel' | null = null;
+  let stopIntent: StopIntent = null;
 
   const setNotice = (tone: Notice['tone'], text: string) => set({ notice: { tone, text } });
 
@@ -184,178 +138,83 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     return project;
   };
 
-  /** Runs one run-sail request for `run` from `fromRound`; settles when the run has stopped and its state is written. */
+  /** Runs `run` from its next round (runSession.executeRun) and shows it live; settles when it has stopped. */
   const launch = async (projectId: string, run: RunRecord, settings: SailSettings) => {
-    const db = await studioDb();
-    const fromRound = run.roundsDone;
     stopIntent = null;
     set({ live: { ...idleLive, status: 'starting', runId: run.id, label: 'Preparing the seed pairs…' }, viewRunId: run.id, notice: null, checks: [] });
-
-    let request: Omit<RunSailRequest, 'id'>;
-    let grid: GridCell[];
-    try {
-      const pairs = await db.listPairs(projectId);
-      grid = gridCellsFor(pairs);
-      const decided = pairs.filter((p) => p.label0 !== 0.5);
-      if (fromRound === 0 && decided.length === 0) throw new Error('Round 0 needs seed pairs with a preference: label or upload some first (ties do not count).');
-      const seedPairs = await Promise.all(
-        decided.map(async (p) => ({ caption: p.caption, image0: await pngToRgb(p.image0), image1: await pngToRgb(p.image1), label0: p.label0, source: 'seed' as const })),
-      );
-      const resumeFrom =
-        fromRound > 0
-          ? {
-              round: fromRound - 1,
-              weights: (await roundModel(projectId, run.id, fromRound - 1)).weights,
-              round0Weights: settings.judge === 'round0' && fromRound > 1 ? (await roundModel(projectId, run.id, 0)).weights : undefined,
-            }
-          : undefined;
-      request = {
-        kind: 'run-sail',
-        seedPairs,
-        promptPools: await fetchSailPools(settings.rounds),
-        settings,
-        resumeFrom,
-        base: await projectBase(projectId),
-        grid,
-        anchorData: { manifestUrl: publicUrl('data/emoji-32.json'), atlasUrl: publicUrl('data/emoji-32.png') },
-      };
-    } catch (err) {
-      set({ live: idleLive });
-      await updateRun(projectId, run.id, { status: 'failed', message: messageOf(err) }).catch(() => {});
-      await refreshProject(projectId);
-      setNotice('error', messageOf(err));
-      return;
-    }
-
-    const progress = new RunProgress(settings, grid.length, fromRound);
-    const show = () => {
+    const show = (progress: RunProgress) => {
       const position = progress.current;
       set({ live: { ...get().live, position, fraction: progress.fraction(), timeLeftMs: progress.timeLeftMs(), label: describePosition(position, settings.rounds) } });
     };
-
-    // Rounds are saved one after another, in order; a failed save stops the run.
-    let saving: Promise<void> = Promise.resolve();
-    let saveFailure: string | null = null;
-    let roundsDone = fromRound;
-    const saveRound = async (reply: SailRoundReply) => {
-      const size = useStudio.getState().model?.imageSize ?? 32;
-      const stored: StoredRound = {
-        round: reply.round,
-        record: reply.record,
-        selfPairs: reply.selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, winner: rgbaToPng(p.winner, size), loser: rgbaToPng(p.loser, size) })),
-        grid: (request.grid ?? []).map((cell, i) => ({ ...cell, image: rgbaToPng(reply.grid[i], size) })),
-      };
-      try {
-        await db.saveRound(projectId, run.id, stored, reply.weights);
-      } catch (err) {
-        saveFailure = `Round ${reply.round} could not be saved: ${messageOf(err)} ${keptText(reply.round)} Free some space (delete an old project or run) and press Resume.`;
-        const { requestId } = get().live;
-        if (requestId !== null) modelClient().cancel(requestId);
-        return;
-      }
-      roundsDone = reply.round + 1;
-      progress.onRoundSaved(reply.round);
-      if (get().viewRunId === run.id && get().projectId === projectId) set({ rounds: [...get().rounds.filter((r) => r.round !== stored.round), stored] });
-      show();
-      await refreshProject(projectId);
-    };
-
-    const onStream = (reply: StreamReply) => {
-      if (reply.kind === 'sail-event') {
-        const e = reply.event;
-        progress.onEvent(e);
-        if (e.type === 'check' && get().viewRunId === run.id) set({ checks: [...get().checks, { round: e.round, step: e.step, heldOutAccuracy: e.heldOutAccuracy, drift: e.drift }] });
-        if (e.type === 'step' && get().viewRunId === run.id) {
-          get().curve.push({ round: e.round, step: e.step, loss: e.loss, implicitAccuracy: e.implicitAccuracy, rewardMargin: e.rewardMargin });
-          set({ curveVersion: get().curveVersion + 1 });
-        }
-        show();
-      } else if (reply.kind === 'sail-round') {
-        saving = saving.then(() => (saveFailure ? undefined : saveRound(reply)));
-      }
-    };
-
-    const { id, reply } = modelClient().send(request, undefined, onStream);
-    set({ live: { ...get().live, status: 'running', requestId: id } });
-    show();
-
-    let status: RunStatus;
-    let message: string | null = null;
-    try {
-      await reply;
-      await saving;
-      status = saveFailure ? 'failed' : 'finished';
-      message = saveFailure;
-    } catch (err) {
-      await saving;
-      const reason = err instanceof ModelRequestError ? err.reason : 'internal';
-      const kept = keptText(roundsDone);
-      if (saveFailure) {
-        status = 'failed';
-        message = saveFailure;
-      } else if (reason === 'cancelled') {
-        status = stopIntent === 'cancel' ? 'cancelled' : 'paused';
-        message = status === 'paused' ? `Paused. ${kept} Resume continues after the last finished round.` : `Cancelled. ${kept}`;
-      } else if (reason === 'restarted') {
-        status = 'interrupted';
-        message = `The model worker was restarted during the run. ${kept} Press Resume to continue.`;
-      } else {
-        status = 'failed';
-        // diverged: the engine's message names round and step; a crash or hang: the client's.
-        message = `${messageOf(err)} ${kept} ${reason === 'diverged' || reason === 'drifted' ? '' : 'Press Resume to continue from there.'}`.trim();
-      }
-    }
+    const onShow = () => get().viewRunId === run.id && get().projectId === projectId;
+    const outcome = await executeRun(
+      await runDeps(),
+      projectId,
+      run,
+      settings,
+      {
+        onLaunched(requestId, progress) {
+          set({ live: { ...get().live, status: 'running', requestId } });
+          show(progress);
+        },
+        onEvent(e, progress) {
+          if (e.type === 'check' && onShow()) set({ checks: [...get().checks, { round: e.round, step: e.step, heldOutAccuracy: e.heldOutAccuracy, drift: e.drift }] });
+          if (e.type === 'step' && onShow()) {
+            get().curve.push({ round: e.round, step: e.step, loss: e.loss, implicitAccuracy: e.implicitAccuracy, rewardMargin: e.rewardMargin });
+            set({ curveVersion: get().curveVersion + 1 });
+          }
+          show(progress);
+        },
+        async onRoundSaved(stored, progress) {
+          if (onShow()) set({ rounds: [...get().rounds.filter((r) => r.round !== stored.round), stored] });
+          show(progress);
+          await refreshProject(projectId);
+        },
+      },
+      () => stopIntent,
+    );
     set({ live: idleLive });
-    try {
-      await updateRun(projectId, run.id, { status, message });
-    } catch (err) {
-      // Even when the final state cannot be written the user is told; after a reload the run
-      // then reads as interrupted (it was stored as running) and offers Resume.
-      message = `${message ?? ''} (The run's state could not be saved: ${messageOf(err)})`.trim();
-    }
     await refreshProject(projectId).catch(() => null);
-    if (message && status !== 'finished') setNotice(status === 'paused' || status === 'cancelled' ? 'info' : 'error', message);
-    else if (status === 'finished') setNotice('info', `Run finished: ${settings.rounds + 1} rounds kept.`);
+    const { status, message } = outcome;
+    if (status === 'finished') setNotice('info', `Run finished: ${settings.rounds + 1} rounds kept.`);
+    else if (message) setNotice(status === 'paused' || status === 'cancelled' ? 'info' : 'error', message);
   };
 
-  /** Resume, once this tab holds the project's run lock. */
+  /** Why the run cannot start or resume now, or null. */
+  const cannotRun = (settings: SailSettings): string | null => {
+    if (useStudio.getState().workerStatus !== 'ready') return 'The model is not loaded yet; wait until the header says it is ready.';
+    const problems = checkSettings ? settingsProblems(settings) : [];
+    return problems.length > 0 ? problems.join(' ') : null;
+  };
+
+  /** Resume, once this tab holds the project's run lock: with the form's settings, which are the project's saved ones unless the user changed them. */
   const resumeLocked = async (runId: string) => {
     const { projectId, settings, live } = get();
     if (!projectId || live.status !== 'idle') return;
-    if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
-    const problems = checkSettings ? settingsProblems(settings) : [];
-    if (problems.length > 0) return setNotice('error', problems.join(' '));
-    const project = await refreshProject(projectId);
-    const run = project?.runs.find((r) => r.id === runId);
-    if (!project || !run) return setNotice('error', 'That run is no longer stored.');
-    if (run.roundsDone > settings.rounds) {
-      await updateRun(projectId, runId, { status: 'finished', message: null });
-      await refreshProject(projectId);
-      return setNotice('info', `All ${settings.rounds + 1} rounds of these settings are already done; raise Rounds to continue.`);
-    }
-    // The form's settings: a run that diverged can go on with a lower learning rate.
-    const resumed: RunRecord = { ...run, settings, status: 'running', message: null };
+    const refused = cannotRun(settings);
+    if (refused) return setNotice('error', refused);
+    let plan;
     try {
-      await updateRun(projectId, runId, { settings, status: 'running', message: null }, settings);
+      plan = await prepareResume(await studioDb(), projectId, runId, settings);
     } catch (err) {
       return setNotice('error', `The run could not be resumed: ${messageOf(err)}`);
     }
     await refreshProject(projectId);
+    if (plan.kind !== 'resume') return setNotice(plan.kind === 'gone' ? 'error' : 'info', plan.message);
     if (get().viewRunId !== runId) await get().viewRun(runId);
     void renderBaseGrid(projectId, settings);
-    await launch(projectId, resumed, settings);
+    await launch(projectId, plan.run, settings);
   };
 
   /** Start, once this tab holds the project's run lock. */
   const startLocked = async () => {
     const { projectId, settings, live } = get();
     if (!projectId || live.status !== 'idle') return;
-    if (useStudio.getState().workerStatus !== 'ready') return setNotice('error', 'The model is not loaded yet; wait until the header says it is ready.');
-    const problems = checkSettings ? settingsProblems(settings) : [];
-    if (problems.length > 0) return setNotice('error', problems.join(' '));
-    const run: RunRecord = { id: newId(), startedAt: Date.now(), settings, status: 'running', message: null, roundsDone: 0 };
+    const refused = cannotRun(settings);
+    if (refused) return setNotice('error', refused);
+    let run: RunRecord;
     try {
-      await (await studioDb()).updateProject(projectId, (p) => ({ ...p, runSettings: settings, runs: [...p.runs, run] }));
+      run = await createRun(await studioDb(), projectId, settings);
     } catch (err) {
       return setNotice('error', `The run could not be started: ${messageOf(err)}`);
     }
@@ -386,18 +245,12 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       if (get().projectId !== projectId) return;
       if (!project) return;
       // A run stored as running that this page is not running was cut off by a reload or a
-      // closed tab: say so, and offer Resume.
+      // closed tab (say so, and offer Resume), unless another tab holds the lock: then it is live there.
       const live = get().live;
-      // A run that another tab holds the lock of is live there, not cut off.
       const elsewhere = project.runs.some((r) => r.status === 'running' && r.id !== live.runId) && (await runLockHeld(projectId));
       if (get().projectId !== projectId) return;
       if (elsewhere) setNotice('info', OTHER_TAB_TEXT);
-      for (const r of project.runs) {
-        if (r.status === 'running' && r.id !== live.runId && !elsewhere) {
-          const message = `The page was closed or reloaded during round ${r.roundsDone}. ${keptText(r.roundsDone)}`;
-          project = await updateRun(projectId, r.id, { status: 'interrupted', message }).catch(() => project!);
-        }
-      }
+      project = await markInterrupted(await studioDb(), project, live.runId, elsewhere);
       const latest = project.runs.at(-1);
       set({ project, settings: withDefaults(project.runSettings ?? latest?.settings) });
       if (latest) await get().viewRun(latest.id);
@@ -444,7 +297,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       const run = project?.runs.find((r) => r.id === runId);
       if (!projectId || !run) return;
       set({ viewRunId: runId });
-      const rounds = await loadRounds(projectId, run);
+      const rounds = await loadRounds(await studioDb(), projectId, run);
       if (get().viewRunId !== runId) return;
       set({ rounds, curve: curveOf(rounds), curveVersion: get().curveVersion + 1 });
       if (!get().baseGrid && rounds.length > 0) void renderBaseGrid(projectId, run.settings, rounds[0].grid);
@@ -481,21 +334,14 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
       if (get().projectId !== projectId || get().baseGrid) return;
       const db = await studioDb();
       const cells = round0Grid && round0Grid.length > 0 ? round0Grid.map(({ prompt, seed }) => ({ prompt, seed })) : gridCellsFor(await db.listPairs(projectId));
-      const model = await projectBase(projectId);
-      const result = await modelClient().send({ kind: 'render-grid', cells, guidance: settings.guidance, steps: settings.ddimSteps, model }).reply;
+      const model = await projectBase(db, projectId);
+      const result = await modelClient().renderGrid({ cells, guidance: settings.guidance, steps: settings.ddimSteps, model });
       if (get().projectId === projectId) set({ baseGrid: { cells, images: result.images.map((buffer) => rgbaToPng(buffer, result.size)) } });
     } catch {
       // Only the "before" column of round 0 is missing; the run itself reports its own failures.
     }
   }
 });
-
-// The run store follows the project bar: a reload marks a cut-off run interrupted at once, not
-// only when the Run tab is opened.
-useProjects.subscribe((state, before) => {
-  if (state.currentProjectId !== before.currentProjectId) void useRun.getState().openProject(state.currentProjectId);
-});
-void useRun.getState().openProject(useProjects.getState().currentProjectId);
 
 // Test hook, like __sailStudioClient: lets e2e specs set what the form would refuse (a learning
 // rate that makes the loss NaN), read the run's live state, and store seed pairs through the

@@ -5,9 +5,14 @@
 
 import type {
   CancelRequest,
+  EvalDoneReply,
+  ModelSummary,
   ProgressReply,
-  StreamReply,
+  ReadyReply,
   ReplyFor,
+  ResultReply,
+  SailDoneReply,
+  StreamReply,
   WorkerErrorReason,
   WorkerReply,
   WorkerRequest,
@@ -32,6 +37,14 @@ export class ModelRequestError extends Error {
 type Replyable = Exclude<WorkerRequest, CancelRequest>;
 /** A request as the caller writes it: the client assigns the id. */
 type Body<R> = R extends WorkerRequest ? Omit<R, 'id'> : never;
+/** The fields of request `K`, without its kind and id. */
+export type ArgsOf<K extends Replyable['kind']> = Omit<Extract<Replyable, { kind: K }>, 'id' | 'kind'>;
+
+/** A request in flight: its id (to cancel it) and its reply. */
+export interface Job<T> {
+  id: number;
+  reply: Promise<T>;
+}
 
 interface Pending {
   resolve(reply: WorkerReply): void;
@@ -70,12 +83,49 @@ export class ModelClient {
     this.onFatal = options.onFatal ?? (() => {});
   }
 
+  /** Starts the backend and loads the checkpoint at `modelUrl` (any loaded model is replaced). */
+  init(args: ArgsOf<'init'>): Promise<ReadyReply> {
+    return this.send({ kind: 'init', ...args }).reply;
+  }
+
+  /** `count` images of one prompt; `onProgress` per denoising step. Cancellable by id. */
+  generate(args: ArgsOf<'generate'>, onProgress?: (done: number, total: number) => void): Job<ResultReply> {
+    return this.send({ kind: 'generate', ...args }, onProgress);
+  }
+
+  /** The words of `prompt` the model's tokenizer does not know. */
+  async checkPrompt(prompt: string): Promise<string[]> {
+    return (await this.send({ kind: 'check-prompt', prompt }).reply).unknownWords;
+  }
+
+  /** One image per (prompt, seed) cell, on `args.model` or the loaded model. */
+  renderGrid(args: ArgsOf<'render-grid'>, onProgress?: (done: number, total: number) => void): Promise<ResultReply> {
+    return this.send({ kind: 'render-grid', ...args }, onProgress).reply;
+  }
+
+  /** Reads an exported checkpoint and says what it is; throws (reason 'bad-request') when it cannot be used. */
+  async checkModel(config: string, weights: ArrayBuffer): Promise<ModelSummary> {
+    return (await this.send({ kind: 'check-model', config, weights }).reply).model;
+  }
+
+  /** A SAIL run: the engine's events and each finished round arrive through `onStream`. Cancellable by id. */
+  runSail(args: ArgsOf<'run-sail'>, onStream: (reply: StreamReply) => void): Job<SailDoneReply> {
+    return this.send({ kind: 'run-sail', ...args }, undefined, onStream);
+  }
+
+  /** The evaluation with a simulated annotator; `onProgress` gets each progress message (with its stage). Cancellable by id. */
+  runEval(args: ArgsOf<'run-eval'>, onProgress: (reply: ProgressReply) => void): Job<EvalDoneReply> {
+    return this.send({ kind: 'run-eval', ...args }, undefined, (reply) => {
+      if (reply.kind === 'progress') onProgress(reply);
+    });
+  }
+
   /**
    * Sends a request and settles with its reply: resolves with the success reply, rejects with
    * a ModelRequestError carrying the worker's reason (or 'timeout' / 'worker-crashed').
    * Returns the id as well, so the caller can cancel it.
    */
-  send<K extends keyof ReplyFor>(
+  private send<K extends keyof ReplyFor>(
     body: Body<Extract<Replyable, { kind: K }>> & { kind: K },
     onProgress?: (done: number, total: number) => void,
     onStream?: (reply: StreamReply) => void,

@@ -1,15 +1,13 @@
-// Files shipped in public/data that the page reads: the dataset manifest (for prompt
-// suggestions) and the licence notice (for the credits).
+// Files shipped in public/data that the page reads: the dataset manifest, fetched once and turned
+// into the studio's prompt sets by core (seed prompts, round pools, held-out prompts, labels),
+// and the licence notice (for the credits).
 
 import { publicUrl } from './settings';
 
-import { promptLabels, type EmojiRecord } from '../../core/data/emoji';
-import { onePerEmoji, type SpreadPrompt } from '../../core/data/promptSpread';
+import { checkPromptManifest, studioPrompts, type StudioPrompts } from '../../core/data/studioPrompts';
 
-interface Manifest {
-  records: EmojiRecord[];
-  splits: { evaluation: number[] };
-}
+export const MANIFEST_PATH = 'data/emoji-32.json';
+export const ATLAS_PATH = 'data/emoji-32.png';
 
 async function fetchOk(path: string): Promise<Response> {
   const response = await fetch(publicUrl(path));
@@ -17,29 +15,23 @@ async function fetchOk(path: string): Promise<Response> {
   return response;
 }
 
-/**
- * The held-out evaluation prompts, one per emoji (at most one skin-tone variant), with their
- * categories; and every prompt's readable label (the page shows labels, the model reads prompts).
- */
-export async function fetchEvaluationPrompts(): Promise<{ prompts: SpreadPrompt[]; labels: Record<string, string> }> {
-  const manifest = (await (await fetchOk('data/emoji-32.json')).json()) as Manifest;
-  if (!Array.isArray(manifest.records) || !Array.isArray(manifest.splits?.evaluation)) {
-    throw new Error('data/emoji-32.json has no records or no evaluation split.');
-  }
-  return { prompts: onePerEmoji(manifest.records, manifest.splits.evaluation), labels: promptLabels(manifest.records) };
+let prompts: Promise<StudioPrompts> | undefined;
+
+/** The studio's prompt sets, from one download of the manifest (a failed one is tried again next time). */
+export function fetchStudioPrompts(): Promise<StudioPrompts> {
+  prompts ??= fetchOk(MANIFEST_PATH)
+    .then((r) => r.json())
+    .then((json) => studioPrompts(checkPromptManifest(json, MANIFEST_PATH)))
+    .catch((err: unknown) => {
+      prompts = undefined;
+      throw new Error(`The dataset's prompts could not be loaded (${err instanceof Error ? err.message : String(err)}).`);
+    });
+  return prompts;
 }
+
+/** The manifest and atlas the worker holds a run (or the evaluation) to. */
+export const anchorDataUrls = () => ({ manifestUrl: publicUrl(MANIFEST_PATH), atlasUrl: publicUrl(ATLAS_PATH) });
 
 export async function fetchNotice(): Promise<string> {
   return (await fetchOk('data/NOTICE.md')).text();
-}
-
-/** `n` distinct items drawn at random (Fisher-Yates on a copy). */
-export function sample<T>(items: readonly T[], n: number): T[] {
-  const copy = [...items];
-  const take = Math.min(n, copy.length);
-  for (let i = 0; i < take; i++) {
-    const j = i + Math.floor(Math.random() * (copy.length - i));
-    [copy[i], copy[j]] = [copy[j], copy[i]];
-  }
-  return copy.slice(0, take);
 }

@@ -7,7 +7,7 @@ import type { BackendChoice, BackendPreference, ModelSummary } from '../../proto
 import { clampTo, type LimitName } from '../shared/limits';
 import { ModelClient, ModelRequestError } from '../shared/modelClient';
 import { drawAcrossCategories, type SpreadPrompt } from '../../core/data/promptSpread';
-import { fetchEvaluationPrompts, fetchNotice } from '../shared/publicData';
+import { fetchNotice, fetchStudioPrompts } from '../shared/publicData';
 import { initialBackendPreference, modelUrl, saveBackendPreference } from '../shared/settings';
 
 export type WorkerStatus = 'starting' | 'ready' | 'failed';
@@ -142,9 +142,9 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       const { prompt, workerStatus } = get();
       if (workerStatus !== 'ready') return;
       if (!prompt.trim()) return set({ unknownWords: [] });
-      client.send({ kind: 'check-prompt', prompt: toModelPrompt(prompt) }).reply.then(
-        (reply) => {
-          if (get().prompt === prompt) set({ unknownWords: reply.unknownWords });
+      client.checkPrompt(toModelPrompt(prompt)).then(
+        (unknownWords) => {
+          if (get().prompt === prompt) set({ unknownWords });
         },
         () => {}, // a hint only: a failure here shows up again on Generate
       );
@@ -180,7 +180,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       client.terminate();
       set({ workerStatus: 'starting', backend: null, activeBackend: null, model: null, initMs: null, generation: idleGeneration });
       const { backendPreference, modelUrl } = get();
-      client.send({ kind: 'init', backendPreference, modelUrl }).reply.then(
+      client.init({ backendPreference, modelUrl }).then(
         (ready) => {
           crashesInARow = 0;
           set({ workerStatus: 'ready', backend: ready.backend, activeBackend: ready.activeBackend, model: ready.model, initMs: ready.ms });
@@ -223,7 +223,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       const prompt = toModelPrompt(get().prompt);
       if (workerStatus !== 'ready' || generation.status !== 'idle') return;
       if (!prompt) return get().reportError('Type a prompt first (or pick a suggestion).');
-      const { id, reply } = client.send({ kind: 'generate', prompt, count, seed, guidance, steps }, (done, total) => {
+      const { id, reply } = client.generate({ prompt, count, seed, guidance, steps }, (done, total) => {
         if (get().generation.requestId === id) set({ generation: { ...get().generation, done, total } });
       });
       set({ generation: { status: 'running', requestId: id, done: 0, total: steps, outcome: 'none' } });
@@ -268,7 +268,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
 
     async loadSuggestions() {
       try {
-        const { prompts: evaluationPrompts, labels: promptLabels } = await fetchEvaluationPrompts();
+        const { evaluation: evaluationPrompts, labels: promptLabels } = await fetchStudioPrompts();
         set({ evaluationPrompts, promptLabels, suggestions: drawAcrossCategories(evaluationPrompts, SUGGESTION_COUNT) });
       } catch (err) {
         console.warn('No prompt suggestions:', err);
