@@ -105,7 +105,7 @@ async function setup(script: Script, opts: { pairs?: { label0: 0 | 0.5 | 1 }[] }
     db,
     promptPools: async (rounds) => Array.from({ length: rounds }, () => ['frog']),
     decodePng: async (bytes) => {
-      const { width, height, data } = await decodeNode(bytes);
+      const { width, height, data } = await decodeNode(bytes, 'pair.png');
       const rgb = new Uint8Array(width * height * 3);
       for (let i = 0; i < width * height; i++) rgb.set(data.subarray(i * 4, i * 4 + 3), i * 3);
       return { width, height, data: rgb };
