@@ -322,14 +322,16 @@ test('a NaN loss stops the run with a message and keeps the finished round; a lo
 
 test('a worker crash mid-run stops the run, keeps round 0, the worker restarts, and Resume finishes', async ({ page, consoleProblems }) => {
   await startRunUntilRound0(page);
-  // The client's crash path, as a worker's uncaught error reaches it: the worker is terminated
-  // and every pending request fails; the store restarts the worker.
+  // The worker really throws an uncaught error mid-run (the e2e build's 'throw-soon' hook): the
+  // client sees it as the browser reports a crash, terminates the worker and fails every pending
+  // request; the store restarts the worker.
   await page.evaluate(() => {
     const client = (globalThis as unknown as { __sailStudioClient: { worker: Worker } }).__sailStudioClient;
-    client.worker.onerror!(new ErrorEvent('error', { message: 'simulated crash (e2e)' }));
+    client.worker.postMessage({ kind: 'throw-soon', id: 0 });
   });
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'failed', { timeout: 60_000 });
   await expect(page.getByTestId('run-notice')).toContainText('crashed');
+  await expect(page.getByTestId('run-notice')).toContainText('a deliberate crash');
   await expect(page.getByTestId('run-notice')).toContainText('Round 0 is kept');
   await expect(page.getByTestId('error')).toContainText('Restarting it');
   await expect(page.getByTestId('worker-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });

@@ -7,13 +7,13 @@ test('run-sail in the worker streams events and delivers every round', async ({ 
   await openStudio(page, { backend: 'wasm' });
   const outcome = await page.evaluate(async () => {
     type Stream = { kind: string; event?: { type: string; round: number; phase?: string }; round?: number; weights?: ArrayBuffer; selfPairs?: { winner: ArrayBuffer }[]; record?: { curve: unknown[] } };
-    const client = (globalThis as unknown as { __sailStudioClient: { send: (...args: unknown[]) => { reply: Promise<{ rounds: number }> } } }).__sailStudioClient;
+    const client = (globalThis as unknown as { __sailStudioClient: { runSail: (...args: unknown[]) => { reply: Promise<{ rounds: number }> } } }).__sailStudioClient;
     const size = 32;
     const image = (v: number) => ({ width: size, height: size, data: new Uint8Array(size * size * 3).map((_, i) => (i * 7 + v) % 256) });
     const seedPairs = [0, 1, 2].map((i) => ({ caption: i === 1 ? 'red heart' : 'grinning face', image0: image(10 * i), image1: image(10 * i + 99), label0: 1, source: 'seed' }));
     const settings = { rounds: 1, candidatesPerPrompt: 2, rewardDraws: 1, alpha: 0.25, beta: 500, learningRate: 1e-4, stepsPerRound: 2, batchSize: 2, marginThreshold: 0, pairing: 'best-worst', judge: 'current', promptsPerRound: 1, guidance: 3, ddimSteps: 2, seed: 1 };
     const seen: Stream[] = [];
-    const { reply } = client.send({ kind: 'run-sail', seedPairs, promptPools: [['dog face']], settings }, undefined, (m: Stream) => seen.push(m));
+    const { reply } = client.runSail({ seedPairs, promptPools: [['dog face']], settings }, (m: Stream) => seen.push(m));
     const done = await reply;
     return {
       rounds: done.rounds,

@@ -5,11 +5,13 @@ import { test as base, expect, type ConsoleMessage, type Page } from '@playwrigh
 
 /** Collects console errors (page and its workers) and uncaught page errors into `problems`. */
 export function watchConsole(page: Page, problems: string[]): void {
-  const onConsole = (where: string) => (msg: ConsoleMessage) => {
-    if (msg.type() === 'error') problems.push(`${where} console.error: ${msg.text()}`);
+  // The page's errors; the workers' errors and warnings too (the model worker warns on every
+  // internal failure it answers, so a test that passes while the worker complains fails).
+  const onConsole = (where: string, types: string[]) => (msg: ConsoleMessage) => {
+    if (types.includes(msg.type())) problems.push(`${where} console.${msg.type()}: ${msg.text()}`);
   };
-  page.on('console', onConsole('page'));
-  page.on('worker', (worker) => worker.on('console', onConsole(`worker ${worker.url()}`)));
+  page.on('console', onConsole('page', ['error']));
+  page.on('worker', (worker) => worker.on('console', onConsole(`worker ${worker.url()}`, ['error', 'warning'])));
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
 }
 
