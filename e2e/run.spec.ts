@@ -4,7 +4,7 @@
 // a NaN loss and a worker crash that each stop the run, keep the finished rounds and let it resume.
 import type { Page } from '@playwright/test';
 
-import { expect, openStudio, record, test } from './studio';
+import { addSeedPairs, expect, openStudio, record, test } from './studio';
 
 const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
 
@@ -19,31 +19,6 @@ type TestHook = {
   run: { getState(): Record<string, unknown> & { settings: Record<string, unknown>; setSetting(name: string, value: unknown): void }; setState(s: object): void };
   projects: { getState(): { addPairs(pairs: unknown[]): Promise<boolean>; pairs: unknown[]; currentProjectId: string | null } };
 };
-
-/** Stores `n` seed pairs (brighter image preferred) through the project store, as labelling would. */
-async function addSeedPairs(page: Page, n: number): Promise<void> {
-  const stored = await page.evaluate(async (count: number) => {
-    const hook = (globalThis as unknown as { __sailStudioTest: TestHook }).__sailStudioTest;
-    const png = async (shade: number, hue: number) => {
-      const canvas = new OffscreenCanvas(32, 32);
-      const ctx = canvas.getContext('2d')!;
-      ctx.fillStyle = '#fff';
-      ctx.fillRect(0, 0, 32, 32);
-      ctx.fillStyle = `hsl(${hue} 70% ${shade}%)`;
-      ctx.beginPath();
-      ctx.arc(16, 16, 12, 0, Math.PI * 2);
-      ctx.fill();
-      return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    };
-    const captions = ['grinning face', 'red heart', 'dog face', 'frog face', 'cat face', 'red apple'];
-    const pairs = [];
-    for (let i = 0; i < count; i++) {
-      pairs.push({ id: `e2e-${i}`, caption: captions[i % captions.length], image0: await png(75, i * 40), image1: await png(25, i * 40), label0: 1, source: 'seed', createdAt: Date.now() + i });
-    }
-    return hook.projects.getState().addPairs(pairs);
-  }, n);
-  expect(stored).toBe(true);
-}
 
 async function setSettings(page: Page, settings: Record<string, unknown>): Promise<void> {
   await page.evaluate((s) => {

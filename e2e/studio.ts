@@ -150,3 +150,28 @@ export function record(name: string, value: unknown): void {
   test.info().annotations.push({ type: name, description });
   console.log(`[${test.info().title}] ${name}: ${description}`);
 }
+
+/** Stores `n` seed pairs (brighter image preferred) through the project store, as labelling would. */
+export async function addSeedPairs(page: Page, n: number): Promise<void> {
+  const stored = await page.evaluate(async (count: number) => {
+    const hook = (globalThis as unknown as { __sailStudioTest: { projects: { getState(): { addPairs(pairs: unknown[]): Promise<boolean> } } } }).__sailStudioTest;
+    const png = async (shade: number, hue: number) => {
+      const canvas = new OffscreenCanvas(32, 32);
+      const ctx = canvas.getContext('2d')!;
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, 32, 32);
+      ctx.fillStyle = `hsl(${hue} 70% ${shade}%)`;
+      ctx.beginPath();
+      ctx.arc(16, 16, 12, 0, Math.PI * 2);
+      ctx.fill();
+      return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    };
+    const captions = ['grinning face', 'red heart', 'dog face', 'frog face', 'cat face', 'red apple'];
+    const pairs = [];
+    for (let i = 0; i < count; i++) {
+      pairs.push({ id: `e2e-${i}`, caption: captions[i % captions.length], image0: await png(75, i * 40), image1: await png(25, i * 40), label0: 1, source: 'seed', createdAt: Date.now() + i });
+    }
+    return hook.projects.getState().addPairs(pairs);
+  }, n);
+  expect(stored).toBe(true);
+}
