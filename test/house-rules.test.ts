@@ -96,6 +96,13 @@ describe('house rules', () => {
     // The same resolution on a line written as the rule would forbid it.
     const fake = join(root, 'src/core/sail/loop.ts');
     expect(target(fake, '../../app/runStore')).toBe(join('src', 'app', 'runStore'));
-    expect(importsOf(join(root, 'workers/model.worker.ts'))).toContain('@tensorflow/tfjs-core');
+    expect(importsOf(join(root, 'src/core/service/modelService.ts'))).toContain('@tensorflow/tfjs-core');
+  });
+
+  it('the model worker is a shell over core\'s model service (its logic is where Node tests reach it)', () => {
+    const worker = join(root, 'workers/model.worker.ts');
+    const local = importsOf(worker, true).filter((spec) => spec.startsWith('.')).map((spec) => target(worker, spec));
+    expect(local).toEqual([join('src', 'core', 'service', 'modelService')]);
+    expect(readFileSync(worker, 'utf8').split('\n').length).toBeLessThan(80);
   });
 });
