@@ -21,7 +21,7 @@ import { createRun, executeRun, gridCellsFor, loadRounds, markInterrupted, prepa
 import { settingsProblems, withDefaults } from './runSettings';
 import { roundPools } from '../../core/data/studioPrompts';
 
-export { GRID_CELLS, keptText } from './runSession';
+export { GRID_CELLS } from './runSession';
 
 export interface LiveCheck {
   round: number;
