@@ -5,7 +5,7 @@
 //   npx vite build --mode e2e && node scripts/e2e-fixtures.mjs && npm run bench:chromium
 import { writeFileSync } from 'node:fs';
 
-import { addSeedPairs, expect, openStudio, test } from '../e2e/studio';
+import { addSeedPairs, openStudio, test } from '../e2e/studio';
 
 test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   await openStudio(page, { backend: 'wasm' }, 'run');
@@ -18,11 +18,30 @@ test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   });
   const started = Date.now();
   await page.getByTestId('run-start').click();
-  await expect(page.getByTestId('round-card')).toHaveCount(1, { timeout: 1_200_000 });
+  // Polls every second; prints the run's phase, progress and notice every 30 s (a stall shows).
+  let lastLog = 0;
+  const waitFor = async (what: string, done: () => Promise<boolean>) => {
+    for (;;) {
+      if (await done()) return;
+      if (Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        const status = await page.getByTestId('run-status').getAttribute('data-status');
+        const progress = await page.getByTestId('run-progress').getAttribute('aria-valuenow');
+        console.log(`${Math.round((Date.now() - started) / 1000)} s, waiting for ${what}: status ${status}, progress ${progress}`);
+      }
+      await page.waitForTimeout(1000);
+    }
+  };
+  await waitFor('round 0', async () => (await page.getByTestId('round-card').count()) >= 1);
   const round0Ms = Date.now() - started;
-  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 1_200_000 });
+  // The run ends finished, or refused by a check (say, round 1 drifting past the bound: its work
+  // was done all the same); the end status and message go into the figures.
+  const ended = async () => ['finished', 'failed', 'interrupted'].includes((await page.getByTestId('run-status').getAttribute('data-status')) ?? '');
+  await waitFor('the end', ended);
   const totalMs = Date.now() - started;
-  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads };
+  const status = await page.getByTestId('run-status').getAttribute('data-status');
+  const notice = (await page.getByTestId('run-notice').innerText().catch(() => '')).slice(0, 300);
+  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads, status, notice };
   console.log(JSON.stringify(result));
   writeFileSync('bench/chromium-round.json', `${JSON.stringify(result, null, 1)}\n`);
 });
