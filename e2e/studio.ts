@@ -175,3 +175,21 @@ export async function addSeedPairs(page: Page, n: number): Promise<void> {
   }, n);
   expect(stored).toBe(true);
 }
+
+/** The tiny test model on wasm: a round takes seconds. */
+export const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
+
+/**
+ * Settings small enough that a round of the tiny model takes seconds. Their learning rate moves
+ * the tiny model past the default drift bound, which the tests of the run's mechanics do not
+ * test (the pixel-taste test of run.spec.ts runs at the defaults, bound included): the bound is lifted.
+ */
+export const QUICK = { rounds: 1, stepsPerRound: 6, batchSize: 4, candidatesPerPrompt: 3, rewardDraws: 2, promptsPerRound: 4, ddimSteps: 4, learningRate: 1e-3, beta: 100, driftBound: 1 };
+
+/** Sets Run-tab settings through the e2e build's test hook. */
+export async function setSettings(page: Page, settings: Record<string, unknown>): Promise<void> {
+  await page.evaluate((s) => {
+    const hook = (globalThis as unknown as { __sailStudioTest: { run: { getState(): { setSetting(name: string, value: unknown): void } } } }).__sailStudioTest;
+    for (const [k, v] of Object.entries(s)) hook.run.getState().setSetting(k, v);
+  }, settings);
+}

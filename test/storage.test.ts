@@ -7,7 +7,7 @@ import { createStore, entries, get, set, type UseStore } from 'idb-keyval';
 import { describe, expect, it } from 'vitest';
 
 import type { RoundRecord, SailSettings } from '../src/core/sail/loop';
-import { StorageFullError, StudioDb } from '../src/app/storage/db';
+import { spaceRefusal, StorageFullError, StudioDb } from '../src/app/storage/db';
 import {
   MIGRATIONS,
   migrate,
@@ -236,6 +236,17 @@ describe('StudioDb', () => {
     expect((await db.getProject(p.id))!.runs).toEqual([]);
     expect(await db.getRoundWeights(p.id, 'r', 0)).toBeUndefined();
     expect((await db.listPairs(p.id)).length).toBe(1);
+  });
+
+  it('tells a refusal for space (the quota, or a full disk as an I/O error) from other failures', () => {
+    expect(spaceRefusal(new DOMException('The quota has been exceeded.', 'QuotaExceededError'))).toBe('quota');
+    // What Chromium reports when the disk itself fills before the quota (seen on a full tmpfs).
+    expect(spaceRefusal(new DOMException('Failed to write blobs (IOError)', 'DataError'))).toBe('disk');
+    expect(spaceRefusal(new DOMException('Internal error: IOError', 'UnknownError'))).toBe('disk');
+    expect(spaceRefusal(new DOMException('Data provided to an operation does not meet requirements.', 'DataError'))).toBeNull();
+    expect(spaceRefusal(new Error('IOError'))).toBeNull();
+    expect(spaceRefusal('QuotaExceededError')).toBeNull();
+    expect(new StorageFullError('round 1', 'disk').message).toMatch(/^Storage is full or failing: the browser could not write round 1 to disk/);
   });
 
   it('a full quota rejects with a storage-full message and stores nothing of that write', async () => {

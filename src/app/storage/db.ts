@@ -36,11 +36,19 @@ export const DB_NAME = 'sail-studio';
 const STORE_NAME = 'kv';
 export const MAX_PROJECT_NAME = 80;
 
-/** Thrown when the browser refuses a write for lack of space; nothing of that write was stored. */
+/**
+ * Thrown when the browser refuses a write for lack of space; nothing of that write was stored.
+ * Chromium says so in two ways: a QuotaExceededError when the origin passes its quota (60% of
+ * the disk), and an I/O error (a DataError or UnknownError naming IOError) when the disk itself
+ * is full before the quota is reached.
+ */
 export class StorageFullError extends Error {
-  constructor(what: string) {
+  constructor(what: string, cause: 'quota' | 'disk' = 'quota') {
     super(
-      `Storage is full: the browser refused to save ${what}, and nothing of it was stored (what was saved before is intact). ` +
+      (cause === 'quota'
+        ? `Storage is full: the browser refused to save ${what}`
+        : `Storage is full or failing: the browser could not write ${what} to disk (an I/O error; is the disk full?)`) +
+        ', and nothing of it was stored (what was saved before is intact). ' +
         'Free space by deleting old runs or projects (export them first), then try again.',
     );
     this.name = 'StorageFullError';
@@ -55,8 +63,13 @@ export class StorageRequestError extends Error {
   }
 }
 
-const isQuotaError = (err: unknown) =>
-  err instanceof Error && (err.name === 'QuotaExceededError' || (err as { code?: number }).code === 22);
+/** Whether a failed write was refused for lack of space: by the quota, by the disk, or not at all. */
+export function spaceRefusal(err: unknown): 'quota' | 'disk' | null {
+  if (!(err instanceof Error)) return null;
+  if (err.name === 'QuotaExceededError' || (err as { code?: number }).code === 22) return 'quota';
+  if ((err.name === 'DataError' || err.name === 'UnknownError') && /\bIOError\b/.test(err.message)) return 'disk';
+  return null;
+}
 
 /** All keys that start with `prefix` (ids and numbers never hold U+FFFF). */
 const prefixRange = (prefix: string) => IDBKeyRange.bound(prefix, `${prefix}\uffff`);
@@ -356,7 +369,8 @@ export class StudioDb {
   /** Runs `task` after every write asked for before it; a failure does not stop later writes. */
   private write<T>(what: string, task: () => Promise<T>): Promise<T> {
     const result = this.queue.then(task).catch((err: unknown) => {
-      throw isQuotaError(err) ? new StorageFullError(what) : err;
+      const refusal = spaceRefusal(err);
+      throw refusal ? new StorageFullError(what, refusal) : err;
     });
     this.queue = result.catch(() => {});
     return result;
