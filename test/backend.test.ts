@@ -72,12 +72,15 @@ describe('initBackend in Node', () => {
     expect(choice.tried).toEqual([]);
     expect(choice.adapter).toBeNull();
     expect(tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')).toBe(false);
+    // One thread unless asked for the threaded build (Node's CLIs and tests are not).
+    expect(choice.threads).toBe(1);
   });
 
   test("preference 'cpu' picks cpu", async () => {
     const choice = await initBackend({ preference: 'cpu' });
     expect(choice.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
+    expect(choice.threads).toBeNull();
     expect(choice.reason).toMatch(/cpu/);
     expect(choice.tried).toEqual([]);
   });

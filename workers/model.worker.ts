@@ -34,6 +34,9 @@ const service = createModelService({
     'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimdUrl,
   },
   decodeImage,
+  // The threaded wasm build on every core where the page is cross-origin isolated (vite.config.ts
+  // sends the headers); else one thread.
+  wasmThreads: (self as { crossOriginIsolated?: boolean }).crossOriginIsolated === true ? navigator.hardwareConcurrency : 1,
 });
 
 scope.onmessage = (event) => {

@@ -11,7 +11,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // Safe in Node: the package registers its backend only when navigator.gpu exists.
 import '@tensorflow/tfjs-backend-webgpu';
 import './gradients';
@@ -38,6 +38,8 @@ export interface BackendChoice {
   adapter: AdapterSummary | null;
   /** Backends that were tried and failed before `name`, in order. */
   tried: { name: BackendName; error: string }[];
+  /** CPU threads wasm computes with (1 without the threaded build); null on webgpu and cpu. */
+  threads: number | null;
 }
 
 export interface InitBackendOptions {
@@ -46,6 +48,14 @@ export interface InitBackendOptions {
   timeoutMs?: number;
   /** Passed to setWasmPaths (prefix directory or file map) before wasm starts. */
   wasmPaths?: Record<string, string> | string;
+  /**
+   * Threads for wasm's threaded SIMD build (XNNPACK on a pool of web workers), which TF.js starts
+   * only where it finds SharedArrayBuffer and wasm threads: in a browser, on a cross-origin-
+   * isolated page (COOP + COEP headers). TF.js's own default is half the cores (one thread on
+   * two); the worker asks for every core. Default 1: the one-thread build (the CLIs and tests in
+   * Node stay on it).
+   */
+  wasmThreads?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -191,6 +201,20 @@ async function setBackendOrThrow(name: BackendName, timeoutMs: number): Promise<
 
 let wasmPathsApplied = false;
 
+/** Makes navigator.hardwareConcurrency read `cores` (an own property over the prototype's getter) until the returned function runs. */
+function reportLogicalCores(cores: number): () => void {
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (nav == null || Object.prototype.hasOwnProperty.call(nav, 'hardwareConcurrency')) return () => {};
+  try {
+    Object.defineProperty(nav, 'hardwareConcurrency', { value: cores, configurable: true });
+  } catch {
+    return () => {};
+  }
+  return () => {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  };
+}
+
 async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOptions, 'timeoutMs'>> & InitBackendOptions): Promise<void> {
   switch (name) {
     case 'webgpu': {
@@ -202,8 +226,13 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       return;
     }
     case 'wasm': {
-      // The threaded build hangs in a cross-origin-isolated Vite build (docs/architecture.md section 7).
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      // The threaded build only where asked for (a cross-origin-isolated page); TF.js then still
+      // checks that SharedArrayBuffer and wasm threads exist. (It once failed in a Vite build:
+      // its pthread workers run the minified factory's source, which the minifier's compress
+      // step had broken; vite.config.ts keeps compress off for workers.)
+      const threads = Math.floor(opts.wasmThreads ?? 1);
+      if (threads > 1) setThreadsCount(threads);
+      else tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       // Gradient kernels: conv2d's filter gradient and UnsortedSegmentSum (the
       // gradient of tf.gather) are missing from the shipped wasm backend; the
       // shipped conv2d input gradient is replaced by a faster one.
@@ -215,7 +244,15 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;
       }
-      await setBackendOrThrow('wasm', opts.timeoutMs);
+      // The wasm build caps its thread pool at navigator.hardwareConcurrency / 2 (it assumes two
+      // hardware threads per core), read once when the module starts: one thread on a 2-core
+      // machine. While it starts, the worker's navigator reports twice the threads asked for.
+      const restore = threads > 1 ? reportLogicalCores(2 * threads) : () => {};
+      try {
+        await setBackendOrThrow('wasm', opts.timeoutMs);
+      } finally {
+        restore();
+      }
       return;
     }
     case 'cpu': {
@@ -322,11 +359,14 @@ async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> 
     throw new Error(`No TF.js backend could start (${detail})`);
   }
 
+  const threads = chosen === 'wasm' ? Math.max(1, getThreadsCount()) : null;
+  const threadNote = threads === 1 && (opts.wasmThreads ?? 1) > 1 ? '; the threaded wasm build did not start, so one thread' : '';
   return {
     name: chosen,
-    reason: composeReason(preference, chosen, tried, probe),
+    reason: composeReason(preference, chosen, tried, probe) + threadNote,
     adapter: (probe as Probe | null)?.adapter ?? null,
     tried,
+    threads,
   };
 }
 

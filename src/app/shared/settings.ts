@@ -45,6 +45,11 @@ export function saveBackendPreference(preference: BackendPreference): void {
   }
 }
 
+/** `?threads=1`: keep wasm on one thread (to compare, or where the threaded build misbehaves). */
+export function oneThreadAsked(): boolean {
+  return urlParams().get('threads') === '1';
+}
+
 /** The checkpoint folder: `?model=` or models/base/, resolved against the page, with a trailing slash. */
 export function modelUrl(): string {
   const folder = urlParams().get('model') || 'models/base/';

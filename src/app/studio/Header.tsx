@@ -30,6 +30,16 @@ function BackendStatus() {
         <>
           <span>
             Running on <strong data-testid="backend-name">{activeBackend}</strong>
+            {backend.threads != null && (
+              <span
+                data-testid="backend-threads"
+                data-threads={backend.threads}
+                title="wasm computes on several threads only where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does)"
+              >
+                {' '}
+                ({backend.threads === 1 ? 'one thread' : `${backend.threads} threads`})
+              </span>
+            )}
           </span>
           <span className="muted" data-testid="backend-reason">
             {backend.reason}

@@ -46,6 +46,8 @@ export interface ModelServiceOptions {
   post(reply: WorkerReply, transfer?: Transferable[]): void;
   /** URLs of the wasm binaries (the worker's bundler fingerprints them). */
   wasmPaths?: Record<string, string>;
+  /** Threads for wasm's threaded build (the worker: every core when its page is cross-origin isolated); default 1. */
+  wasmThreads?: number;
   /** Fetches checkpoints, the manifest, the atlas and the classifier; the global fetch by default. */
   fetch?: typeof fetch;
   /** Decodes the dataset atlas (PNG bytes) to RGBA: the browser's decoder in the worker, a PNG library in Node. */
@@ -146,7 +148,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     const started = performance.now();
     if (checkpoint) disposeCheckpoint(checkpoint);
     checkpoint = undefined;
-    const backend = await initBackend({ preference: req.backendPreference, wasmPaths: options.wasmPaths }).catch((err: unknown) => {
+    const backend = await initBackend({ preference: req.backendPreference, wasmPaths: options.wasmPaths, wasmThreads: req.oneThread ? 1 : options.wasmThreads }).catch((err: unknown) => {
       throw new RequestFailure('backend-failed', messageOf(err)); // names every backend tried and why it failed
     });
     checkpoint = await fetchCheckpoint(req.modelUrl, fetchFn).catch((err: unknown) => {
