@@ -131,6 +131,13 @@ export async function finishGenerating(page: Page, count: number): Promise<Gener
   };
 }
 
+/** The RGBA bytes of every generated image, in grid order. */
+export async function generatedPixels(page: Page): Promise<number[][]> {
+  return page.getByTestId('generated-image').evaluateAll((canvases) =>
+    (canvases as HTMLCanvasElement[]).map((c) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data)),
+  );
+}
+
 /** Whether every canvas in the grid holds a picture rather than one flat colour. */
 export async function imagesHaveContent(page: Page): Promise<boolean[]> {
   return page.getByTestId('generated-image').evaluateAll((canvases) =>

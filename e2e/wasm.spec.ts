@@ -1,6 +1,7 @@
 import {
   expect,
   finishGenerating,
+  generatedPixels,
   imagesHaveContent,
   openStudio,
   record,
@@ -67,13 +68,6 @@ test('Cancel stops a generation on wasm and keeps the last images', async ({ pag
   await startGenerating(page);
   await finishGenerating(page, 1);
 });
-
-/** The RGBA bytes of every generated image, in grid order. */
-async function generatedPixels(page: import('@playwright/test').Page): Promise<number[][]> {
-  return page.getByTestId('generated-image').evaluateAll((canvases) =>
-    (canvases as HTMLCanvasElement[]).map((c) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data)),
-  );
-}
 
 test('the cross-origin-isolated page runs wasm on every core, and draws what one thread draws', async ({ page }) => {
   const controls = { prompt: 'red heart', count: 4, steps: 8, seed: 11 };

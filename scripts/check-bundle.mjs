@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const HOOKS = ['__sailStudioTest', '__sailStudioClient', 'lose-device', 'throw-soon', 'checkSettings'];
+const HOOKS = ['__sailStudioTest', '__sailStudioClient', 'lose-device', 'throw-soon', 'parity-probe', 'checkSettings'];
 const dir = process.argv[2] ?? 'dist';
 
 function* files(d) {

@@ -43,9 +43,18 @@ scope.onmessage = (event) => {
   const req = event.data;
   // Test hooks, compiled only into the e2e build: the production bundle has neither them nor
   // their names (scripts/check-bundle.mjs). 'lose-device' destroys the WebGPU device;
+  // 'parity-probe' answers with one DPO step's numbers;
   // 'throw-soon' makes the worker really throw an uncaught error, as a crash mid-run would.
   if (import.meta.env.MODE === 'e2e') {
     if (req.kind === 'lose-device') return service.loseDevice();
+    // 'parity-probe': one DPO step's loss and conv gradient, compared across backends by the test.
+    if (req.kind === 'parity-probe') {
+      void service.parityProbe().then(
+        (probe) => scope.postMessage({ kind: 'parity-probe', id: req.id, ...probe, grad: Array.from(probe.grad) } as unknown as WorkerReply, []),
+        (err: unknown) => scope.postMessage({ kind: 'parity-probe', id: req.id, error: String(err) } as unknown as WorkerReply, []),
+      );
+      return;
+    }
     if (req.kind === 'throw-soon') {
       setTimeout(() => {
         throw new Error('a deliberate crash of the model worker (e2e test)');

@@ -21,6 +21,7 @@ import type {
   WorkerRequest,
 } from '../../protocol';
 import { initBackend } from '../backend';
+import { dpoParityProbe, type ParityProbe } from '../sail/parityProbe';
 import { fetchEvalInputs, runEvaluation } from '../eval/arms';
 import { checkEvalSettings, quickTable } from '../eval/summary';
 import { CancelledError, generate, unknownWords } from '../generate';
@@ -59,6 +60,8 @@ export interface ModelService {
   handle(req: WorkerRequest): Promise<void>;
   /** Destroys the WebGPU device (for the e2e build's test of a lost device); nothing elsewhere. */
   loseDevice(): void;
+  /** One DPO step's loss and conv gradient on the loaded model (the e2e build's backend parity test). */
+  parityProbe(): Promise<ParityProbe>;
 }
 
 /** An error whose reply reason is known where it is thrown. */
@@ -343,5 +346,6 @@ export function createModelService(options: ModelServiceOptions): ModelService {
       }
     },
     loseDevice,
+    parityProbe: () => dpoParityProbe(requireCheckpoint()),
   };
 }
