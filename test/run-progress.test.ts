@@ -122,7 +122,7 @@ describe('the estimate before Start and the presets', () => {
 
   it('knows its presets, keeps the seed, and calls anything else custom', () => {
     const mine = { ...d, seed: 7 };
-    expect(presetOf(mine)?.id).toBe('three');
+    expect(presetOf(mine)?.id).toBe('measured');
     for (const p of RUN_PRESETS) {
       const s = presetSettings(p, mine);
       expect(s.seed).toBe(7);
@@ -131,5 +131,7 @@ describe('the estimate before Start and the presets', () => {
     expect(presetOf({ ...d, learningRate: 1e-5 })).toBeNull();
     const quick = presetSettings(RUN_PRESETS.find((p) => p.id === 'quick')!, d);
     expect(runPasses(quick, 8)).toBeLessThan(runPasses(d, 8));
+    const three = presetSettings(RUN_PRESETS.find((p) => p.id === 'three')!, d);
+    expect(runPasses(three, 8)).toBeGreaterThan(2 * runPasses(d, 8));
   });
 });
