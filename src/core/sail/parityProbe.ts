@@ -6,8 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { makeSchedule } from '../diffusion/schedule';
+import { gaussianArray } from '../model/layers';
 import { paramNames, textStates, type Checkpoint } from '../model/ldm';
-import { mulberry32 } from '../random';
 import { dpoInside, dpoLossFromInside, winnerLoserMse, type DpoBatch } from './dpo';
 
 export interface ParityProbe {
@@ -21,14 +21,6 @@ export interface ParityProbe {
 
 const PROMPTS = ['red heart', 'grinning face', 'dog face', 'rocket'];
 
-/** Standard normal draws from a seeded generator (Box-Muller). */
-function normals(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  return out;
-}
-
 /** The loss and one conv weight's gradient of one DPO step on 4 fixed pairs; disposes what it makes. */
 export async function dpoParityProbe(ck: Checkpoint, seed = 1): Promise<ParityProbe> {
   const convs = paramNames(ck.params, 'unet').filter((n) => ck.params[n]!.rank === 4);
@@ -41,9 +33,9 @@ export async function dpoParityProbe(ck: Checkpoint, seed = 1): Promise<ParityPr
   const schedule = makeSchedule(ck.config.schedule);
   const text = textStates(ck, PROMPTS);
   const batch: DpoBatch = {
-    winners: tf.tensor4d(normals(n, seed), shape),
-    losers: tf.tensor4d(normals(n, seed + 1), shape),
-    noise: tf.tensor4d(normals(n, seed + 2), shape),
+    winners: tf.tensor4d(gaussianArray(n, seed), shape),
+    losers: tf.tensor4d(gaussianArray(n, seed + 1), shape),
+    noise: tf.tensor4d(gaussianArray(n, seed + 2), shape),
     timesteps: Int32Array.from([0.1, 0.35, 0.6, 0.85], (f) => Math.floor(f * ck.config.schedule.trainSteps)),
     text,
   };
