@@ -69,9 +69,9 @@ test('Cancel stops a generation on wasm and keeps the last images', async ({ pag
   await finishGenerating(page, 1);
 });
 
-test('the cross-origin-isolated page runs wasm on every core, and draws what one thread draws', async ({ page }) => {
+test('on the cross-origin-isolated page, ?threads=all runs wasm on every core and draws what the default one thread draws', async ({ page }) => {
   const controls = { prompt: 'red heart', count: 4, steps: 8, seed: 11 };
-  await openStudio(page, { backend: 'wasm' });
+  await openStudio(page, { backend: 'wasm', threads: 'all' });
   expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   const threads = page.getByTestId('backend-threads');
@@ -82,8 +82,8 @@ test('the cross-origin-isolated page runs wasm on every core, and draws what one
   const many = await finishGenerating(page, 4);
   const manyPixels = await generatedPixels(page);
 
-  // ?threads=1 keeps wasm on one thread: the same prompt and seed give the same images.
-  await openStudio(page, { backend: 'wasm', threads: '1' });
+  // By default wasm keeps one thread: the same prompt and seed give the same images.
+  await openStudio(page, { backend: 'wasm' });
   await expect(threads).toHaveAttribute('data-threads', '1');
   await expect(threads).toHaveText('(one thread)');
   await setControls(page, controls);

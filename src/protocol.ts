@@ -20,8 +20,8 @@ export interface InitRequest {
   backendPreference: BackendPreference;
   /** Folder holding config.json and model.safetensors, absolute, ending with '/'. */
   modelUrl: string;
-  /** Keep wasm on one thread even where the page could use more (`?threads=1`). */
-  oneThread?: boolean;
+  /** Run wasm on every core where the page allows it (`?threads=all`); else one thread. */
+  allThreads?: boolean;
 }
 
 export interface GenerateRequest {

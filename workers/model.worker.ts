@@ -35,7 +35,7 @@ const service = createModelService({
   },
   decodeImage,
   // The threaded wasm build on every core where the page is cross-origin isolated (vite.config.ts
-  // sends the headers); else one thread.
+  // sends the headers) and the app asks for it (?threads=all); else one thread.
   wasmThreads: (self as { crossOriginIsolated?: boolean }).crossOriginIsolated === true ? navigator.hardwareConcurrency : 1,
 });
 

@@ -34,7 +34,7 @@ function BackendStatus() {
               <span
                 data-testid="backend-threads"
                 data-threads={backend.threads}
-                title="wasm computes on several threads only where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does)"
+                title="wasm computes on every core with ?threads=all, where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does)"
               >
                 {' '}
                 ({backend.threads === 1 ? 'one thread' : `${backend.threads} threads`})

@@ -8,7 +8,7 @@ import { clampTo, type LimitName } from '../shared/limits';
 import { ModelClient, ModelRequestError } from '../shared/modelClient';
 import { drawAcrossCategories, type SpreadPrompt } from '../../core/data/promptSpread';
 import { fetchNotice, fetchStudioPrompts } from '../shared/publicData';
-import { initialBackendPreference, modelUrl, oneThreadAsked, saveBackendPreference } from '../shared/settings';
+import { initialBackendPreference, modelUrl, allThreadsAsked, saveBackendPreference } from '../shared/settings';
 
 export type WorkerStatus = 'starting' | 'ready' | 'failed';
 
@@ -180,7 +180,7 @@ export const useStudio = create<StudioState & StudioActions>()((set, get) => {
       client.terminate();
       set({ workerStatus: 'starting', backend: null, activeBackend: null, model: null, initMs: null, generation: idleGeneration });
       const { backendPreference, modelUrl } = get();
-      client.init({ backendPreference, modelUrl, oneThread: oneThreadAsked() }).then(
+      client.init({ backendPreference, modelUrl, allThreads: allThreadsAsked() }).then(
         (ready) => {
           crashesInARow = 0;
           set({ workerStatus: 'ready', backend: ready.backend, activeBackend: ready.activeBackend, model: ready.model, initMs: ready.ms });

@@ -47,7 +47,7 @@ export interface ModelServiceOptions {
   post(reply: WorkerReply, transfer?: Transferable[]): void;
   /** URLs of the wasm binaries (the worker's bundler fingerprints them). */
   wasmPaths?: Record<string, string>;
-  /** Threads for wasm's threaded build (the worker: every core when its page is cross-origin isolated); default 1. */
+  /** Threads for wasm's threaded build when a request asks for all (the worker: every core on a cross-origin-isolated page); default 1. */
   wasmThreads?: number;
   /** Fetches checkpoints, the manifest, the atlas and the classifier; the global fetch by default. */
   fetch?: typeof fetch;
@@ -151,7 +151,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     const started = performance.now();
     if (checkpoint) disposeCheckpoint(checkpoint);
     checkpoint = undefined;
-    const backend = await initBackend({ preference: req.backendPreference, wasmPaths: options.wasmPaths, wasmThreads: req.oneThread ? 1 : options.wasmThreads }).catch((err: unknown) => {
+    const backend = await initBackend({ preference: req.backendPreference, wasmPaths: options.wasmPaths, wasmThreads: req.allThreads ? options.wasmThreads : 1 }).catch((err: unknown) => {
       throw new RequestFailure('backend-failed', messageOf(err)); // names every backend tried and why it failed
     });
     checkpoint = await fetchCheckpoint(req.modelUrl, fetchFn).catch((err: unknown) => {
