@@ -52,8 +52,8 @@ export interface InitBackendOptions {
    * Threads for wasm's threaded SIMD build (XNNPACK on a pool of web workers), which TF.js starts
    * only where it finds SharedArrayBuffer and wasm threads: in a browser, on a cross-origin-
    * isolated page (COOP + COEP headers). TF.js's own default is half the cores (one thread on
-   * two); the worker asks for every core. Default 1: the one-thread build (the CLIs and tests in
-   * Node stay on it).
+   * two); the worker passes every core when the page asks (`?threads=all`). Default 1: the
+   * one-thread build (the studio by default, the CLIs and tests in Node).
    */
   wasmThreads?: number;
 }
@@ -226,8 +226,8 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       return;
     }
     case 'wasm': {
-      // The threaded build only where asked for (a cross-origin-isolated page); TF.js then still
-      // checks that SharedArrayBuffer and wasm threads exist. (It once failed in a Vite build:
+      // The threaded build only where asked for (?threads=all); TF.js then still checks that
+      // SharedArrayBuffer and wasm threads exist (a cross-origin-isolated page). (It once failed in a Vite build:
       // its pthread workers run the minified factory's source, which the minifier's compress
       // step had broken; vite.config.ts keeps compress off for workers.)
       const threads = Math.floor(opts.wasmThreads ?? 1);
