@@ -29,6 +29,7 @@ import {
   reconstructionPsnr,
   unetStepLoss,
 } from '../src/core/pretrain';
+import { balancedWeights, categoryShares, cumulative, type Sampling } from '../src/core/data/sampling';
 import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
 import { parseArgs } from './lib/args';
 import { loadCheckpointDir, loadTensors, saveCheckpointDir, saveTensors, writeFileAtomic } from './lib/checkpointFs';
@@ -46,10 +47,13 @@ const spec = {
   'ae-lr': { default: 2e-3, help: 'autoencoder learning rate (Adam)' },
   'unet-lr': { default: 1e-3, help: 'UNet learning rate (Adam)' },
   'unet-decay-start': { default: -1, help: 'UNet step where the learning rate starts its cosine decay to --unet-lr-min at --unet-steps (-1: constant rate)' },
+  'unet-warmup': { default: 0, help: 'UNet steps of linear warm-up where this run starts its UNet phase, or where it extends a finished one' },
   'unet-lr-min': { default: 1e-5, help: 'UNet learning rate at the end of the decay' },
   ema: { default: 0.999, help: 'largest decay of the ramped EMA of text encoder + UNet, min(ema, (1+n)/(10+n)); 0 turns it off. The run folder\'s ema/ holds the checkpoint to ship' },
   'decoder-steps': { default: 0, help: 'decoder-only fine-tuning steps after the UNet (encoder frozen)' },
   'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
+  sampling: { default: 'uniform', help: 'how UNet batches draw images: uniform | balanced (each category count^power of its base emoji, each base emoji alike, skin-tone variants share their emoji). May change when a run is extended; state.json records each segment' },
+  'category-power': { default: 0.5, help: 'balanced sampling: a category\'s share grows as (its base emoji)^power (1: uniform over base emoji, 0: every category alike)' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
   'save-every': { default: 180, help: 'seconds between checkpoints' },
@@ -75,6 +79,12 @@ interface RunState {
   unetDecayStart?: number;
   unetLrMin?: number;
   emaMax?: number;
+  /** UNet batch sampling, by segment: from UNet step `from` on (absent: uniform throughout). */
+  sampling?: { from: number; kind: Sampling; categoryPower?: number }[];
+  /** Warm-up of the current UNet segment (set where the phase starts or a finished run is extended). */
+  unetWarmup?: { from: number; steps: number };
+  /** The UNet learning-rate schedule, by segment: each change of decay start, end or warm-up from step `from` on. */
+  lrSegments?: { from: number; lr: number; decayStart: number; total: number; lrMin: number; warmup?: { from: number; steps: number } }[];
   aeSteps: number;
   unetSteps: number;
   trainSeconds: number;
@@ -108,6 +118,15 @@ async function main() {
   const ids = identity.limit > 0 ? all.slice(0, identity.limit) : all;
   const images = cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
   const prompts = ids.map((id) => data.manifest.records[id].prompt);
+  const sampling = String(args.sampling) as Sampling;
+  if (sampling !== 'uniform' && sampling !== 'balanced') throw new Error(`--sampling must be uniform or balanced, not ${sampling}`);
+  const categoryPower = Number(args['category-power']);
+  const weights = sampling === 'balanced' ? balancedWeights(ids.map((id) => data.manifest.records[id]), categoryPower) : null;
+  const cdf = weights ? cumulative(weights) : undefined;
+  if (weights) {
+    const shares = categoryShares(ids.map((id) => data.manifest.records[id]), weights);
+    console.log(`balanced sampling (power ${categoryPower}): ${Object.entries(shares).map(([c, v]) => `${c} ${(100 * v).toFixed(1)}%`).join(', ')}`);
+  }
 
   // Resume or start.
   const statePath = join(out, 'state.json');
@@ -132,6 +151,7 @@ async function main() {
     if (state.phase === 'done' && unetSteps > (state.unetStepsDone ?? 0)) {
       state.phase = 'unet';
       state.step = state.unetStepsDone ?? 0;
+      state.unetWarmup = { from: state.step, steps: Number(args['unet-warmup']) };
       disposeAdam(adam);
       adam = loadUnetAdam(out, params, state);
     } else if (state.phase === 'done' && decoderSteps > (state.decoderStepsDone ?? 0)) {
@@ -147,7 +167,7 @@ async function main() {
     config = makeConfig(buildVocab(data.manifest.records.map((r) => r.prompt)), identity.size === 'tiny' ? 'tiny' : 'default');
     params = initParams(config, identity.seed);
     adam = adamInit(params, paramNames(params, 'ae'));
-    state = { identity, phase: 'ae', step: 0, adamStep: 0, aeSteps, unetSteps, trainSeconds: 0, history: [] };
+    state = { identity, phase: 'ae', step: 0, adamStep: 0, aeSteps, unetSteps, trainSeconds: 0, history: [], unetWarmup: { from: 0, steps: Number(args['unet-warmup']) } };
     console.log(`New run in ${out}`);
   }
   state.aeSteps = Math.max(aeSteps, state.phase === 'ae' ? 0 : state.aeSteps);
@@ -157,6 +177,27 @@ async function main() {
   state.unetDecayStart = decayStart;
   state.unetLrMin = lrMin;
   state.emaMax = emaMax;
+  {
+    // A new sampling segment starts where the UNet phase stands now, when the choice changed.
+    const segs = state.sampling ?? [{ from: 0, kind: 'uniform' as Sampling }];
+    const last = segs[segs.length - 1];
+    const from = state.phase === 'unet' ? state.step : state.phase === 'ae' ? 0 : (state.unetStepsDone ?? 0);
+    if (last.kind !== sampling || (sampling === 'balanced' && last.categoryPower !== categoryPower)) {
+      if (last.from === from) segs.pop();
+      segs.push(sampling === 'balanced' ? { from, kind: sampling, categoryPower } : { from, kind: sampling });
+    }
+    state.sampling = segs;
+    const lrSegs = state.lrSegments ?? [];
+    const seg = { from, lr: identity.unetLr, decayStart, total: unetSteps, lrMin, ...(state.unetWarmup?.steps ? { warmup: state.unetWarmup } : {}) };
+    const prev = lrSegs[lrSegs.length - 1];
+    const { from: _f, ...rest } = seg;
+    void _f;
+    if (!prev || JSON.stringify({ ...prev, from: undefined }) !== JSON.stringify({ ...rest, from: undefined })) {
+      if (prev && prev.from === from) lrSegs.pop();
+      lrSegs.push(seg);
+    }
+    state.lrSegments = lrSegs;
+  }
   // The EMA of text encoder + UNet: resumed from ema.safetensors, or started now from the weights.
   const emaPath = join(out, 'ema.safetensors');
   let ema: Params | null = null;
@@ -238,8 +279,8 @@ async function main() {
     const schedule = makeSchedule(config.schedule);
     const names = paramNames(params, 'text', 'unet');
     await trainLoop('unet', state.unetSteps, async (step) => {
-      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout });
-      const lr = unetLearningRate(step, { lr: identity.unetLr, lrMin, decayStart, total: state.unetSteps });
+      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout, cdf });
+      const lr = unetLearningRate(step, { lr: identity.unetLr, lrMin, decayStart, total: state.unetSteps, warmup: state.unetWarmup });
       const r = await adamStep(params, names, adam, { lr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
       disposeBatch(batch);
       if (ema) {
@@ -336,6 +377,8 @@ function provenance(state: RunState, backend: string): Record<string, unknown> {
     decoderStepsDone: state.decoderStepsDone ?? 0,
     decoderSteps: state.decoderSteps ?? 0,
     decoderLr: state.decoderLr,
+    sampling: state.sampling ?? [{ from: 0, kind: 'uniform' }],
+    unetLrSegments: state.lrSegments,
     unetLrSchedule: state.unetDecayStart !== undefined && state.unetDecayStart >= 0 ? { kind: 'cosine tail', decayStart: state.unetDecayStart, lrMin: state.unetLrMin } : { kind: 'constant' },
     ema: state.emaUpdates ? { max: state.emaMax, ramp: 'min(max, (1+n)/(10+n))', updates: state.emaUpdates } : null,
     phase: state.phase,

@@ -19,6 +19,7 @@ const spec = {
   steps: { default: -1, help: 'DDIM steps (-1 = the checkpoint default, or 2 with --quick)' },
   guidance: { default: -1, help: 'guidance scale (-1 = the checkpoint default)' },
   seed: { default: 1, help: 'noise seed' },
+  'extra-seeds': { default: 'default', help: 'more noise seeds for balanced accuracy and KID, comma-separated (default: 2, none with --quick; "none" for none)' },
   batch: { default: -1, help: 'images per sampling batch (-1 = 32)' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
 };
@@ -36,6 +37,7 @@ async function main() {
       guidance: pick('guidance'),
       batch: pick('batch'),
       seed: Number(args.seed),
+      extraSeeds: String(args['extra-seeds']) === 'default' ? undefined : String(args['extra-seeds']) === 'none' ? [] : String(args['extra-seeds']).split(',').map(Number),
     }).filter(([, v]) => v !== undefined),
   );
   const bars = new Map<string, ProgressBar>();
@@ -57,6 +59,9 @@ async function main() {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
   console.log(`PSNR ${f.psnr.db.toFixed(2)} dB on ${f.psnr.images} held-out images`);
   console.log(`balanced accuracy: generated ${pct(f.classifier.generatedBalancedAccuracy)}, real ${pct(f.classifier.realBalancedAccuracy)}, ratio ${f.classifier.ratio.toFixed(2)} (chance ${pct(f.classifier.chance)})`);
+  console.log(`  per seed: ${f.classifier.perSeed.map((x) => `${x.seed}: ${pct(x.balancedAccuracy)}`).join(', ')}`);
+  console.log(`fixed denoising loss: base emoji ${f.denoising.baseEmojiMean.toFixed(4)} (${f.denoising.baseEmoji}), all ${f.denoising.mean.toFixed(4)} (${f.denoising.images}), category mean ${f.denoising.categoryMean.toFixed(4)}`);
+  console.log(`KID (classifier features): generated ${f.kid.generated.toFixed(4)}, real other emoji ${f.kid.realOther.toFixed(4)}`);
   console.log(`diversity: within prompt ${f.diversity.generatedWithinPrompt.toFixed(3)} (min ${f.diversity.generatedWithinPromptMin.toFixed(3)}), noise-ignoring ${f.diversity.noiseIgnoringModel.toFixed(3)}, across prompts ${f.diversity.generatedAcrossPrompts.toFixed(3)}, real different emoji ${f.diversity.realDifferentEmoji.toFixed(3)}`);
   console.log(`${f.parameters.total} parameters; sampling ${f.speed.msPerImageBatched.toFixed(0)} ms/image at batch ${f.speed.batch}, ${f.speed.msSingleImage.toFixed(0)} ms alone (${f.speed.steps} steps)`);
   console.log(`wrote ${reportPath} and ${gridPath} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -190,7 +190,8 @@ describe('quality report on tiny settings', () => {
     const opts = quickQualityOptions(tinyBase.config);
     const before = tf.memory().numTensors;
     const a = await measureQuality(tinyBase, clf, data, opts);
-    const b = await measureQuality(untrained, clf, data, opts);
+    const b = await measureQuality(untrained, clf, data, { ...opts, extraSeeds: [5] });
+    expect(b.classifier.perSeed.map((x) => x.seed)).toEqual([1, 5]);
     expect(tf.memory().numTensors).toBe(before);
 
     const check = (f: QualityFigures) => {
@@ -211,6 +212,14 @@ describe('quality report on tiny settings', () => {
       expect(f.speed.msSingleImage).toBeGreaterThan(0);
       expect(f.parameters.total).toBe(f.parameters.ae + f.parameters.text + f.parameters.unet);
       expect(f.grid.rows).toHaveLength(4);
+      expect(f.denoising.images).toBe(16);
+      expect(f.denoising.mean).toBeGreaterThan(0);
+      expect(f.denoising.baseEmoji).toBe(data.manifest.splits.evaluation.slice(0, 16).filter((id) => data.manifest.records[id].skinTone === null).length);
+      expect(f.denoising.perCategory.reduce((n, c) => n + c.images, 0)).toBe(16);
+      expect(f.kid.generatedImages).toBe(9 * 2 * f.classifier.perSeed.length);
+      expect(Number.isFinite(f.kid.generated) && Number.isFinite(f.kid.realOther)).toBe(true);
+      const seedMean = f.classifier.perSeed.reduce((s2, x) => s2 + x.balancedAccuracy, 0) / f.classifier.perSeed.length;
+      expect(f.classifier.generatedBalancedAccuracy).toBeCloseTo(seedMean, 12);
       for (const r of f.grid.rows) {
         expect(r.real).not.toBeNull();
         expect(r.samples).toHaveLength(2);
@@ -223,6 +232,9 @@ describe('quality report on tiny settings', () => {
     expect(a.psnr.db).toBeGreaterThan(b.psnr.db + 1);
     expect(a.diversity.generatedWithinPrompt).not.toBe(b.diversity.generatedWithinPrompt);
     expect(a.parameters.total).toBe(b.parameters.total);
+    // The trained fixture denoises real images better than an untrained model; KID follows.
+    expect(a.denoising.mean).toBeLessThan(b.denoising.mean);
+    expect(a.kid.realOther).toBe(b.kid.realOther);
     // The real-image figures do not depend on the model.
     expect(a.classifier.realBalancedAccuracy).toBe(b.classifier.realBalancedAccuracy);
     expect(a.diversity.realDifferentEmoji).toBe(b.diversity.realDifferentEmoji);
@@ -238,7 +250,7 @@ describe('quality report on tiny settings', () => {
       backend: 'wasm',
       provenance: tinyBase.config.provenance,
     });
-    for (const h of ['# Base model quality report', '## Summary', '## Model', '## Autoencoder reconstruction', '## Category recognisability', '## Diversity', '## Sample grid', '## Evaluation prompts']) {
+    for (const h of ['# Base model quality report', '## Summary', '## Model', '## Autoencoder reconstruction', '## Category recognisability', '## Fixed denoising loss', '## Kernel inception distance', '## Diversity', '## Sample grid', '## Evaluation prompts']) {
       expect(md).toContain(h);
     }
     expect(md).toContain(`${a.psnr.db.toFixed(2)} dB`);

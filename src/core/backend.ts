@@ -19,6 +19,7 @@ import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilter
 import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
 import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
+import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -240,6 +241,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmConv2DBackpropInput();
       registerWasmBatchMatMul();
       registerWasmUnsortedSegmentSum();
+      registerWasmGroupNorm();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;

@@ -3,6 +3,7 @@
 // run resumed from a checkpoint at step s continues exactly as the uninterrupted run would.
 import * as tf from '@tensorflow/tfjs-core';
 import { tokenizeWords } from './data/emoji';
+import { drawWeighted } from './data/sampling';
 import { makeSchedule, type NoiseSchedule } from './diffusion/schedule';
 import type { ModelConfig } from './model/config';
 import { gaussianArray, type Params } from './model/layers';
@@ -24,10 +25,15 @@ const PHASE_AE = 1;
 const PHASE_UNET = 2;
 const PHASE_DECODER = 3;
 
-/** Batch indices for one step: uniform with replacement over `n` examples. */
-export function batchIndices(n: number, batch: number, seed: number, phase: number, step: number): number[] {
+/**
+ * Batch indices for one step, with replacement over `n` examples: uniform, or by the cumulative
+ * weights `cdf` (data/sampling.ts) when given. The same uniform draws feed both, so a step's batch
+ * stays a pure function of (seed, phase, step).
+ */
+export function batchIndices(n: number, batch: number, seed: number, phase: number, step: number, cdf?: Float64Array): number[] {
+  if (cdf && cdf.length !== n) throw new Error(`sampling table has ${cdf.length} entries for ${n} examples`);
   const rand = mulberry32(hashSeed(seed, phase, step, 0));
-  return Array.from({ length: batch }, () => Math.floor(rand() * n));
+  return Array.from({ length: batch }, () => (cdf ? drawWeighted(cdf, rand()) : Math.floor(rand() * n)));
 }
 
 function gather(data: Float32Array, per: number, indices: number[]): Float32Array {
@@ -76,20 +82,20 @@ export function autoencoderStepLoss(params: Params, config: ModelConfig, images:
 }
 
 /**
- * One UNet step's batch: latents of random examples, their prompts (replaced by the null prompt
+ * One UNet step's batch: latents of random examples (uniform, or weighted by `cdf`), their prompts (replaced by the null prompt
  * with probability `cfgDropout`, for classifier-free guidance), uniform timesteps, fresh noise.
  */
 export function diffusionBatch(
   latents: Float32Array,
   prompts: string[],
   config: ModelConfig,
-  opts: { batch: number; seed: number; step: number; cfgDropout: number },
+  opts: { batch: number; seed: number; step: number; cfgDropout: number; cdf?: Float64Array },
 ): DiffusionBatch {
   const s = config.latentSize;
   const c = config.autoencoder.latentChannels;
   const per = s * s * c;
   const { batch, seed, step } = opts;
-  const idx = batchIndices(prompts.length, batch, seed, PHASE_UNET, step);
+  const idx = batchIndices(prompts.length, batch, seed, PHASE_UNET, step, opts.cdf);
   const rand = mulberry32(hashSeed(seed, PHASE_UNET, step, 1));
   const timesteps = Int32Array.from(idx, () => Math.floor(rand() * config.schedule.trainSteps));
   const batchPrompts = idx.map((i) => (rand() < opts.cfgDropout ? null : prompts[i]));
@@ -160,13 +166,18 @@ export { makeSchedule };
  * Learning rate of a step: constant `lr` until `decayStart`, then a cosine tail down to `lrMin` at
  * `total` (Loshchilov & Hutter 2017). Measured on the shipped base: at a constant 1e-3 the
  * denoising loss sits on a noise floor; the decaying tail took 15% off the fixed held-out loss.
- * `decayStart` < 0 means no decay.
+ * `decayStart` < 0 means no decay. An optional `warmup` ramps the rate linearly from lr/steps over
+ * `steps` steps from step `from` (a decayed run extended at full rate restarts smoothly).
  */
-export function unetLearningRate(step: number, opts: { lr: number; lrMin: number; decayStart: number; total: number }): number {
-  const { lr, lrMin, decayStart, total } = opts;
-  if (decayStart < 0 || step < decayStart || total <= decayStart) return lr;
-  const progress = Math.min(1, (step - decayStart) / (total - decayStart));
-  return lrMin + 0.5 * (lr - lrMin) * (1 + Math.cos(Math.PI * progress));
+export function unetLearningRate(step: number, opts: { lr: number; lrMin: number; decayStart: number; total: number; warmup?: { from: number; steps: number } }): number {
+  const { lr, lrMin, decayStart, total, warmup } = opts;
+  let rate = lr;
+  if (decayStart >= 0 && step >= decayStart && total > decayStart) {
+    const progress = Math.min(1, (step - decayStart) / (total - decayStart));
+    rate = lrMin + 0.5 * (lr - lrMin) * (1 + Math.cos(Math.PI * progress));
+  }
+  if (warmup && warmup.steps > 0 && step >= warmup.from && step < warmup.from + warmup.steps) rate *= (step - warmup.from + 1) / warmup.steps;
+  return rate;
 }
 
 /** EMA decay of the n-th update (n from 0): min(max, (1 + n) / (10 + n)), ramped so early averages are not stuck at the init. */

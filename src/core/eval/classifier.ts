@@ -3,7 +3,7 @@
 // Like the model, it is a pure function over a flat parameter record (names `cls.*`) built from
 // the same layer helpers, so it saves and loads as safetensors with the same code.
 import * as tf from '@tensorflow/tfjs-core';
-import { conv, groupNorm, initialisingParams, linear, readParams, silu, type ParamGetter, type Params } from '../model/layers';
+import { conv, groupNormSilu, initialisingParams, linear, readParams, silu, type ParamGetter, type Params } from '../model/layers';
 import { paramsToRaw } from '../io/checkpoint';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
 
@@ -39,17 +39,21 @@ export interface Classifier {
  * + SiLU, the first two followed by a residual conv block; global mean pool; linear head.
  */
 function network(p: ParamGetter, config: ClassifierConfig, images: tf.Tensor4D): tf.Tensor2D {
+  return linear(p, 'cls.head', features(p, config, images), config.widths[3], config.numClasses) as tf.Tensor2D;
+}
+
+/** The network up to its head: the globally pooled 4x4 features [B, widths[3]]. */
+function features(p: ParamGetter, config: ClassifierConfig, images: tf.Tensor4D): tf.Tensor2D {
   const [c0, c1, c2, c3] = config.widths;
   const g = (c: number) => Math.min(config.groups, c);
-  const norm = (name: string, x: tf.Tensor4D, c: number) => silu(groupNorm(p, name, x, c, g(c))) as tf.Tensor4D;
+  const norm = (name: string, x: tf.Tensor4D, c: number) => groupNormSilu(p, name, x, c, g(c));
   let h = silu(conv(p, 'cls.stem', images, 3, c0)) as tf.Tensor4D;
   h = norm('cls.down1.norm', conv(p, 'cls.down1.conv', h, c0, c1, { stride: 2 }), c1);
   h = tf.add(h, norm('cls.block1.norm', conv(p, 'cls.block1.conv', h, c1, c1), c1)) as tf.Tensor4D;
   h = norm('cls.down2.norm', conv(p, 'cls.down2.conv', h, c1, c2, { stride: 2 }), c2);
   h = tf.add(h, norm('cls.block2.norm', conv(p, 'cls.block2.conv', h, c2, c2), c2)) as tf.Tensor4D;
   h = norm('cls.down3.norm', conv(p, 'cls.down3.conv', h, c2, c3, { stride: 2 }), c3);
-  const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
-  return linear(p, 'cls.head', pooled, c3, config.numClasses) as tf.Tensor2D;
+  return tf.mean(h, [1, 2]) as tf.Tensor2D;
 }
 
 /** A freshly initialised classifier (seeded; same seed, same weights on every backend). */
@@ -67,6 +71,25 @@ export function initClassifier(seed: number, categories: string[] | number = 9, 
 /** Logits [B, numClasses] for images [B,32,32,3] in [-1, 1]. */
 export function classifierLogits(params: Params, images: tf.Tensor4D, config: ClassifierConfig = defaultClassifierConfig()): tf.Tensor2D {
   return network(readParams(params), config, images);
+}
+
+/**
+ * Penultimate features (the pooled input of the head) of images [n*32*32*3] in [-1, 1]:
+ * Float32Array [n * widths[3]]. What the kernel inception distance compares (eval/kid.ts).
+ */
+export async function classifierFeatures(params: Params, images: Float32Array, config: ClassifierConfig = defaultClassifierConfig(), batch = 128): Promise<Float32Array> {
+  const s = config.imageSize;
+  const per = s * s * 3;
+  const n = images.length / per;
+  const d = config.widths[3];
+  const out = new Float32Array(n * d);
+  for (let start = 0; start < n; start += batch) {
+    const count = Math.min(batch, n - start);
+    const f = tf.tidy(() => features(readParams(params), config, tf.tensor4d(images.subarray(start * per, (start + count) * per), [count, s, s, 3])));
+    out.set(await f.data(), start * d);
+    f.dispose();
+  }
+  return out;
 }
 
 /** Mean softmax cross-entropy against integer labels [B]. */

@@ -3,12 +3,12 @@
 // training set) before diffusion so the noise schedule sees unit variance.
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderConfig } from './config';
-import { conv, groupNorm, silu, upsample2x, type ParamGetter } from './layers';
+import { conv, groupNormSilu, silu, upsample2x, type ParamGetter } from './layers';
 
 /** Residual block without time conditioning: x + conv(silu(gn(conv(silu(gn(x)))))). */
 function aeResBlock(p: ParamGetter, name: string, x: tf.Tensor4D, c: number, groups: number): tf.Tensor4D {
-  let h = conv(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, c, groups)) as tf.Tensor4D, c, c);
-  h = conv(p, `${name}.conv2`, silu(groupNorm(p, `${name}.norm2`, h, c, groups)) as tf.Tensor4D, c, c);
+  let h = conv(p, `${name}.conv1`, groupNormSilu(p, `${name}.norm1`, x, c, groups), c, c);
+  h = conv(p, `${name}.conv2`, groupNormSilu(p, `${name}.norm2`, h, c, groups), c, c);
   return tf.add(x, h);
 }
 
@@ -20,7 +20,7 @@ export function encode(p: ParamGetter, cfg: AutoencoderConfig, images: tf.Tensor
   h = aeResBlock(p, 'ae.enc.res0', h, c1, cfg.groups);
   h = silu(conv(p, 'ae.enc.down1', h, c1, c2, { stride: 2 })) as tf.Tensor4D; // 8x8
   h = aeResBlock(p, 'ae.enc.res1', h, c2, cfg.groups);
-  h = silu(groupNorm(p, 'ae.enc.norm_out', h, c2, cfg.groups)) as tf.Tensor4D;
+  h = groupNormSilu(p, 'ae.enc.norm_out', h, c2, cfg.groups);
   return conv(p, 'ae.enc.conv_out', h, c2, cfg.latentChannels);
 }
 
@@ -32,6 +32,6 @@ export function decode(p: ParamGetter, cfg: AutoencoderConfig, latents: tf.Tenso
   h = silu(conv(p, 'ae.dec.up0', upsample2x(h), c2, c1)) as tf.Tensor4D; // 16x16
   h = aeResBlock(p, 'ae.dec.res1', h, c1, cfg.groups);
   h = silu(conv(p, 'ae.dec.up1', upsample2x(h), c1, c0)) as tf.Tensor4D; // 32x32
-  h = silu(groupNorm(p, 'ae.dec.norm_out', h, c0, cfg.groups)) as tf.Tensor4D;
+  h = groupNormSilu(p, 'ae.dec.norm_out', h, c0, cfg.groups);
   return conv(p, 'ae.dec.conv_out', h, c0, 3);
 }

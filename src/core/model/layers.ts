@@ -3,6 +3,7 @@
 // The same forward code creates the parameters (an initialising getter) and uses them (a
 // reading getter), so shapes are written down exactly once. Layout is NHWC throughout.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedGroupNormAvailable, GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../kernels/groupNormWasm';
 import { hashSeed, mulberry32 } from '../random';
 
 export type Params = Record<string, tf.Tensor>;
@@ -118,16 +119,50 @@ export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, 
   return addBias(tf.conv2d(x, w as tf.Tensor4D, opts.stride ?? 1, 'same'), b);
 }
 
-/** GroupNorm (Wu & He 2018) over [B,H,W,C] with `groups` groups, eps 1e-5. */
-export function groupNorm(p: ParamGetter, name: string, x: tf.Tensor4D, channels: number, groups: number): tf.Tensor4D {
+/** The fused GroupNorm(+SiLU) op of kernels/groupNormWasm.ts, one per (groups, silu). */
+const fusedGroupNormOps = new Map<string, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor>();
+function fusedGroupNormOp(groups: number, fuseSilu: boolean) {
+  const key = `${groups}/${fuseSilu}`;
+  let op = fusedGroupNormOps.get(key);
+  if (!op) {
+    const attrs = { groups, eps: 1e-5, silu: fuseSilu };
+    op = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      save([x, gamma, beta, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, sg, sb, sm, sr] = saved;
+          return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+    fusedGroupNormOps.set(key, op);
+  }
+  return op;
+}
+
+/**
+ * GroupNorm (Wu & He 2018) over [B,H,W,C] with `groups` groups, eps 1e-5, then SiLU when
+ * `opts.silu`. On wasm one fused kernel each way (kernels/groupNormWasm.ts); elsewhere, or with
+ * `opts.composite`, composed from tf ops (the reference the fused kernels are tested against).
+ */
+export function groupNorm(p: ParamGetter, name: string, x: tf.Tensor4D, channels: number, groups: number, opts: { silu?: boolean; composite?: boolean } = {}): tf.Tensor4D {
   if (channels % groups !== 0) throw new Error(`${name}: ${channels} channels do not split into ${groups} groups`);
+  const gamma = p(`${name}.weight`, [channels], { kind: 'ones' });
+  const beta = p(`${name}.bias`, [channels], { kind: 'zeros' });
+  if (!opts.composite && fusedGroupNormAvailable(tf.getBackend())) return fusedGroupNormOp(groups, !!opts.silu)(x, gamma, beta) as tf.Tensor4D;
   const [b, h, w] = x.shape;
   const g = tf.reshape(x, [b, h, w, groups, channels / groups]);
   const { mean, variance } = tf.moments(g, [1, 2, 4], true);
   const normed = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, 1e-5))), [b, h, w, channels]);
-  const gamma = p(`${name}.weight`, [channels], { kind: 'ones' });
-  const beta = p(`${name}.bias`, [channels], { kind: 'zeros' });
-  return scaleShift(normed as tf.Tensor4D, gamma, beta);
+  const y = scaleShift(normed as tf.Tensor4D, gamma, beta);
+  return opts.silu ? (silu(y) as tf.Tensor4D) : y;
+}
+
+/** silu(groupNorm(x)): one fused kernel each way on wasm. */
+export function groupNormSilu(p: ParamGetter, name: string, x: tf.Tensor4D, channels: number, groups: number): tf.Tensor4D {
+  return groupNorm(p, name, x, channels, groups, { silu: true });
 }
 
 /** LayerNorm over the last axis, eps 1e-5. */

@@ -3,7 +3,7 @@
 // Level 0 is 8x8, level 1 is 4x4; self-attention only where config.selfAttentionLevels says.
 import * as tf from '@tensorflow/tfjs-core';
 import type { UNetConfig } from './config';
-import { attention, conv, groupNorm, layerNorm, linear, silu, upsample2x, type ParamGetter } from './layers';
+import { attention, conv, groupNorm, groupNormSilu, layerNorm, linear, silu, upsample2x, type ParamGetter } from './layers';
 import type { TextStates } from './textEncoder';
 
 /** Sinusoidal embedding of (float) timesteps t [B] -> [B, dim] (Vaswani et al. 2017, as in DDPM). */
@@ -16,11 +16,11 @@ export function timestepEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
 }
 
 function resBlock(p: ParamGetter, name: string, x: tf.Tensor4D, temb: tf.Tensor2D, inC: number, outC: number, cfg: UNetConfig): tf.Tensor4D {
-  let h = conv(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, inC, cfg.groups)) as tf.Tensor4D, inC, outC);
+  let h = conv(p, `${name}.conv1`, groupNormSilu(p, `${name}.norm1`, x, inC, cfg.groups), inC, outC);
   const shift = linear(p, `${name}.time`, silu(temb), cfg.timeDim, outC);
   h = tf.add(h, tf.reshape(shift, [-1, 1, 1, outC]));
   // conv2 starts at zero so every block starts as the identity: stable early training.
-  h = conv(p, `${name}.conv2`, silu(groupNorm(p, `${name}.norm2`, h, outC, cfg.groups)) as tf.Tensor4D, outC, outC, { zeroInit: true });
+  h = conv(p, `${name}.conv2`, groupNormSilu(p, `${name}.norm2`, h, outC, cfg.groups), outC, outC, { zeroInit: true });
   const skip = inC === outC ? x : conv(p, `${name}.skip`, x, inC, outC, { k: 1 });
   return tf.add(skip, h);
 }
@@ -80,6 +80,6 @@ export function unet(p: ParamGetter, cfg: UNetConfig, x: tf.Tensor4D, t: tf.Tens
       c = ch[level - 1];
     }
   }
-  h = silu(groupNorm(p, 'unet.norm_out', h, c, cfg.groups)) as tf.Tensor4D;
+  h = groupNormSilu(p, 'unet.norm_out', h, c, cfg.groups);
   return conv(p, 'unet.conv_out', h, c, latentChannels, { zeroInit: true });
 }

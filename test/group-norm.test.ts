@@ -1,0 +1,89 @@
+// The fused GroupNorm(+SiLU) wasm kernels (kernels/groupNormWasm.ts) against the composed tf ops:
+// values and the gradients of x, gamma and beta, with and without SiLU; used by the model on wasm;
+// no tensors left behind.
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL } from '../src/core/kernels/groupNormWasm';
+import { gaussianArray, groupNorm, type ParamGetter } from '../src/core/model/layers';
+import { memorySnapshot, useBackend } from './helpers';
+
+const relErr = (a: Float32Array | number[], b: Float32Array | number[]) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+};
+
+function run(shape: [number, number, number, number], groups: number, silu: boolean, composite: boolean, seed: number) {
+  const c = shape[3];
+  const size = shape.reduce((a, b) => a * b, 1);
+  // An offset and scale per channel, so that the mean is far from zero (the variance's two passes matter).
+  const xv = gaussianArray(size, seed).map((v, i) => 3 + 2 * v * (1 + (i % c) / c));
+  const gv = gaussianArray(c, seed + 1).map((v) => 1 + 0.5 * v);
+  const bv = gaussianArray(c, seed + 2, 0.5);
+  const wv = gaussianArray(size, seed + 3); // a random linear read-out, so every dy differs
+  return tf.tidy(() => {
+    const x = tf.tensor4d(xv, shape);
+    const gamma = tf.tensor1d(gv);
+    const beta = tf.tensor1d(bv);
+    const w = tf.tensor4d(wv, shape);
+    const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const p: ParamGetter = (name) => (name.endsWith('weight') ? gg : bb);
+      return groupNorm(p, 'n', xx as tf.Tensor4D, c, groups, { silu, composite });
+    };
+    const y = f(x, gamma, beta);
+    const [dx, dg, db] = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb), w)))([x, gamma, beta]);
+    return [y, dx, dg, db].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describe('fused GroupNorm + SiLU on wasm', () => {
+  beforeAll(() => useBackend('wasm'));
+
+  for (const silu of [true, false]) {
+    for (const [shape, groups] of [[[2, 4, 4, 16], 8], [[3, 8, 8, 32], 4], [[1, 2, 3, 6], 3]] as [[number, number, number, number], number][]) {
+      it(`${silu ? 'with' : 'without'} SiLU, x [${shape}], ${groups} groups: values and gradients match the composed ops`, () => {
+        const fused = run(shape, groups, silu, false, 11);
+        const ref = run(shape, groups, silu, true, 11);
+        const names = ['y', 'dx', 'dgamma', 'dbeta'];
+        fused.forEach((v, i) => expect(relErr(v, ref[i]), names[i]).toBeLessThan(2e-5));
+      });
+    }
+  }
+
+  it('the model path really runs the fused kernels, and leaks nothing forward or backward', () => {
+    const shape: [number, number, number, number] = [2, 4, 4, 8];
+    const before = memorySnapshot();
+    run(shape, 4, true, false, 3);
+    expect(memorySnapshot()).toEqual(before);
+    const kernels: string[] = [];
+    tf.tidy(() => {
+      const x = tf.randomNormal(shape);
+      const gamma = tf.ones([8]);
+      const beta = tf.zeros([8]);
+      const p: ParamGetter = (name) => (name.endsWith('weight') ? gamma : beta);
+      const prof = tf.engine();
+      const orig = prof.runKernel.bind(prof);
+      prof.runKernel = ((name: string, ...rest: unknown[]) => {
+        kernels.push(name);
+        return (orig as (...a: unknown[]) => unknown)(name, ...rest);
+      }) as typeof prof.runKernel;
+      try {
+        tf.grads((xx: tf.Tensor) => tf.sum(groupNorm(p, 'n', xx as tf.Tensor4D, 8, 4, { silu: true })))([x]);
+      } finally {
+        prof.runKernel = orig;
+      }
+    });
+    expect(kernels).toContain(GROUP_NORM_KERNEL);
+    expect(kernels).toContain(GROUP_NORM_GRAD_KERNEL);
+    expect(kernels).not.toContain('Sigmoid');
+  });
+
+  it('refuses channels that do not split into the groups, and a non-4-D input', () => {
+    expect(() => tf.tidy(() => tf.engine().runKernel(GROUP_NORM_KERNEL, { x: tf.zeros([1, 2, 2, 6]), gamma: tf.ones([6]), beta: tf.zeros([6]) }, { groups: 4, eps: 1e-5, silu: true } as unknown as tf.NamedAttrMap))).toThrow(/do not split/);
+    expect(() => tf.tidy(() => tf.engine().runKernel(GROUP_NORM_KERNEL, { x: tf.zeros([2, 6]), gamma: tf.ones([6]), beta: tf.zeros([6]) }, { groups: 2, eps: 1e-5, silu: true } as unknown as tf.NamedAttrMap))).toThrow(/\[B,H,W,C\]/);
+  });
+});
