@@ -13,7 +13,7 @@ import { loadEmojiDataset } from './lib/png';
 
 const spec = {
   models: { default: 'public/models/base', help: 'checkpoint folders, comma-separated' },
-  images: { default: 'evaluation', help: 'which images: evaluation (the 341 of the evaluation split; pretraining sees them too) | all' },
+  images: { default: 'evaluation', help: 'which images: evaluation (the 341 of the evaluation split; pretraining sees them too) | evaluation-base (its 191 base emoji, no skin-tone variants: what npm run quality reads the target on) | all' },
   draws: { default: DEFAULT_DENOISING_LOSS.draws, help: 'timesteps per image (stratified)' },
   seed: { default: DEFAULT_DENOISING_LOSS.seed, help: 'seed of the fixed noise and timesteps' },
   json: { default: '', help: 'also write the figures here' },
@@ -26,7 +26,9 @@ async function main() {
   await initNodeBackend(String(args.backend));
   const data = loadEmojiDataset(String(args.data));
   const m = data.manifest;
-  const ids = String(args.images) === 'all' ? m.records.map((r) => r.id) : m.splits.evaluation;
+  const which = String(args.images);
+  if (!['all', 'evaluation', 'evaluation-base'].includes(which)) throw new Error(`--images must be evaluation, evaluation-base or all, not ${which}`);
+  const ids = which === 'all' ? m.records.map((r) => r.id) : which === 'evaluation-base' ? m.splits.evaluation.filter((id) => m.records[id].skinTone === null) : m.splits.evaluation;
   const images = cutAtlas(data.atlasRGBA, data.width, 4, m.columns, ids);
   const prompts = ids.map((id) => m.records[id].prompt);
   const groups = ids.map((id) => m.records[id].category);
@@ -34,7 +36,7 @@ async function main() {
   for (const model of String(args.models).split(',').filter(Boolean)) {
     const ck = loadCheckpointDir(model);
     const t0 = Date.now();
-    const loss = await fixedDenoisingLoss(ck, images, prompts, groups, { ...DEFAULT_DENOISING_LOSS, draws: Number(args.draws), seed: Number(args.seed) });
+    const loss = await fixedDenoisingLoss(ck, images, prompts, groups, { ...DEFAULT_DENOISING_LOSS, draws: Number(args.draws), seed: Number(args.seed), keys: ids });
     disposeParams(ck.params);
     results.push({ model, loss });
     console.log(`${model}: mean ${loss.mean.toFixed(4)}, category mean ${loss.groupMean.toFixed(4)} (${loss.images} images x ${loss.draws} draws, ${((Date.now() - t0) / 1000).toFixed(0)} s)`);

@@ -129,6 +129,13 @@ describe('fixed denoising loss', () => {
     const gy = (a.perImage[1] + a.perImage[2] + a.perImage[3]) / 3;
     expect(a.groupMean).toBeCloseTo((gx + gy) / 2, 10);
     expect(a.perGroup.map((g) => g.images)).toEqual([2, 3]);
+    // Keyed draws: a subset of the images keeps each image's loss from the whole set.
+    const keys = [40, 41, 42, 43, 44];
+    const whole = await fixedDenoisingLoss(ck, images, prompts, groups, { ...opts, keys });
+    const sub = await fixedDenoisingLoss(ck, images.subarray(2 * per, 4 * per), prompts.slice(2, 4), groups.slice(2, 4), { ...opts, keys: keys.slice(2, 4) });
+    expect(sub.perImage[0]).toBeCloseTo(whole.perImage[2], 6);
+    expect(sub.perImage[1]).toBeCloseTo(whole.perImage[3], 6);
+    expect(whole.perImage[2]).not.toBeCloseTo(a.perImage[2], 6);
     Object.values(ck.params).forEach((t) => t.dispose());
   });
 });

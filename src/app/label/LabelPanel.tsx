@@ -10,6 +10,7 @@ import { useStudio } from '../studio/studioStore';
 import { ImageCanvas } from '../shared/ImageGrid';
 import { pairImageClass } from '../pairs/PairsPanel';
 import { PngImage } from '../shared/PngImage';
+import { fetchStudioPrompts } from '../shared/publicData';
 
 function Counter() {
   const pairs = useProjects((s) => s.pairs);
@@ -192,6 +193,7 @@ export function LabelPanel() {
         round makes more pairs by itself and learns from those too.
       </p>
       <Counter />
+      <DrawableNote />
       <PromptChooser />
       {current ? (
         <PairView candidate={current} busy={busy} judge={(j) => void judge(j)} />
@@ -230,5 +232,27 @@ export function LabelPanel() {
       </div>
       <Recent />
     </section>
+  );
+}
+
+/** Says when the drawn prompts are narrowed to those the shipped base draws recognisably. */
+function DrawableNote() {
+  const [drawable, setDrawable] = useState<{ seed: number; of: number } | null>(null);
+  useEffect(() => {
+    let live = true;
+    fetchStudioPrompts().then(
+      (p) => live && setDrawable(p.drawable),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  if (!drawable) return null;
+  return (
+    <p className="muted label-drawable" data-testid="label-drawable">
+      Drawn prompts come from the {drawable.seed} of {drawable.of} emoji the base model draws recognisably (measured by <code>npm run drawable-prompts</code>); type
+      any prompt to label others.
+    </p>
   );
 }

@@ -15,6 +15,8 @@ export interface DenoisingLossOptions {
   draws: number;
   seed: number;
   batch: number;
+  /** Key of each image's draws (its record id), so a subset of images keeps the draws it had in the whole set; default: its position. */
+  keys?: readonly number[];
 }
 
 export const DEFAULT_DENOISING_LOSS: DenoisingLossOptions = { draws: 4, seed: 7, batch: 128 };
@@ -60,7 +62,8 @@ export async function fixedDenoisingLoss(
   const perImage = new Float64Array(n);
   // Work items: (image, draw); batched across images.
   const items = Array.from({ length: n * K }, (_, j) => ({ i: Math.floor(j / K), k: j % K }));
-  const drawsOf = Array.from({ length: n }, (_, i) => fixedDraws(i, K, ck.config.schedule.trainSteps, opts.seed));
+  if (opts.keys && opts.keys.length !== n) throw new Error(`fixedDenoisingLoss: ${opts.keys.length} keys for ${n} images`);
+  const drawsOf = Array.from({ length: n }, (_, i) => fixedDraws(opts.keys ? opts.keys[i] : i, K, ck.config.schedule.trainSteps, opts.seed));
   for (let start = 0; start < items.length; start += opts.batch) {
     const chunk = items.slice(start, start + opts.batch);
     const B = chunk.length;

@@ -153,7 +153,7 @@ export interface QualityFigures {
 }
 
 /** Samples `perPrompt` images per prompt, sample j from the noise of image j of `seed`; images in [-1, 1]. */
-async function sampleImages(
+export async function sampleImages(
   ck: Checkpoint,
   prompts: string[],
   perPrompt: number,
@@ -276,7 +276,7 @@ export async function measureQuality(ck: Checkpoint, classifier: Classifier, dat
   // The fixed denoising loss on real images.
   progress('denoising loss', 0, 1);
   const lossIds = opts.lossImages > 0 ? manifest.splits.evaluation.slice(0, opts.lossImages) : manifest.splits.evaluation;
-  const loss = await fixedDenoisingLoss(ck, cut(lossIds), lossIds.map((id) => manifest.records[id].prompt), lossIds.map((id) => manifest.records[id].category), { ...DEFAULT_DENOISING_LOSS, draws: opts.lossDraws });
+  const loss = await fixedDenoisingLoss(ck, cut(lossIds), lossIds.map((id) => manifest.records[id].prompt), lossIds.map((id) => manifest.records[id].category), { ...DEFAULT_DENOISING_LOSS, draws: opts.lossDraws, keys: lossIds });
   progress('denoising loss', 1, 1);
   const baseIdx = lossIds.map((id, i) => (manifest.records[id].skinTone === null ? i : -1)).filter((i) => i >= 0);
   const denoising = {
