@@ -1,7 +1,10 @@
 // Labelling seed pairs by clicking and by keyboard, and projects, against the built app with the
 // tiny test model (scripts/e2e-fixtures.mjs copies it into dist/test-models/tiny/), real worker,
 // real IndexedDB.
+import { readFileSync } from 'node:fs';
 import type { Page } from '@playwright/test';
+
+import { checkDrawableList, checkPromptManifest, studioPrompts } from '../src/core/data/studioPrompts';
 
 import { expect, openStudio, record, test } from './studio';
 
@@ -235,4 +238,28 @@ test('your own prompt: its pairs carry it as caption, unknown words are named, a
   await page.getByTestId('label-prompt-clear').click();
   await expect(page.getByTestId('label-prompt-note')).toHaveCount(0);
   await expect(page.getByTestId('label-caption')).not.toHaveText(typed);
+});
+
+test('on the shipped base, drawn prompts and suggestions come from the prompts it draws recognisably (drawable.json), and the tab says so', async ({ page }) => {
+  const list = checkDrawableList(JSON.parse(readFileSync('public/models/base/drawable.json', 'utf8')));
+  const expected = studioPrompts(checkPromptManifest(JSON.parse(readFileSync('public/data/emoji-32.json', 'utf8'))), list);
+  expect(expected.drawable, 'the shipped list narrows the seed prompts').not.toBeNull();
+  await openStudio(page, { backend: 'wasm' }, 'label');
+  await expect(page.getByTestId('label-drawable')).toContainText(`Drawn prompts come from the ${expected.drawable!.seed} of ${expected.drawable!.of} emoji`);
+  const seed = new Set(expected.seed);
+  for (let i = 0; i < 3; i++) {
+    const pair = page.getByTestId('label-pair');
+    await expect(pair).toBeVisible({ timeout: 60_000 });
+    const prompt = (await pair.getAttribute('data-prompt'))!;
+    expect(seed.has(prompt), `"${prompt}" is one the base draws`).toBe(true);
+    expect(list.prompts[prompt]).toBeGreaterThan(0);
+    const key = await pair.getAttribute('data-key');
+    await page.getByTestId('label-skip').click();
+    await expect(page.getByTestId('label-pair')).not.toHaveAttribute('data-key', key!, { timeout: 60_000 });
+  }
+  await page.getByTestId('tab-generate').click();
+  const chips = page.getByTestId('suggestion');
+  await expect(chips.first()).toBeVisible();
+  const held = new Set(expected.evaluation.map((p) => p.prompt));
+  for (const p of await chips.evaluateAll((els) => els.map((e) => e.getAttribute('data-prompt')!))) expect(held.has(p), `suggestion "${p}"`).toBe(true);
 });
