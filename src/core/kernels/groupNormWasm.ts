@@ -1,28 +1,22 @@
-// GroupNorm (+ SiLU) as two fused kernels for the TF.js wasm backend (issue 11).
+// The backward of GroupNorm (+ SiLU) as one fused kernel for the TF.js wasm backend (issue 11).
 //
-// Composed from tf ops, GroupNorm + scale/shift + SiLU is about a dozen kernel launches forward and
-// three dozen backward per call (moments, sub, div, sqrt, mul, add, sigmoid and their gradients,
-// each a pass over the activations), 1,364 launches and 8% of a UNet training step by the profile
-// of issue 11. Here each direction is one kernel: plain loops over the wasm heap, two passes over
-// the activations forward and two backward. JS loops over a Float32Array run at memory speed for
-// this element-wise work, which is what these kernels are.
+// Differentiated through tf ops, GroupNorm + scale/shift + SiLU costs about three dozen kernel
+// launches backward per call (the gradients of moments, sub, div, sqrt, mul, add and sigmoid, each
+// a pass over the activations): with the forward, 1,364 launches and 8% of a UNet training step by
+// the profile of issue 11. Here the backward is one kernel: two passes of plain loops over the wasm
+// heap. The forward stays composed of the backend's SIMD kernels (layers.ts), which measured twice
+// as fast as a JS loop for it; it hands this kernel the per-(batch, group) mean and 1/std.
 //
-// Forward, per batch b and group g over its n = H*W*C/G elements (NHWC):
-//   mu = mean(x), rstd = 1 / sqrt(mean((x - mu)^2) + eps)        (two passes, as tf.moments)
-//   xh = (x - mu) * rstd,  z = gamma[c] * xh + beta[c],  y = silu ? z * sigmoid(z) : z
-// Outputs y, and mu and rstd [B*G] which the backward kernel reads.
-// Backward, with dz = dy * (silu ? s (1 + z (1 - s)) : 1), s = sigmoid(z), and dxh = dz * gamma[c]:
+// With xh = (x - mu) * rstd (per batch b and group g over its n = H*W*C/G elements, NHWC),
+// z = gamma[c] * xh + beta[c], y = silu ? z * sigmoid(z) : z, and
+// dz = dy * (silu ? s (1 + z (1 - s)) : 1), s = sigmoid(z), dxh = dz * gamma[c]:
 //   dgamma[c] = sum_{b,hw} dz * xh,  dbeta[c] = sum_{b,hw} dz
 //   dx = rstd * (dxh - mean_g(dxh) - xh * mean_g(dxh * xh))
-// Sums are accumulated in float64.
-//
-// Other backends never see these kernels: layers.ts composes tf ops there (and on wasm when the
-// kernels are not registered).
+// Sums are accumulated in float64. Other backends never see this kernel.
 import { getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 const BACKEND = 'wasm';
-export const GROUP_NORM_KERNEL = 'SailGroupNormSilu';
 export const GROUP_NORM_GRAD_KERNEL = 'SailGroupNormSiluGrad';
 
 export interface GroupNormAttrs {
@@ -47,73 +41,6 @@ function dims(x: TensorInfo, groups: number, owner: string): { B: number; HW: nu
 function checkVector(t: TensorInfo, C: number, what: string, owner: string): void {
   if (t.dtype !== 'float32' || t.shape.length !== 1 || t.shape[0] !== C) throw new Error(`${owner} (wasm): ${what} must be float32 [${C}], got ${t.dtype} [${t.shape}]`);
 }
-
-export const groupNormWasm: KernelFunc = ({ inputs, backend, attrs }) => {
-  const owner = GROUP_NORM_KERNEL;
-  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-  const { groups, eps, silu } = attrs as unknown as GroupNormAttrs;
-  const { B, HW, C, cpg } = dims(x, groups, owner);
-  checkVector(gamma, C, 'gamma', owner);
-  checkVector(beta, C, 'beta', owner);
-  const be = backend as unknown as HeapBackend;
-  // Allocate every output before taking heap views: an allocation may grow (and move) the heap.
-  const yInfo = be.makeOutput([...x.shape], 'float32');
-  const meanInfo = be.makeOutput([B * groups], 'float32');
-  const rstdInfo = be.makeOutput([B * groups], 'float32');
-  const X = be.typedArrayFromHeap(x);
-  const G = be.typedArrayFromHeap(gamma);
-  const Bt = be.typedArrayFromHeap(beta);
-  const Y = be.typedArrayFromHeap(yInfo);
-  const M = be.typedArrayFromHeap(meanInfo);
-  const R = be.typedArrayFromHeap(rstdInfo);
-  const n = HW * cpg;
-  const sum = new Float64Array(groups);
-  const mu = new Float64Array(groups);
-  const rs = new Float64Array(groups);
-  for (let b = 0; b < B; b++) {
-    const base = b * HW * C;
-    sum.fill(0);
-    for (let p = 0; p < HW; p++) {
-      const off = base + p * C;
-      for (let g = 0, c = 0; g < groups; g++) {
-        let s = 0;
-        for (let k = 0; k < cpg; k++, c++) s += X[off + c];
-        sum[g] += s;
-      }
-    }
-    for (let g = 0; g < groups; g++) mu[g] = sum[g] / n;
-    sum.fill(0);
-    for (let p = 0; p < HW; p++) {
-      const off = base + p * C;
-      for (let g = 0, c = 0; g < groups; g++) {
-        const m = mu[g];
-        let s = 0;
-        for (let k = 0; k < cpg; k++, c++) {
-          const d = X[off + c] - m;
-          s += d * d;
-        }
-        sum[g] += s;
-      }
-    }
-    for (let g = 0; g < groups; g++) {
-      rs[g] = 1 / Math.sqrt(sum[g] / n + eps);
-      M[b * groups + g] = mu[g];
-      R[b * groups + g] = rs[g];
-    }
-    for (let p = 0; p < HW; p++) {
-      const off = base + p * C;
-      for (let g = 0, c = 0; g < groups; g++) {
-        const m = mu[g];
-        const r = rs[g];
-        for (let k = 0; k < cpg; k++, c++) {
-          const z = G[c] * ((X[off + c] - m) * r) + Bt[c];
-          Y[off + c] = silu ? z / (1 + Math.exp(-z)) : z;
-        }
-      }
-    }
-  }
-  return [yInfo, meanInfo, rstdInfo];
-};
 
 export const groupNormGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const owner = GROUP_NORM_GRAD_KERNEL;
@@ -194,16 +121,14 @@ export const groupNormGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   return [dxInfo, dgInfo, dbInfo];
 };
 
-export const groupNormWasmConfig: KernelConfig = { kernelName: GROUP_NORM_KERNEL, backendName: BACKEND, kernelFunc: groupNormWasm };
 export const groupNormGradWasmConfig: KernelConfig = { kernelName: GROUP_NORM_GRAD_KERNEL, backendName: BACKEND, kernelFunc: groupNormGradWasm };
 
-/** Registers both kernels for 'wasm' once; later calls do nothing. */
+/** Registers the kernel for 'wasm' once; later calls do nothing. */
 export function registerWasmGroupNorm(): void {
-  if (getKernel(GROUP_NORM_KERNEL, BACKEND) == null) registerKernel(groupNormWasmConfig);
   if (getKernel(GROUP_NORM_GRAD_KERNEL, BACKEND) == null) registerKernel(groupNormGradWasmConfig);
 }
 
-/** Whether the fused kernels serve the active backend. */
+/** Whether the fused backward serves the active backend. */
 export function fusedGroupNormAvailable(backendName: string): boolean {
-  return backendName === BACKEND && getKernel(GROUP_NORM_KERNEL, BACKEND) != null;
+  return backendName === BACKEND && getKernel(GROUP_NORM_GRAD_KERNEL, BACKEND) != null;
 }
