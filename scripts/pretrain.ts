@@ -190,9 +190,8 @@ async function main() {
     const lrSegs = state.lrSegments ?? [];
     const seg = { from, lr: identity.unetLr, decayStart, total: unetSteps, lrMin, ...(state.unetWarmup?.steps ? { warmup: state.unetWarmup } : {}) };
     const prev = lrSegs[lrSegs.length - 1];
-    const { from: _f, ...rest } = seg;
-    void _f;
-    if (!prev || JSON.stringify({ ...prev, from: undefined }) !== JSON.stringify({ ...rest, from: undefined })) {
+    // A new segment when anything but its start differs from the last one.
+    if (!prev || JSON.stringify({ ...prev, from: 0 }) !== JSON.stringify({ ...seg, from: 0 })) {
       if (prev && prev.from === from) lrSegs.pop();
       lrSegs.push(seg);
     }

@@ -21,7 +21,6 @@ export const GROUP_NORM_GRAD_KERNEL = 'SailGroupNormSiluGrad';
 
 export interface GroupNormAttrs {
   groups: number;
-  eps: number;
   silu: boolean;
 }
 

@@ -142,7 +142,7 @@ function fusedGroupNormOp(groups: number, withSilu: boolean) {
   const key = `${groups}/${withSilu}`;
   let op = fusedGroupNormOps.get(key);
   if (!op) {
-    const attrs = { groups, eps: 1e-5, silu: withSilu };
+    const attrs = { groups, silu: withSilu };
     op = tf.customGrad(((x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
       const { y, mean, rstd } = groupNormForward(x, gamma, beta, groups, withSilu);
       save([x, gamma, beta, mean, rstd]);
