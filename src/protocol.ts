@@ -65,7 +65,7 @@ export interface ModelWeights {
 }
 
 /**
- * One image per prompt x seed cell (image 0 of that seed's noise), on `model` or the loaded
+ * One image per prompt x seed cell (image `image`, default 0, of that seed's noise), on `model` or the loaded
  * checkpoint: Compare and the grid before round 0. Answers `result`, images in cell order.
  */
 export interface RenderGridRequest {

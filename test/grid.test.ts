@@ -26,4 +26,22 @@ describe('renderGrid', () => {
     expect(images[0]).not.toEqual(images[2]); // other seed, other image
     tf.dispose(Object.values(ck.params));
   });
+
+  it("gives a cell with image k image k of its seed's generation: the Label tab's pairs, several in one batch", async () => {
+    const ck = tinyCheckpoint(4);
+    const opts = { guidance: 3, steps: 2 };
+    const seeds = [7, 8, 9];
+    const cells = seeds.flatMap((seed, i) => [0, 1].map((image) => ({ prompt: i === 1 ? 'dog face' : 'red heart', seed, image })));
+    const images = await renderGrid(ck, cells, opts);
+    expect(images).toHaveLength(6);
+    for (const [i, seed] of seeds.entries()) {
+      const pair = await generate(ck, { prompt: cells[2 * i].prompt, count: 2, seed, ...opts });
+      for (const k of [0, 1]) {
+        const diff = Math.max(...images[2 * i + k].map((v, j) => Math.abs(v - pair.images[k][j])));
+        expect(diff).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(images[0]).not.toEqual(images[1]); // the two images of a pair start from different noise
+    tf.dispose(Object.values(ck.params));
+  });
 });

@@ -9,6 +9,9 @@ import { decodeLatents, type Checkpoint } from './model/ldm';
 export interface GridCell {
   prompt: string;
   seed: number;
+  /** Which image of the seed's stream: image k of `generate(seed)` (default 0). The Label tab asks
+   * for images 0 and 1 of several seeds in one call, so its pairs are sampled as one batch. */
+  image?: number;
 }
 
 /** Cells sampled together at most (x2 for guidance): bounds memory on a large grid. */
@@ -29,7 +32,7 @@ export async function renderGrid(
   const out: Uint8ClampedArray[] = [];
   for (let c = 0; c < chunks; c++) {
     const part = cells.slice(c * CHUNK, (c + 1) * CHUNK);
-    const noise = tf.tidy(() => tf.concat(part.map((cell) => initialNoise(ck, cell.seed, 1)), 0) as tf.Tensor4D);
+    const noise = tf.tidy(() => tf.concat(part.map((cell) => initialNoise(ck, cell.seed, 1, cell.image ?? 0)), 0) as tf.Tensor4D);
     let latents: tf.Tensor4D;
     try {
       latents = await sampleLatents(ck, part.map((cell) => cell.prompt), noise, {

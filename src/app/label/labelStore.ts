@@ -1,7 +1,7 @@
 // Labelling seed pairs by clicking: the studio draws a prompt (or takes the user's), the model
 // worker makes two images of it from different noise, the user picks the better one, calls a
-// tie, skips, or undoes. The next pair is generated while the user judges the current one, so
-// a click moves straight on. Stored pairs go to the current project through useProjects.
+// tie, skips, or undoes. The next pairs are generated, several in one batch, while the user
+// judges the current one, so a click moves straight on. Stored pairs go to the current project through useProjects.
 
 import { create } from 'zustand';
 
@@ -61,9 +61,18 @@ export interface LabelActions {
   retry(): void;
 }
 
-/** Candidates generated ahead of the one shown: a pair takes about 1 s on wasm here, and a
- * quick judge clicks faster than that for a few pairs in a row. */
-const LOOKAHEAD = 2;
+/** Pairs kept ready, the shown one included: a quick judge clicks faster than a pair is drawn
+ * (about 1 s on wasm here) for a few pairs in a row. */
+const QUEUE = 4;
+/** The queue refills once it holds this many pairs or fewer. */
+const REFILL_AT = 2;
+
+/** How many pairs the next request draws: one when nothing is shown yet (the first pair soonest),
+ * else enough to fill the queue, sampled as one batch (issue 11: batched Label generation). */
+export function pairsToRequest(pending: number): number {
+  if (pending > REFILL_AT) return 0;
+  return pending === 0 ? 1 : QUEUE - pending;
+}
 
 /** Seed prompts (core's studioPrompts: outside the held-out and round-pool splits, no skin-tone variants). */
 const promptsOnce = async () => (await fetchStudioPrompts()).seed;
@@ -87,18 +96,21 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     return base.model;
   }
 
-  async function makeCandidate(): Promise<Candidate> {
+  /** `count` pairs in one request: images 0 and 1 of a fresh seed per pair, one prompt each. */
+  async function makeCandidates(count: number): Promise<Candidate[]> {
     const { customPrompt } = get();
-    const prompt: string = customPrompt ?? (await promptsOnce().then((all) => all[Math.floor(Math.random() * all.length)]));
+    const all = customPrompt ? [customPrompt] : await promptsOnce();
+    const drawn = Array.from({ length: count }, () => ({ prompt: all[Math.floor(Math.random() * all.length)], seed: randomSeed() }));
     const { model } = useStudio.getState();
     const sampling = model?.sampling ?? { steps: 25, guidance: 4 };
-    const seed = randomSeed();
-    // One request of two: the two images start from different noise of the same seeded stream.
-    // Pairs are drawn by the project's own base, so an imported model is the one being labelled.
+    // The two images of a pair start from different noise of the same seeded stream (images 0 and
+    // 1 of generate(seed)), and every pair of the request shares one sampling batch. Pairs are
+    // drawn by the project's own base, so an imported model is the one being labelled.
     const weights = await baseOf(useProjects.getState().currentProjectId);
-    const reply = await modelClient().generate({ prompt, count: 2, seed, guidance: sampling.guidance, steps: sampling.steps, model: weights }).reply;
-    const [a, b] = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
-    return { key: nextKey++, prompt, seed, size: reply.size, images: [a, b] };
+    const cells = drawn.flatMap(({ prompt, seed }) => [0, 1].map((image) => ({ prompt, seed, image })));
+    const reply = await modelClient().renderGrid({ cells, guidance: sampling.guidance, steps: sampling.steps, model: weights });
+    const images = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
+    return drawn.map(({ prompt, seed }, i) => ({ key: nextKey++, prompt, seed, size: reply.size, images: [images[2 * i], images[2 * i + 1]] }));
   }
 
   return {
@@ -117,14 +129,15 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
 
     fill() {
       const { pending, generating, failure } = get();
-      if (!active || generating || failure || pending.length > LOOKAHEAD) return;
+      const count = pairsToRequest(pending.length);
+      if (!active || generating || failure || count === 0) return;
       if (useStudio.getState().workerStatus !== 'ready') return;
       const mine = generation;
       set({ generating: true });
-      makeCandidate().then(
-        (candidate) => {
+      makeCandidates(count).then(
+        (candidates) => {
           if (mine !== generation) return;
-          set({ pending: [...get().pending, candidate], generating: false });
+          set({ pending: [...get().pending, ...candidates], generating: false });
           get().fill();
         },
         (err: unknown) => {
