@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { generate } from '../src/core/generate';
+import { renderGrid } from '../src/core/grid';
 import { makeConfig } from '../src/core/model/config';
 import { countParams } from '../src/core/model/layers';
 import { initParams, paramNames } from '../src/core/model/ldm';
@@ -85,6 +86,21 @@ async function main() {
   const sampleMs = await timeIt(Math.max(1, Math.ceil(repeats / 2)), async () => {
     await generate(ck, { prompt: 'grinning face', count: n, seed: 1, steps, guidance: config.sampling.guidance });
   });
+  // The Label tab's refill: 3 pairs (images 0 and 1 of a seed each), one request per pair as
+  // before, or all 6 images as one batch of grid cells (issue 11); alternated, medians.
+  const labelPrompts = ['grinning face', 'red heart', 'dog face'];
+  const sampling = { steps: config.sampling.steps, guidance: config.sampling.guidance };
+  const onePerPair: number[] = [];
+  const batched: number[] = [];
+  for (let r = -1; r < repeats; r++) {
+    let t0 = performance.now();
+    for (const [i, prompt] of labelPrompts.entries()) await generate(ck, { prompt, count: 2, seed: 10 + i, ...sampling });
+    if (r >= 0) onePerPair.push(performance.now() - t0);
+    t0 = performance.now();
+    await renderGrid(ck, labelPrompts.flatMap((prompt, i) => [0, 1].map((image) => ({ prompt, seed: 10 + i, image }))), sampling);
+    if (r >= 0) batched.push(performance.now() - t0);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const results = {
     date: new Date().toISOString(),
     backend,
@@ -94,6 +110,7 @@ async function main() {
     unetForwardBackwardMsPerBatch: Math.round(unetMs),
     autoencoderForwardBackwardMsPerBatch: Math.round(aeMs),
     batch: B,
+    labelPairs: { pairs: labelPrompts.length, ddimSteps: sampling.steps, onePerRequestMs: Math.round(median(onePerPair)), batchedMs: Math.round(median(batched)), speedup: Number((median(onePerPair) / median(batched)).toFixed(2)) },
     sampling: { images: n, ddimSteps: steps, msPerCall: Math.round(sampleMs), imagesPerSecond: Number(((n * 1000) / sampleMs).toFixed(2)) },
   };
   console.log(JSON.stringify(results, null, 2));

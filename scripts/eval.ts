@@ -69,6 +69,7 @@ const spec = {
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
   'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
+  'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error (all trained arms)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
@@ -108,6 +109,11 @@ function rangeArg(v: string): [number, number] {
   const [lo, hi] = v.split(',').map(Number);
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi >= lo && hi <= 999)) throw new Error(`--reward-timesteps wants lo,hi with 0 <= lo <= hi <= 999, not "${v}"`);
   return [lo, hi];
+}
+
+function criterionArg(v: string): 'loss' | 'soft-error' {
+  if (v !== 'loss' && v !== 'soft-error') throw new Error(`--held-out-criterion must be loss or soft-error, not ${v}`);
+  return v;
 }
 
 function guardArg(v: string): 'held-out' | 'seeds' {
@@ -150,6 +156,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('patience') ? { patience: num(args.patience) } : {}),
       ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
+      ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
     },
   };
 }

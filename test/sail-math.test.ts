@@ -33,6 +33,9 @@ describe('Diffusion-DPO loss', () => {
     // The policy denoises the winner better than the reference does in pairs 0 and 2.
     expect(stats.implicitAccuracy).toBe(0.5);
     expect(stats.rewardMargin).toBeCloseTo(0, 6);
+    // Soft error: mean 1 - sigmoid(inside) = mean sigmoid(-inside).
+    const sig = (x: number) => 1 / (1 + Math.exp(-x));
+    expect(stats.softError).toBeCloseTo((sig(-1) + sig(0.5) + sig(-0.5) + sig(1)) / 4, 6);
     tf.dispose([policyDiff, refDiff, inside, loss]);
   });
 

@@ -10,7 +10,7 @@ import { cloneParams } from '../src/core/io/checkpoint';
 import type { Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds, anchorSetFor } from '../src/core/sail/anchor';
-import { dpoLossFromInside } from '../src/core/sail/dpo';
+import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
 import { DriftError, encodeToLatents, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
@@ -162,6 +162,22 @@ describe('which checked weights a round keeps', () => {
     expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.5, 0), c(3, 0.55, 0), c(4, 0.52, 0)], 2)).toBe(true);
     expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.5, 0), c(3, 0.55, 0), c(4, 0.49, 0)], 2)).toBe(false);
     expect(shouldStopEarly([c(1, 0.6, 0), c(2, 0.7, 0), c(3, 0.8, 0)], 0)).toBe(false);
+  });
+  it('judged on the held-out soft error when asked: one pair gone far wrong cannot pick the earliest check', async () => {
+    // Held-out insides of 4 pairs at two checks: early, every pair near 0; later, three pairs
+    // learned (+6) and one (a clicker slip) far wrong (-12). The loss prefers the early check,
+    // the soft error the later one.
+    const early = await dpoStats(tf.tensor1d([0.2, 0.1, 0.3, -0.2]));
+    const later = await dpoStats(tf.tensor1d([6, 6, 6, -12]));
+    expect(later.loss).toBeGreaterThan(early.loss);
+    expect(later.softError).toBeLessThan(early.softError);
+    const checks: RoundCheck[] = [
+      { ...c(5, early.loss, 0.01), heldOutSoftError: early.softError },
+      { ...c(10, later.loss, 0.02), heldOutSoftError: later.softError },
+    ];
+    expect(chooseCheck(checks, 0.1)?.step).toBe(5);
+    expect(chooseCheck(checks, 0.1, 'heldOutSoftError')?.step).toBe(10);
+    expect(chooseCheck(checks, 0.015, 'heldOutSoftError')?.step).toBe(5); // the drift bound still rules
   });
   it('judged on the seed-pair loss when asked: the held-out loss is then ignored', () => {
     const s = (step: number, held: number, seeds: number, drift = 0): RoundCheck => ({ ...c(step, held, drift), seedLoss: seeds });

@@ -299,6 +299,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
         const [ev, evalMs] = await timed(() => measure({ config: base.config, params: trained.params }, baseEval.measured));
         const r = resultOf(arm.id);
         r.points[0].push(ev.items);
+        r.kept = [...(r.kept ?? []), { repeat, round: 0, step: trained.kept?.step ?? null, of: budget, stoppedEarly: trained.stoppedEarly }];
         r.trainMs.push(trainMs);
         r.evalMs.push(evalMs);
       } finally {
@@ -320,6 +321,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       for (const arm of sailArms) {
         const r = resultOf(arm.id);
         r.points[0].push(ev0.items);
+        r.kept = [...(r.kept ?? []), { repeat, round: 0, step: round0.kept?.step ?? null, of: s.stepsPerRound, stoppedEarly: round0.stoppedEarly }];
         let trainMs = round0TrainMs;
         let evalMs = round0EvalMs;
         const start = cloneParams(round0.params);
@@ -339,6 +341,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           onEvent,
           onRoundDone: async ({ round, params, record, selfPairs }) => {
             trainMs += record.timing.totalMs;
+            r.kept = [...(r.kept ?? []), { repeat, round, step: record.kept?.step ?? null, of: s.stepsPerRound, stoppedEarly: record.stoppedEarly }];
             progress(repeat, arm.id, `evaluate ${label(arm.id)} round ${round}`);
             const [ev, ms] = await timed(async () => {
               const measured = await measure({ config: base.config, params }, baseEval.measured);

@@ -203,6 +203,16 @@ export interface ArmResult {
   evalMs: number[];
   /** SAIL: rounds the drift bound refused (the run kept the round before; later points repeat it). */
   refused?: { repeat: number; round: number }[];
+  /** Which check each trained round kept (step of steps; 0 = its start) and why it ended early. */
+  kept?: KeptCheck[];
+}
+
+export interface KeptCheck {
+  repeat: number;
+  round: number;
+  step: number | null;
+  of: number;
+  stoppedEarly?: string;
 }
 
 export interface SeedPairStats {
@@ -360,7 +370,19 @@ export function plotLegend(r: EvalResult): string {
 export function quickTable(r: EvalResult): string {
   const seeds = r.seedPairs.map((p, i) => `repeat ${i + 1}: ${p.labelled} labelled, ${p.skipped} skipped, ${p.flipped} flipped, ${(100 * p.agreement).toFixed(1)}% agree with the oracle`).join('; ');
   const refused = r.arms.flatMap((a) => (a.refused ?? []).map((x) => `${armLabel(a.arm, r.settings)} round ${x.round} in repeat ${x.repeat + 1}`));
-  return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.${refused.length ? `\n\nRefused by the drift bound (the round before was kept): ${refused.join('; ')}.` : ''}`;
+  const kept = r.arms
+    .filter((a) => a.kept?.length)
+    .map((a) => {
+      const rounds = [...new Set(a.kept!.map((k) => k.round))].sort((x, y) => x - y);
+      const perRound = rounds.map((round) => {
+        const ks = a.kept!.filter((k) => k.round === round).sort((x, y) => x.repeat - y.repeat);
+        const steps = ks.map((k) => `${k.step === null ? 'refused' : k.step}${k.stoppedEarly ? '*' : ''}`).join(', ');
+        return `${rounds.length > 1 || armById(a.arm).kind === 'sail' ? `round ${round} ` : ''}${steps} of ${ks[0].of}`;
+      });
+      return `${armLabel(a.arm, r.settings)}: ${perRound.join('; ')}`;
+    });
+  const keptLine = kept.length ? `\n\nKept check, step per repeat (* stopped early on the held-out loss or drift): ${kept.join('; ')}.` : '';
+  return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.${refused.length ? `\n\nRefused by the drift bound (the round before was kept): ${refused.join('; ')}.` : ''}${keptLine}`;
 }
 
 /** Paired differences (same repeat, same seed pairs and noise) between arm `a` and arm `b`, final models. */

@@ -69,6 +69,9 @@ export interface DpoStats {
   implicitAccuracy: number;
   /** Mean of inside: the implicit reward of the winner minus that of the loser. */
   rewardMargin: number;
+  /** Mean of 1 - sigmoid(inside): the Bradley-Terry probability of the opposite label. Bounded per
+   * pair, so one mislabelled or extreme pair cannot dominate it as it can the loss. */
+  softError: number;
 }
 
 /** Reads the statistics of a batch from its `inside` values. */
@@ -77,12 +80,14 @@ export async function dpoStats(inside: tf.Tensor1D): Promise<DpoStats> {
   let loss = 0;
   let acc = 0;
   let margin = 0;
+  let soft = 0;
   for (const x of v) {
+    soft += 1 / (1 + Math.exp(x));
     // -logsigmoid(x) = softplus(-x), computed stably.
     loss += x > 0 ? Math.log1p(Math.exp(-x)) : -x + Math.log1p(Math.exp(x));
     acc += x > 0 ? 1 : 0;
     margin += x;
   }
   const n = v.length;
-  return { loss: loss / n, implicitAccuracy: acc / n, rewardMargin: margin / n };
+  return { loss: loss / n, implicitAccuracy: acc / n, rewardMargin: margin / n, softError: soft / n };
 }

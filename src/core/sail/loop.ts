@@ -34,6 +34,7 @@ import {
   type AnchorSet,
   type DenoiseBatch,
   type RoundCheck,
+  type CheckKey,
 } from './safety';
 
 export interface SailSettings {
@@ -82,6 +83,13 @@ export interface SailSettings {
    * held-out) against the base, so a round keeps its steps unless they undo what the seeds taught.
    */
   laterRoundGuard: 'held-out' | 'seeds';
+  /**
+   * What the held-out pairs judge a check by, for the kept weights and early stopping: 'loss', the
+   * DPO loss (unbounded: one pair the clicker got wrong grows it without limit once the margin
+   * saturates, so the earliest checks win); 'soft-error', mean 1 - sigmoid(inside), each pair's
+   * share bounded by 1/n (docs/sail.md).
+   */
+  heldOutCriterion: 'loss' | 'soft-error';
   // ---- which self labels to trust ----
   /** Timestep range [lo, hi] of the reward's draws: where the implicit reward is accurate. */
   rewardTimesteps: [number, number];
@@ -296,7 +304,7 @@ export async function trainDpoRound(opts: {
   const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
   // A later round judged on every seed pair: the same fixed draws every check of the round.
-  const guardKey: 'heldOutLoss' | 'seedLoss' = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : 'heldOutLoss';
+  const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : 'heldOutLoss';
   const seedsBatch = guardKey === 'seedLoss' ? heldOutBatch(base, opts.seedPairs, HELD_OUT_DRAWS, hashSeed(settings.seed, 94), shape) : null;
   const seedsRef = seedsBatch ? tf.tidy(() => mseDifference(base.params, config, schedule, seedsBatch)) : null;
   // Held out against the base, every round: "taste learned" is what the run has learned so far,
@@ -307,19 +315,21 @@ export async function trainDpoRound(opts: {
   const check = async (step: number): Promise<RoundCheck> => {
     let heldOutAccuracy: number | null = null;
     let heldOutLoss: number | null = null;
+    let heldOutSoftError: number | null = null;
     if (held && heldRef) {
       const inside = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, held), heldRef, settings.beta));
       const st = await dpoStats(inside);
       inside.dispose();
       heldOutAccuracy = st.implicitAccuracy;
       heldOutLoss = st.loss;
+      heldOutSoftError = st.softError;
     }
     const drift = driftBatch ? driftOf(await meanDenoiseMse(policy, config, schedule, driftBatch), baseDriftMse) : 0;
-    if (!seedsBatch || !seedsRef) return { step, heldOutAccuracy, heldOutLoss, drift };
+    if (!seedsBatch || !seedsRef) return { step, heldOutAccuracy, heldOutLoss, heldOutSoftError, drift };
     const insideSeeds = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, seedsBatch), seedsRef, settings.beta));
     const seedLoss = (await dpoStats(insideSeeds)).loss;
     insideSeeds.dispose();
-    return { step, heldOutAccuracy, heldOutLoss, drift, seedLoss };
+    return { step, heldOutAccuracy, heldOutLoss, heldOutSoftError, drift, seedLoss };
   };
 
   // The weights of the best check so far (step 0: the start's, which stay in opts.start).
@@ -379,7 +389,7 @@ export async function trainDpoRound(opts: {
         const best = chooseCheck(checks, settings.driftBound, guardKey);
         if (best === c) remember(c);
         if (step + 1 < total && shouldStopEarly(checks, settings.patience, guardKey)) {
-          stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair' : 'held-out'} loss did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
+          stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair loss' : guardKey === 'heldOutSoftError' ? 'held-out soft error' : 'held-out loss'} did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
           break;
         }
         // Far past the bound twice in a row: more steps will not bring it back.

@@ -149,6 +149,8 @@ export interface RoundCheck {
   /** Implicit accuracy and DPO loss on the held-out seed pairs, against the base (null without a held-out split); step 0 is a later round's start. */
   heldOutAccuracy: number | null;
   heldOutLoss: number | null;
+  /** Mean 1 - sigmoid(inside) on the held-out pairs (heldOutCriterion 'soft-error'). */
+  heldOutSoftError?: number | null;
   /** Relative rise of the denoising loss on the anchor set over the base's. */
   drift: number;
   /** DPO loss against the base on every seed pair (a later round judged with laterRoundGuard 'seeds'). */
@@ -156,7 +158,7 @@ export interface RoundCheck {
 }
 
 /** The loss a round's checks are judged on. */
-export type CheckKey = 'heldOutLoss' | 'seedLoss';
+export type CheckKey = 'heldOutLoss' | 'seedLoss' | 'heldOutSoftError';
 
 /**
  * Which check's weights a round keeps: among checks within the drift bound, the one with the lowest

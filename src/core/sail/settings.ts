@@ -30,6 +30,7 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   patience: 3,
   driftBound: 0.1,
   laterRoundGuard: 'held-out',
+  heldOutCriterion: 'loss',
   // The reward is more accurate at [600, 999] (npm run reward-timesteps), but the whole studio
   // evaluation came out better at [0, 599] on both oracles measured (docs/sail.md, docs/results.md).
   rewardTimesteps: [0, 599],
