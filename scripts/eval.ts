@@ -25,6 +25,7 @@ import {
   comparisonTable,
   describeSettings,
   figuresJson,
+  mergeRepeats,
   plotLegend,
   quickTable,
   roundsTable,
@@ -46,6 +47,7 @@ const spec = {
   multiplier: { default: d.multiplier, help: 'the many-pairs DPO arm gets multiplier * n pairs' },
   rounds: { default: d.rounds, help: 'SAIL rounds after round 0' },
   repeats: { default: d.repeats, help: 'repeats (seeds) behind every interval' },
+  'first-repeat': { default: 0, help: 'index of the first repeat: a run from repeat 4 adds repeats 5-8 to an earlier 4-repeat run (--merge joins them)' },
   'eval-prompts': { default: d.evalPrompts, help: 'held-out evaluation prompts' },
   samples: { default: d.samples, help: 'samples per evaluation prompt (>= 2, for diversity)' },
   'ddim-steps': { default: d.ddimSteps, help: 'DDIM steps for every image' },
@@ -134,6 +136,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     multiplier: pick('multiplier', base.multiplier, num),
     rounds: pick('rounds', base.rounds, num),
     repeats: pick('repeats', base.repeats, num),
+    ...(given('first-repeat') ? { firstRepeat: num(args['first-repeat']) } : {}),
     evalPrompts: pick('eval-prompts', base.evalPrompts, num),
     samples: pick('samples', base.samples, num),
     ddimSteps: pick('ddim-steps', base.ddimSteps, num),
@@ -185,6 +188,28 @@ interface RunRecord {
   date: string;
 }
 
+/**
+ * Runs of one oracle with the same settings and consecutive repeats (--first-repeat) become one
+ * run whose intervals cover every repeat; other runs stay as they are, in order of first appearance.
+ */
+function joinRepeats(runs: RunRecord[]): RunRecord[] {
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of runs) {
+    const key = JSON.stringify({ ...r.result.settings, repeats: 0, firstRepeat: 0 });
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) =>
+    g.length === 1
+      ? g[0]
+      : {
+          ...g[0],
+          result: mergeRepeats(g.map((r) => r.result)),
+          command: g.map((r) => r.command).join('` + `'),
+          date: g.map((r) => r.date).join(' and '),
+        },
+  );
+}
+
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'oracle';
 
 function writeReport(runs: RunRecord[], out: string, notes = ''): void {
@@ -228,9 +253,11 @@ async function main() {
   const args = parseArgs(argv, spec, 'npm run eval -- [options]');
   const out = String(args.out) || (args.quick ? 'out/eval-quick.md' : 'docs/results.md');
   if (args.merge) {
-    const runs = String(args.merge)
-      .split(',')
-      .flatMap((p) => (JSON.parse(readFileSync(p, 'utf8')) as { runs: RunRecord[] }).runs);
+    const runs = joinRepeats(
+      String(args.merge)
+        .split(',')
+        .flatMap((p) => (JSON.parse(readFileSync(p, 'utf8')) as { runs: RunRecord[] }).runs),
+    );
     writeReport(runs, out, args.notes ? readFileSync(String(args.notes), 'utf8') : '');
     console.log(`merged ${runs.length} run(s) into ${out}`);
     return;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { bootstrapInterval, figureInterval, tInterval, tQuantile975 } from '../src/core/eval/interval';
 import { wilsonInterval } from '../src/core/stats';
 import { plotRounds } from '../src/core/eval/plot';
-import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, pairedDifference, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, mergeRepeats, pairedDifference, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
 
 describe('intervals', () => {
   it('Student-t over repeats', () => {
@@ -87,3 +87,36 @@ describe('win-rate tables', () => {
     expect(png.data.some((v) => v !== 255)).toBe(true);
   });
 });
+
+describe('repeats from two runs', () => {
+  const wins = {
+    base: [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]],
+    'dpo-n': [[1, 0], [0, 0], [1, 1], [1, 0]],
+    sail: [[1, 1], [1, 0], [1, 1], [0, 0]],
+  };
+  const whole = constructed(wins);
+  const part = (from: number, count: number): EvalResult => {
+    const r = constructed(Object.fromEntries(Object.entries(wins).map(([k, v]) => [k, v.slice(from, from + count)])));
+    return { ...r, settings: { ...r.settings, repeats: count, ...(from ? { firstRepeat: from } : {}) }, seedPairs: r.seedPairs.map((p) => ({ ...p, ms: from })) };
+  };
+
+  it('one run of repeats 1-2 and one of 3-4 merge into the intervals of all four', () => {
+    const merged = mergeRepeats([part(2, 2), part(0, 2)]);
+    expect(merged.settings.repeats).toBe(4);
+    expect(merged.seedPairs.map((p) => p.ms)).toEqual([0, 2]);
+    for (const arm of ['dpo-n', 'sail']) {
+      const a = cell(merged.arms.find((x) => x.arm === arm)!, 'winRate');
+      const b = cell(whole.arms.find((x) => x.arm === arm)!, 'winRate');
+      expect([a.mean, a.low, a.high]).toEqual([b.mean, b.low, b.high]);
+    }
+    expect(pairedDifference(merged, 'sail', 'dpo-n', 'winRate')).toEqual(pairedDifference(whole, 'sail', 'dpo-n', 'winRate'));
+  });
+
+  it('refuses runs of other settings, overlapping repeats or a gap', () => {
+    const other = part(2, 2);
+    expect(() => mergeRepeats([part(0, 2), { ...other, settings: { ...other.settings, learningRate: 1 } }])).toThrow(/different settings/);
+    expect(() => mergeRepeats([part(0, 2), part(1, 2)])).toThrow(/do not follow on/);
+    expect(() => mergeRepeats([part(0, 1), part(2, 2)])).toThrow(/do not follow on/);
+  });
+});
+

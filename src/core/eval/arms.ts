@@ -255,7 +255,8 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
   let done = 0;
   const progress = (repeat: number, arm: string | null, stage: string) => opts.onProgress?.({ type: 'progress', repeat, arm, stage, done, total });
 
-  for (let repeat = 0; repeat < s.repeats; repeat++) {
+  const firstRepeat = s.firstRepeat ?? 0;
+  for (let repeat = firstRepeat; repeat < firstRepeat + s.repeats; repeat++) {
     const seed = hashSeed(s.seed, repeat);
     const label = (id: string) => armLabel(id, s);
     const seedPrompts = shuffledFor(inputs.prompts.seed, seed, 1);

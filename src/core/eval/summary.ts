@@ -120,6 +120,8 @@ export interface EvalSettings {
   multiplier: number;
   rounds: number;
   repeats: number;
+  /** The first repeat's index (default 0): a later run with firstRepeat = k adds repeats k, k+1, ... to an earlier one (mergeRepeats). */
+  firstRepeat?: number;
   /** Held-out evaluation prompts and samples per prompt. */
   evalPrompts: number;
   samples: number;
@@ -383,6 +385,46 @@ export function quickTable(r: EvalResult): string {
     });
   const keptLine = kept.length ? `\n\nKept check, step per repeat (* stopped early on the held-out loss or drift): ${kept.join('; ')}.` : '';
   return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.${refused.length ? `\n\nRefused by the drift bound (the round before was kept): ${refused.join('; ')}.` : ''}${keptLine}`;
+}
+
+/**
+ * One result from runs of the same settings that ran different repeats (firstRepeat 0, then 4, ...):
+ * every per-repeat list concatenated in repeat order, so intervals and paired differences cover all
+ * of them. Refuses runs whose settings differ in anything but repeats and firstRepeat, or whose
+ * repeats overlap.
+ */
+export function mergeRepeats(results: readonly EvalResult[]): EvalResult {
+  if (results.length === 0) throw new Error('mergeRepeats needs at least one result');
+  const sorted = [...results].sort((a, b) => (a.settings.firstRepeat ?? 0) - (b.settings.firstRepeat ?? 0));
+  const key = (r: EvalResult) => JSON.stringify({ ...r.settings, repeats: 0, firstRepeat: 0 });
+  let next = sorted[0].settings.firstRepeat ?? 0;
+  for (const r of sorted) {
+    if (key(r) !== key(sorted[0])) throw new Error(`Cannot merge the repeats of runs with different settings (oracle ${r.settings.oracle})`);
+    if ((r.settings.firstRepeat ?? 0) !== next) throw new Error(`Repeats do not follow on: expected the run from repeat ${next}, got one from ${r.settings.firstRepeat ?? 0}`);
+    next += r.settings.repeats;
+    if (r.arms.map((a) => a.arm).join() !== sorted[0].arms.map((a) => a.arm).join()) throw new Error('Cannot merge runs with different arms');
+  }
+  const first = sorted[0];
+  const arms: ArmResult[] = first.arms.map((a, i) => {
+    const all = sorted.map((r) => r.arms[i]);
+    const refused = all.flatMap((x) => x.refused ?? []);
+    const kept = all.flatMap((x) => x.kept ?? []);
+    return {
+      arm: a.arm,
+      points: a.points.map((_, p) => all.flatMap((x) => x.points[p])),
+      trainMs: all.flatMap((x) => x.trainMs),
+      evalMs: all.flatMap((x) => x.evalMs),
+      ...(refused.length ? { refused } : {}),
+      ...(kept.length ? { kept } : {}),
+    };
+  });
+  return {
+    settings: { ...first.settings, repeats: next - (first.settings.firstRepeat ?? 0) },
+    arms,
+    seedPairs: sorted.flatMap((r) => r.seedPairs),
+    backend: first.backend,
+    totalMs: sorted.reduce((t, r) => t + r.totalMs, 0),
+  };
 }
 
 /** Paired differences (same repeat, same seed pairs and noise) between arm `a` and arm `b`, final models. */
