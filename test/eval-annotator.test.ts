@@ -33,6 +33,10 @@ describe('taste oracles', () => {
     // Half black, half white: luminance sd = 127.5 -> contrast 1.
     const half = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i < (size * size * 3) / 2 ? 0 : 255));
     expect(PIXEL_ORACLES.contrast(half, size, '')).toBeCloseTo(1);
+    // Bold: the share of the tile darker than the background; half black covers half of it.
+    expect(PIXEL_ORACLES.bold(white, size, '')).toBe(0);
+    expect(PIXEL_ORACLES.bold(black, size, '')).toBe(1);
+    expect(PIXEL_ORACLES.bold(half, size, '')).toBeCloseTo(0.5);
   });
 
   it('parses weighted sums and combines the terms', async () => {

@@ -10,6 +10,9 @@
 //   symmetric 1 - 10 * mean |x - mirror(x)| / 255 over the image and its left-right mirror: a
 //             taste for shape, not for a colour statistic (x10 puts its spread between samples
 //             on the scale of the others, so the clicker's sharpness suits it too)
+//   bold      share of the tile the drawing covers: pixels whose luminance is below 230 (the
+//             white background is 255). A taste for big, filled drawings over small or thin ones:
+//             an area, not a colour statistic
 //   fidelity  the evaluation classifier's probability of the prompt's category
 // A spec combines them as a weighted sum: "warm+fidelity", "0.5*bright+contrast". A term that is
 // not a built-in name is looked up in `plugins` (the CLI fills it from a module path exporting
@@ -61,8 +64,16 @@ function symmetric(rgb: Uint8Array, size: number): number {
   return 1 - (10 * s) / (size * size * 3) / 255;
 }
 
+/** Share of the tile covered by the drawing: pixels darker than the white background (luminance < 230). */
+function bold(rgb: Uint8Array): number {
+  let covered = 0;
+  for (let i = 0; i < rgb.length; i += 3) if (0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2] < 230) covered++;
+  return covered / (rgb.length / 3);
+}
+
 export const PIXEL_ORACLES: Readonly<Record<string, PixelScore>> = {
   symmetric,
+  bold,
   warm,
   cool: (rgb) => -warm(rgb),
   bright,

@@ -8,7 +8,7 @@ import { figureInterval, tInterval, type Interval } from './interval';
 import { PLOT_COLOURS, type PlotSeries } from './plot';
 
 /** The built-in taste oracles (oracles.ts computes them). */
-export const BUILT_IN_ORACLES: readonly string[] = ['warm', 'cool', 'bright', 'dark', 'contrast', 'symmetric', 'fidelity'];
+export const BUILT_IN_ORACLES: readonly string[] = ['warm', 'cool', 'bright', 'dark', 'contrast', 'symmetric', 'bold', 'fidelity'];
 
 export interface OracleTerm {
   weight: number;
