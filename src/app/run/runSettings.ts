@@ -29,6 +29,10 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: 'marginThreshold', label: 'Margin threshold', hint: 'self pairs with a smaller reward margin are dropped', min: 0, max: 1e6, integer: false },
   { name: 'ddimSteps', label: 'DDIM steps', hint: 'sampling steps for candidates and the grid', min: 2, max: 200, integer: true },
   { name: 'guidance', label: 'Guidance', hint: 'classifier-free guidance scale for candidates', min: 1, max: 20, integer: false },
+  { name: 'positiveWeight', label: 'Winner hold (DPO-Positive)', hint: 'penalty when the winner is denoised worse than by the reference; lower it if taste learned stalls while drawing kept stays high', min: 0, max: 100, integer: false },
+  { name: 'priorWeight', label: 'Prior weight', hint: 'weight of the ordinary denoising loss on real emoji beside DPO (prior preservation); 0 turns it off', min: 0, max: 100, integer: false },
+  { name: 'driftBound', label: 'Drift bound', hint: 'how far the error on real emoji may rise over the base (0.1 = 10%) before a round is refused', min: 0.001, max: 10, integer: false },
+  { name: 'patience', label: 'Early-stop patience', hint: 'checks without a better held-out loss before a round stops; 0 never stops early', min: 0, max: 100, integer: true },
   { name: 'seed', label: 'Seed', hint: 'every random draw of the run follows from it', min: 0, max: 2 ** 31 - 1, integer: true },
 ];
 
