@@ -26,6 +26,7 @@ import {
   describeSettings,
   figuresJson,
   mergeRepeats,
+  repeatsKey,
   plotLegend,
   quickTable,
   roundsTable,
@@ -195,7 +196,7 @@ interface RunRecord {
 function joinRepeats(runs: RunRecord[]): RunRecord[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of runs) {
-    const key = JSON.stringify({ ...r.result.settings, repeats: 0, firstRepeat: 0 });
+    const key = repeatsKey(r.result.settings);
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   return [...groups.values()].map((g) =>

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { bootstrapInterval, figureInterval, tInterval, tQuantile975 } from '../src/core/eval/interval';
 import { wilsonInterval } from '../src/core/stats';
 import { plotRounds } from '../src/core/eval/plot';
-import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, mergeRepeats, pairedDifference, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
 
 describe('intervals', () => {
   it('Student-t over repeats', () => {
@@ -110,6 +110,13 @@ describe('repeats from two runs', () => {
       expect([a.mean, a.low, a.high]).toEqual([b.mean, b.low, b.high]);
     }
     expect(pairedDifference(merged, 'sail', 'dpo-n', 'winRate')).toEqual(pairedDifference(whole, 'sail', 'dpo-n', 'winRate'));
+  });
+
+  it('the settings key ignores the repeats and where firstRepeat sits in the object (the CLI writes it after repeats)', () => {
+    const { repeats, ...rest } = whole.settings;
+    expect(repeatsKey({ repeats: 2, firstRepeat: 4, ...rest })).toBe(repeatsKey(whole.settings));
+    expect(repeatsKey({ ...whole.settings, beta: 1 })).not.toBe(repeatsKey(whole.settings));
+    expect(repeats).toBe(4);
   });
 
   it('refuses runs of other settings, overlapping repeats or a gap', () => {

@@ -387,6 +387,12 @@ export function quickTable(r: EvalResult): string {
   return `${resultsTable(r)}\n\nSeed pairs: ${seeds}.${refused.length ? `\n\nRefused by the drift bound (the round before was kept): ${refused.join('; ')}.` : ''}${keptLine}`;
 }
 
+/** The settings of a run without which repeats it ran: runs with the same key can be merged. */
+export function repeatsKey(settings: EvalSettings): string {
+  const { repeats: _repeats, firstRepeat: _first, ...rest } = settings;
+  return JSON.stringify(rest);
+}
+
 /**
  * One result from runs of the same settings that ran different repeats (firstRepeat 0, then 4, ...):
  * every per-repeat list concatenated in repeat order, so intervals and paired differences cover all
@@ -396,7 +402,7 @@ export function quickTable(r: EvalResult): string {
 export function mergeRepeats(results: readonly EvalResult[]): EvalResult {
   if (results.length === 0) throw new Error('mergeRepeats needs at least one result');
   const sorted = [...results].sort((a, b) => (a.settings.firstRepeat ?? 0) - (b.settings.firstRepeat ?? 0));
-  const key = (r: EvalResult) => JSON.stringify({ ...r.settings, repeats: 0, firstRepeat: 0 });
+  const key = (r: EvalResult) => repeatsKey(r.settings);
   let next = sorted[0].settings.firstRepeat ?? 0;
   for (const r of sorted) {
     if (key(r) !== key(sorted[0])) throw new Error(`Cannot merge the repeats of runs with different settings (oracle ${r.settings.oracle})`);
