@@ -31,8 +31,9 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   driftBound: 0.1,
   laterRoundGuard: 'held-out',
   heldOutCriterion: 'loss',
-  // The reward is more accurate at [600, 999] (npm run reward-timesteps), but the whole studio
-  // evaluation came out better at [0, 599] on both oracles measured (docs/sail.md, docs/results.md).
+  // The reward is more accurate at [600, 999] (npm run reward-timesteps), and self labels drawn
+  // there agree with the oracle more often, but the studio evaluation's taste came out no better
+  // on either base measured (docs/sail.md, docs/ablations/reward-600-999-base-16800.md).
   rewardTimesteps: [0, 599],
   minSignAgreement: 0.7,
   selfKeepFraction: 0.75,
