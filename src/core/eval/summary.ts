@@ -40,6 +40,7 @@ export function checkEvalSettings(s: EvalSettings, plugins: readonly string[] = 
     ['multiplier', s.multiplier, 1],
     ['rounds', s.rounds, 1],
     ['repeats', s.repeats, 1],
+    ['firstRepeat', s.firstRepeat ?? 0, 0],
     ['evalPrompts', s.evalPrompts, 1],
     ['samples', s.samples, 2],
     ['ddimSteps', s.ddimSteps, 1],
