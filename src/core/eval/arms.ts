@@ -248,6 +248,10 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
   const schedule: NoiseSchedule = makeSchedule(base.config.schedule);
   const results: ArmResult[] = arms.map((a) => ({ arm: a.id, points: a.kind === 'sail' ? Array.from({ length: s.rounds + 1 }, () => []) : [[]], trainMs: [], evalMs: [] }));
   const resultOf = (id: string) => results[arms.findIndex((a) => a.id === id)];
+  /** Which check a trained round kept (null: refused) and why it ended early. */
+  const recordKept = (r: ArmResult, repeat: number, round: number, of: number, t: { kept?: { step: number } | null; stoppedEarly?: string }) => {
+    r.kept = [...(r.kept ?? []), { repeat, round, step: t.kept?.step ?? null, of, stoppedEarly: t.stoppedEarly }];
+  };
   const seedStats: SeedPairStats[] = [];
   // Tasks per repeat: seed pairs, base, each DPO arm, SAIL round 0, each SAIL variant's rounds.
   const perRepeat = 2 + arms.filter((a) => a.kind === 'dpo').length + (sailArms.length > 0 ? 1 + sailArms.length * s.rounds : 0);
@@ -300,7 +304,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
         const [ev, evalMs] = await timed(() => measure({ config: base.config, params: trained.params }, baseEval.measured));
         const r = resultOf(arm.id);
         r.points[0].push(ev.items);
-        r.kept = [...(r.kept ?? []), { repeat, round: 0, step: trained.kept?.step ?? null, of: budget, stoppedEarly: trained.stoppedEarly }];
+        recordKept(r, repeat, 0, budget, trained);
         r.trainMs.push(trainMs);
         r.evalMs.push(evalMs);
       } finally {
@@ -322,7 +326,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       for (const arm of sailArms) {
         const r = resultOf(arm.id);
         r.points[0].push(ev0.items);
-        r.kept = [...(r.kept ?? []), { repeat, round: 0, step: round0.kept?.step ?? null, of: s.stepsPerRound, stoppedEarly: round0.stoppedEarly }];
+        recordKept(r, repeat, 0, s.stepsPerRound, round0);
         let trainMs = round0TrainMs;
         let evalMs = round0EvalMs;
         const start = cloneParams(round0.params);
@@ -342,7 +346,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           onEvent,
           onRoundDone: async ({ round, params, record, selfPairs }) => {
             trainMs += record.timing.totalMs;
-            r.kept = [...(r.kept ?? []), { repeat, round, step: record.kept?.step ?? null, of: s.stepsPerRound, stoppedEarly: record.stoppedEarly }];
+            recordKept(r, repeat, round, s.stepsPerRound, record);
             progress(repeat, arm.id, `evaluate ${label(arm.id)} round ${round}`);
             const [ev, ms] = await timed(async () => {
               const measured = await measure({ config: base.config, params }, baseEval.measured);
