@@ -72,7 +72,7 @@ const spec = {
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
   'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
-  'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error (all trained arms)' },
+  'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error | none (all trained arms; none: keep the last check within the drift bound, no early stopping)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
@@ -114,8 +114,8 @@ function rangeArg(v: string): [number, number] {
   return [lo, hi];
 }
 
-function criterionArg(v: string): 'loss' | 'soft-error' {
-  if (v !== 'loss' && v !== 'soft-error') throw new Error(`--held-out-criterion must be loss or soft-error, not ${v}`);
+function criterionArg(v: string): 'loss' | 'soft-error' | 'none' {
+  if (v !== 'loss' && v !== 'soft-error' && v !== 'none') throw new Error(`--held-out-criterion must be loss, soft-error or none, not ${v}`);
   return v;
 }
 

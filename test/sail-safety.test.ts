@@ -179,6 +179,15 @@ describe('which checked weights a round keeps', () => {
     expect(chooseCheck(checks, 0.1, 'heldOutSoftError')?.step).toBe(10);
     expect(chooseCheck(checks, 0.015, 'heldOutSoftError')?.step).toBe(5); // the drift bound still rules
   });
+  it("judged on nothing when asked ('none'): the last check within the bound, and never an early stop", () => {
+    const checks = [c(0, 0.3, 0), c(5, 0.6, 0.01), c(10, 0.9, 0.05), c(15, 0.2, 0.3)];
+    expect(chooseCheck(checks, 0.1)?.step).toBe(0); // the held-out loss keeps the start
+    expect(chooseCheck(checks, 0.1, 'none')?.step).toBe(10); // step 15 drifted past the bound
+    expect(chooseCheck([c(5, 0.6, 0.2)], 0.1, 'none')).toBeNull();
+    const rising = [c(1, 0.1, 0), c(2, 0.5, 0), c(3, 0.6, 0), c(4, 0.7, 0)];
+    expect(shouldStopEarly(rising, 2)).toBe(true);
+    expect(shouldStopEarly(rising, 2, 'none')).toBe(false);
+  });
   it('judged on the seed-pair loss when asked: the held-out loss is then ignored', () => {
     const s = (step: number, held: number, seeds: number, drift = 0): RoundCheck => ({ ...c(step, held, drift), seedLoss: seeds });
     const checks = [s(0, 0.5, 0.6), s(5, 0.4, 0.65), s(10, 0.6, 0.55), s(15, 0.3, 0.5, 0.2)];

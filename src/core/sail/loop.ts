@@ -87,9 +87,10 @@ export interface SailSettings {
    * What the held-out pairs judge a check by, for the kept weights and early stopping: 'loss', the
    * DPO loss (unbounded: one pair the clicker got wrong grows it without limit once the margin
    * saturates, so the earliest checks win); 'soft-error', mean 1 - sigmoid(inside), each pair's
-   * share bounded by 1/n (docs/sail.md).
+   * share bounded by 1/n (docs/sail.md); 'none', measured and shown but not judged by: a round
+   * keeps its last check within the drift bound and never stops early on the held-out pairs.
    */
-  heldOutCriterion: 'loss' | 'soft-error';
+  heldOutCriterion: 'loss' | 'soft-error' | 'none';
   // ---- which self labels to trust ----
   /** Timestep range [lo, hi] of the reward's draws: where the implicit reward is accurate. */
   rewardTimesteps: [number, number];
@@ -304,7 +305,7 @@ export async function trainDpoRound(opts: {
   const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
   // A later round judged on every seed pair: the same fixed draws every check of the round.
-  const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : 'heldOutLoss';
+  const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : settings.heldOutCriterion === 'none' ? 'none' : 'heldOutLoss';
   const seedsBatch = guardKey === 'seedLoss' ? heldOutBatch(base, opts.seedPairs, HELD_OUT_DRAWS, hashSeed(settings.seed, 94), shape) : null;
   const seedsRef = seedsBatch ? tf.tidy(() => mseDifference(base.params, config, schedule, seedsBatch)) : null;
   // Held out against the base, every round: "taste learned" is what the run has learned so far,

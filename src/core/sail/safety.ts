@@ -157,8 +157,12 @@ export interface RoundCheck {
   seedLoss?: number | null;
 }
 
-/** The loss a round's checks are judged on. */
-export type CheckKey = 'heldOutLoss' | 'seedLoss' | 'heldOutSoftError';
+/** The loss a round's checks are judged on ('none': none, the last check within the bound wins). */
+export type CheckKey = 'heldOutLoss' | 'seedLoss' | 'heldOutSoftError' | 'none';
+
+function judged(c: RoundCheck, key: CheckKey): number | null {
+  return key === 'none' ? null : (c[key] ?? null);
+}
 
 /**
  * Which check's weights a round keeps: among checks within the drift bound, the one with the lowest
@@ -169,8 +173,8 @@ export function chooseCheck(checks: readonly RoundCheck[], driftBound: number, k
   let best: RoundCheck | null = null;
   for (const c of checks) {
     if (!(c.drift <= driftBound)) continue;
-    const v = c[key] ?? null;
-    const b = best ? (best[key] ?? null) : null;
+    const v = judged(c, key);
+    const b = best ? judged(best, key) : null;
     if (!best || v === null || b === null || v <= b) best = c;
   }
   return best;
@@ -179,7 +183,7 @@ export function chooseCheck(checks: readonly RoundCheck[], driftBound: number, k
 /** Early stopping: the held-out loss has not improved on its best for `patience` checks in a row. */
 export function shouldStopEarly(checks: readonly RoundCheck[], patience: number, key: CheckKey = 'heldOutLoss'): boolean {
   if (patience <= 0) return false;
-  const losses = checks.map((c) => c[key] ?? null).filter((v): v is number => v !== null);
+  const losses = checks.map((c) => judged(c, key)).filter((v): v is number => v !== null);
   if (losses.length <= patience) return false;
   const best = Math.min(...losses.slice(0, losses.length - patience));
   return losses.slice(-patience).every((v) => v > best);
