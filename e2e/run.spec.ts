@@ -182,6 +182,7 @@ test("a round's exported weights, re-imported as a new project's base, give bit-
   await expect(page.getByTestId('blind-tally')).toHaveAttribute('data-n', '3');
   await expect(page.getByTestId('blind-tally')).toHaveAttribute('data-ties', '1');
   await expect(page.getByTestId('blind-tally')).toContainText('95% interval');
+  await expect(page.getByTestId('blind-tally')).toContainText(/, 1 tie; /); // not "1 ties"
   await page.getByTestId('blind-stop').click();
 
   // A file that is not a zip, and a zip whose weights do not fit its config: each is refused

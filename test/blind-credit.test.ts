@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countJudgement, creditOf } from '../src/app/compare/blindCredit';
+import { blindPrompt, countJudgement, creditOf } from '../src/app/compare/blindCredit';
 import { mulberry32 } from '../src/core/random';
 
 describe('blind A/B credit', () => {
@@ -24,5 +24,20 @@ describe('blind A/B credit', () => {
     expect(alwaysB).toEqual({ a: 0, b: 400, ties: 0 });
     expect(alwaysLeft.a + alwaysLeft.b).toBe(400);
     expect(Math.abs(alwaysLeft.b - 200)).toBeLessThan(40); // 4 standard deviations of a fair coin
+  });
+
+  it('draws only held-out prompts, across categories, and refuses to draw without them', () => {
+    const held = [
+      ...['waving hand', 'waving hand tone1', 'waving hand tone2', 'waving hand tone3', 'waving hand tone4', 'waving hand tone5'].map((prompt) => ({ prompt, category: 'People & Body' })),
+      { prompt: 'ghost', category: 'Smileys & Emotion' },
+      { prompt: 'rocket', category: 'Travel & Places' },
+    ];
+    const rand = mulberry32(11);
+    const drawn = Array.from({ length: 600 }, () => blindPrompt(held, rand));
+    expect(drawn.every((p) => held.some((h) => h.prompt === p))).toBe(true);
+    // Categories first: the six skin tones of one hand share a third of the draws, not three quarters.
+    const hands = drawn.filter((p) => p.startsWith('waving hand')).length / drawn.length;
+    expect(Math.abs(hands - 1 / 3)).toBeLessThan(0.08);
+    expect(() => blindPrompt([], rand)).toThrow(/held-out prompts could not be loaded/);
   });
 });

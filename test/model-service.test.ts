@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 
 import { createModelService } from '../src/core/service/modelService';
+import { parseCheckpoint } from '../src/core/io/checkpoint';
+import type { PairRecord } from '../src/core/data/pairs';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import type { WorkerReply, WorkerRequest } from '../src/protocol';
 import { decodeNode } from '../scripts/lib/decodeNode';
 
@@ -97,4 +100,50 @@ describe('the model service', () => {
     const [reply] = await ask({ kind: 'init', id: 1, backendPreference: 'cpu', modelUrl: 'file:///public/models/nothing-here/' });
     expect(reply).toMatchObject({ kind: 'error', id: 1, reason: 'model-load-failed', message: expect.stringMatching(/nothing-here.*could not be loaded/) });
   }, 60_000);
+
+  it('run-sail packages every round: weights the base config reads, self pairs and grid as RGBA, one sail-done, no leaks', async () => {
+    const { ask } = service();
+    await ask({ kind: 'init', id: 1, backendPreference: 'cpu', modelUrl: 'file:///test/fixtures/tiny-base/' });
+    const config = readFileSync(resolve(root, 'test/fixtures/tiny-base/config.json'), 'utf8');
+    // 8 labelled pairs of noise images (a brighter winner): enough for the loop's mechanics.
+    let s = 7;
+    const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const image = (lift: number) => ({ width: 32, height: 32, data: Uint8Array.from({ length: 32 * 32 * 3 }, () => Math.min(255, Math.floor(rand() * 160 + lift))) });
+    const seedPairs: PairRecord[] = Array.from({ length: 8 }, (_, i) => ({ caption: ['red heart', 'dog face'][i % 2], image0: image(80), image1: image(0), label0: 1, source: 'seed' }));
+    const settings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 3, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1 };
+    const before = tf.memory();
+    const out = await ask({ kind: 'run-sail', id: 2, seedPairs, promptPools: [['ghost', 'frog face']], settings, grid: [{ prompt: 'red heart', seed: 1 }, { prompt: 'ghost', seed: 2 }] });
+
+    expect(out.at(-1)).toEqual({ kind: 'sail-done', id: 2, rounds: 2 });
+    expect(out.some((r) => r.kind === 'sail-event')).toBe(true);
+    const rounds = out.filter((r): r is Extract<WorkerReply, { kind: 'sail-round' }> => r.kind === 'sail-round');
+    expect(rounds.map((r) => r.round)).toEqual([0, 1]);
+    for (const r of rounds) {
+      expect(r.id).toBe(2);
+      expect(r.record.round).toBe(r.round);
+      // The round's weights are a checkpoint of the base's config.
+      const ck = parseCheckpoint(config, r.weights);
+      expect(Object.keys(ck.params).length).toBeGreaterThan(10);
+      tf.dispose(Object.values(ck.params));
+      expect(r.grid.map((g) => g.byteLength)).toEqual([32 * 32 * 4, 32 * 32 * 4]);
+      for (const p of r.selfPairs) {
+        expect(['ghost', 'frog face']).toContain(p.prompt);
+        expect([p.winner.byteLength, p.loser.byteLength]).toEqual([32 * 32 * 4, 32 * 32 * 4]);
+        expect(Number.isFinite(p.margin)).toBe(true);
+      }
+    }
+    expect(rounds[0].selfPairs).toEqual([]); // round 0 trains on the seed pairs alone
+    expect(rounds[1].record.selfPairs.length).toBe(rounds[1].selfPairs.length);
+    // Round 0's weights differ from round 1's start only by training: the two rounds' bytes differ.
+    expect(Buffer.compare(Buffer.from(rounds[0].weights), Buffer.from(rounds[1].weights))).not.toBe(0);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+
+    // A pair whose image is not the model's size: one bad-request reply, nothing kept.
+    const bad = [{ ...seedPairs[0], image0: { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3) } }, ...seedPairs.slice(1)];
+    const failed = await ask({ kind: 'run-sail', id: 3, seedPairs: bad, promptPools: [['ghost']], settings });
+    expect(failed.at(-1)).toMatchObject({ kind: 'error', id: 3 });
+    expect(failed.some((r) => r.kind === 'sail-round')).toBe(false);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+  }, 180_000);
 });

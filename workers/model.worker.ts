@@ -6,7 +6,8 @@ import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?u
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
-import { createModelService } from '../src/core/service/modelService';
+import { createModelService, loseDevice } from '../src/core/service/modelService';
+import { dpoParityProbe } from '../src/core/sail/parityProbe';
 import type { WorkerReply, WorkerRequest } from '../src/protocol';
 
 // The DOM lib is the project's; these are the two members of the worker scope used here.
@@ -46,10 +47,11 @@ scope.onmessage = (event) => {
   // 'parity-probe' answers with one DPO step's numbers;
   // 'throw-soon' makes the worker really throw an uncaught error, as a crash mid-run would.
   if (import.meta.env.MODE === 'e2e') {
-    if (req.kind === 'lose-device') return service.loseDevice();
+    if (req.kind === 'lose-device') return loseDevice();
     // 'parity-probe': one DPO step's loss and conv gradient, compared across backends by the test.
     if (req.kind === 'parity-probe') {
-      void service.parityProbe().then(
+      const loaded = service.loaded();
+      void (loaded ? dpoParityProbe(loaded) : Promise.reject(new Error('the model is not loaded yet'))).then(
         (probe) => scope.postMessage({ kind: 'parity-probe', id: req.id, ...probe, grad: Array.from(probe.grad) } as unknown as WorkerReply, []),
         (err: unknown) => scope.postMessage({ kind: 'parity-probe', id: req.id, error: String(err) } as unknown as WorkerReply, []),
       );

@@ -5,17 +5,15 @@
 // project in IndexedDB (key tally:<projectId>; it goes with the project when it is deleted or
 // exported). A tally an older release kept in localStorage moves there the first time it is read.
 
-import { drawAcrossCategories } from '../../core/data/promptSpread';
 import { create } from 'zustand';
 
 import { wilsonInterval, type WinRate } from '../../core/stats';
 import type { GridCell } from '../../protocol';
 import { ModelRequestError } from '../shared/modelClient';
 import { useProjects } from '../project/projectStore';
-import { gridCellsFor } from '../run/runSession';
 import { checkpointModel, checkpointOptions, type CheckpointKey } from '../project/checkpoints';
 import { modelClient, toModelPrompt, useStudio } from '../studio/studioStore';
-import { countJudgement, type BlindJudgement as Judgement } from './blindCredit';
+import { blindPrompt, countJudgement, type BlindJudgement as Judgement } from './blindCredit';
 import { studioDb } from '../storage/db';
 import { EMPTY_TALLY, isTally, type Tally } from '../storage/schema';
 
@@ -126,14 +124,10 @@ export const useCompare = create<CompareState & CompareActions>()((set, get) => 
     return { cells, size: ra.size, a: ra.images.map((x) => new Uint8ClampedArray(x)), b: rb.images.map((x) => new Uint8ClampedArray(x)) };
   };
 
-  const sampleOne = (xs: string[]) => xs[Math.floor(Math.random() * xs.length)];
-
-  /** A prompt and seed the user has not seen together: a held-out prompt, or one of the project's. */
+  /** A prompt and seed the user has not seen together: a held-out prompt only. */
   const drawCell = async (): Promise<GridCell> => {
     // A random category first, then a prompt in it: one emoji per category draw, not six skin tones of one hand.
-    const held = useStudio.getState().evaluationPrompts;
-    const prompt = held.length > 0 ? drawAcrossCategories(held, 1)[0] : sampleOne(gridCellsFor(useProjects.getState().pairs).map((c) => c.prompt));
-    return { prompt, seed: Math.floor(Math.random() * 2 ** 31) };
+    return { prompt: blindPrompt(useStudio.getState().evaluationPrompts), seed: Math.floor(Math.random() * 2 ** 31) };
   };
 
   const makeTrial = async (): Promise<BlindTrial> => {

@@ -21,7 +21,6 @@ import type {
   WorkerRequest,
 } from '../../protocol';
 import { initBackend } from '../backend';
-import { dpoParityProbe, type ParityProbe } from '../sail/parityProbe';
 import { fetchEvalInputs, runEvaluation } from '../eval/arms';
 import { checkEvalSettings, quickTable } from '../eval/summary';
 import { CancelledError, generate, unknownWords } from '../generate';
@@ -58,10 +57,14 @@ export interface ModelServiceOptions {
 export interface ModelService {
   /** Answers one request (the reply, or an error reply, goes through `post`); never rejects. */
   handle(req: WorkerRequest): Promise<void>;
-  /** Destroys the WebGPU device (for the e2e build's test of a lost device); nothing elsewhere. */
-  loseDevice(): void;
-  /** One DPO step's loss and conv gradient on the loaded model (the e2e build's backend parity test). */
-  parityProbe(): Promise<ParityProbe>;
+  /** The loaded checkpoint (undefined before init); the caller must not dispose it. */
+  loaded(): Checkpoint | undefined;
+}
+
+/** Destroys the WebGPU device (the e2e build's test of a lost device; nothing else calls it). */
+export function loseDevice(): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  (tf.backend() as unknown as { device?: { destroy(): void } }).device?.destroy();
 }
 
 /** An error whose reply reason is known where it is thrown. */
@@ -131,11 +134,6 @@ export function createModelService(options: ModelServiceOptions): ModelService {
   async function lostDevice(): Promise<string | undefined> {
     if (!deviceLoss || deviceLost) return deviceLost;
     return Promise.race([deviceLoss, new Promise<undefined>((resolve) => setTimeout(resolve, 200))]);
-  }
-
-  function loseDevice(): void {
-    if (tf.getBackend() !== 'webgpu') return;
-    (tf.backend() as unknown as { device?: { destroy(): void } }).device?.destroy();
   }
 
   /** A checkpoint for other weights than the loaded ones; the caller disposes it. */
@@ -345,7 +343,6 @@ export function createModelService(options: ModelServiceOptions): ModelService {
         post(reply);
       }
     },
-    loseDevice,
-    parityProbe: () => dpoParityProbe(requireCheckpoint()),
+    loaded: () => checkpoint,
   };
 }
