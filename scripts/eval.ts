@@ -73,6 +73,7 @@ const spec = {
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
   'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
   'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error | none (all trained arms; none: keep the last check within the drift bound, no early stopping)' },
+  'candidate-noise-share': { default: -1, help: 'override the share of variance a prompt\'s SAIL candidates draw from one common noise, 0..1 (0: independent)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
@@ -112,6 +113,11 @@ function rangeArg(v: string): [number, number] {
   const [lo, hi] = v.split(',').map(Number);
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi >= lo && hi <= 999)) throw new Error(`--reward-timesteps wants lo,hi with 0 <= lo <= hi <= 999, not "${v}"`);
   return [lo, hi];
+}
+
+function shareArg(v: number): number {
+  if (!(v >= 0 && v < 1)) throw new Error(`--candidate-noise-share must be at least 0 and below 1, not ${v}`);
+  return v;
 }
 
 function criterionArg(v: string): 'loss' | 'soft-error' | 'none' {
@@ -159,6 +165,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),
       ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
+      ...(given('candidate-noise-share') ? { candidateNoiseShare: shareArg(num(args['candidate-noise-share'])) } : {}),
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
       ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
     },

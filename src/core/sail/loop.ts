@@ -98,6 +98,12 @@ export interface SailSettings {
   minSignAgreement: number;
   /** And only if its margin ranks in this top fraction of the round's pairs. */
   selfKeepFraction: number;
+  /**
+   * Share rho of the variance the N candidates of a prompt draw from one common noise:
+   * z_j = sqrt(rho) z_common + sqrt(1 - rho) z_j' (still unit variance). 0: independent samples;
+   * higher: candidates share their layout, so best and worst differ less in everything else.
+   */
+  candidateNoiseShare: number;
 }
 
 /** A preference pair ready for training: scaled latents of winner and loser. */
@@ -431,6 +437,19 @@ export async function trainDpoRound(opts: {
   return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut };
 }
 
+/**
+ * The initial noise of a prompt's N candidates: independent (rho = 0), or sharing the variance
+ * share rho of one common draw, so they vary around a common layout. Unit variance either way.
+ */
+export function candidateNoise(ck: Checkpoint, seed: number, round: number, promptIndex: number, n: number, rho: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const own = initialNoise(ck, hashSeed(seed, round, 10, promptIndex), n);
+    if (!(rho > 0)) return own;
+    const common = initialNoise(ck, hashSeed(seed, round, 13, promptIndex), 1);
+    return tf.add(tf.mul(common, Math.sqrt(rho)), tf.mul(own, Math.sqrt(1 - rho))) as tf.Tensor4D;
+  });
+}
+
 /** Candidates sampled in one call (all prompts' candidates share the batch). */
 const SAMPLE_BATCH = 32;
 
@@ -470,7 +489,8 @@ export async function selfAnnotate(opts: {
     const t0 = Date.now();
     let done = 0;
     for (const chunk of chunks) {
-      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => initialNoise(genCk, hashSeed(settings.seed, round, 10, pi), n)), 0) as tf.Tensor4D);
+      const rho = settings.candidateNoiseShare ?? 0; // settings saved before the field read as 0
+      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, rho)), 0) as tf.Tensor4D);
       const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
       latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
       done += chunk.length;

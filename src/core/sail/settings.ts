@@ -37,4 +37,5 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   rewardTimesteps: [0, 599],
   minSignAgreement: 0.7,
   selfKeepFraction: 0.75,
+  candidateNoiseShare: 0,
 };
