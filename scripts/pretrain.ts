@@ -4,11 +4,12 @@
 // finished run). The optional last phase fine-tunes the decoder alone on the frozen encoder's
 // latents: it sharpens reconstructions without moving the latent space the UNet learned.
 //   npm run pretrain -- --out runs/base --ae-steps 1500 --unet-steps 20000 --decoder-steps 1200
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { cutAtlas } from '../src/core/data/atlas';
-import { makeConfig, type ModelConfig } from '../src/core/model/config';
+import { makeConfig, MODEL_SIZES, type ModelConfig, type ModelSize } from '../src/core/model/config';
+import { DEFAULT_DENOISING_LOSS, fixedDenoisingLoss } from '../src/core/eval/denoising';
 import { countParams, disposeParams, type Params } from '../src/core/model/layers';
 import { initParams, paramNames } from '../src/core/model/ldm';
 import {
@@ -39,7 +40,9 @@ import { ProgressBar } from './lib/progress';
 
 const spec = {
   out: { default: 'runs/base', help: 'run folder: checkpoint, optimiser state, state.json' },
-  size: { default: 'default', help: 'architecture: default | tiny' },
+  size: { default: 'default', help: 'architecture: default | tiny | wide | deep | attn8 (capacity variants of the UNet, src/core/model/config.ts)' },
+  'ae-from': { default: '', help: 'a new run takes the trained autoencoder (and latent scale) of this checkpoint folder and starts at the UNet phase: capacity variants of the UNet compared on one autoencoder' },
+  'eval-every': { default: 0, help: 'every N UNet steps, the fixed denoising loss of the 191 base emoji of the evaluation split (EMA weights when kept) goes into state.json\'s curve with the training seconds so far: a loss-versus-wall-clock curve (0: off)' },
   seed: { default: 1, help: 'seed of initialisation, batch order and noise' },
   batch: { default: 64, help: 'batch size' },
   'ae-steps': { default: 1500, help: 'autoencoder steps' },
@@ -90,6 +93,10 @@ interface RunState {
   trainSeconds: number;
   history: { phase: string; step: number; loss: number }[];
   psnr?: number;
+  /** The autoencoder's source when the run started from another's (--ae-from). */
+  aeFrom?: string;
+  /** Fixed denoising loss (191 base emoji of the evaluation split) against UNet step and training seconds (--eval-every). */
+  curve?: { step: number; seconds: number; loss: number }[];
 }
 
 async function main() {
@@ -164,13 +171,30 @@ async function main() {
     }
     console.log(`Resuming ${out}: phase ${state.phase}, step ${state.step}`);
   } else {
-    config = makeConfig(buildVocab(data.manifest.records.map((r) => r.prompt)), identity.size === 'tiny' ? 'tiny' : 'default');
+    if (!(MODEL_SIZES as readonly string[]).includes(identity.size)) throw new Error(`--size must be one of ${MODEL_SIZES.join(', ')}, not ${identity.size}`);
+    config = makeConfig(buildVocab(data.manifest.records.map((r) => r.prompt)), identity.size as ModelSize);
     params = initParams(config, identity.seed);
     adam = adamInit(params, paramNames(params, 'ae'));
     state = { identity, phase: 'ae', step: 0, adamStep: 0, aeSteps, unetSteps, trainSeconds: 0, history: [], unetWarmup: { from: 0, steps: Number(args['unet-warmup']) } };
+    const aeFrom = String(args['ae-from']);
+    if (aeFrom) {
+      // The UNet phase on another run's autoencoder: its weights and latent scale, no AE steps.
+      const src = loadCheckpointDir(aeFrom);
+      for (const n of paramNames(params, 'ae')) {
+        if (!src.params[n] || src.params[n].shape.join() !== params[n].shape.join()) throw new Error(`--ae-from ${aeFrom}: its autoencoder does not match this architecture (${n})`);
+        params[n].dispose();
+        params[n] = tf.clone(src.params[n]);
+      }
+      config.latentScale = src.config.latentScale;
+      disposeParams(src.params);
+      disposeAdam(adam);
+      adam = adamInit(params, paramNames(params, 'text', 'unet'));
+      state = { ...state, phase: 'unet', aeSteps: 0, aeFrom };
+      mkdirSync(out, { recursive: true });
+    }
     console.log(`New run in ${out}`);
   }
-  state.aeSteps = Math.max(aeSteps, state.phase === 'ae' ? 0 : state.aeSteps);
+  if (!state.aeFrom) state.aeSteps = Math.max(aeSteps, state.phase === 'ae' ? 0 : state.aeSteps);
   state.unetSteps = unetSteps;
   state.decoderSteps = decoderSteps;
   state.decoderLr = decoderLr;
@@ -272,6 +296,20 @@ async function main() {
     await save();
   }
 
+  // The loss-versus-wall-clock curve: the fixed denoising loss of the evaluation split's base
+  // emoji, its own seconds left out of the training time.
+  const evalEvery = Number(args['eval-every']);
+  const curveIds = data.manifest.splits.evaluation.filter((id) => data.manifest.records[id].skinTone === null);
+  const curveImages = evalEvery > 0 ? cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, curveIds) : null;
+  const measureCurve = async (step: number) => {
+    const t0 = Date.now();
+    const seconds = state.trainSeconds + (t0 - segmentStart) / 1000;
+    const loss = await fixedDenoisingLoss({ config, params: ema ? { ...params, ...ema } : params }, curveImages!, curveIds.map((id) => data.manifest.records[id].prompt), curveIds.map((id) => data.manifest.records[id].category), { ...DEFAULT_DENOISING_LOSS, keys: curveIds });
+    state.curve = [...(state.curve ?? []), { step, seconds: Math.round(seconds), loss: loss.mean }];
+    console.log(`\nstep ${step}: fixed denoising loss ${loss.mean.toFixed(4)} (191 base emoji) after ${Math.round(seconds)} s of training`);
+    segmentStart += Date.now() - t0;
+  };
+
   if (state.phase === 'unet') {
     const unscaled = await encodeAll(params, config, images);
     const latents = unscaled.map((v) => v * config.latentScale);
@@ -286,6 +324,7 @@ async function main() {
         emaUpdate(ema, params, emaDecay(state.emaUpdates ?? 0, emaMax));
         state.emaUpdates = (state.emaUpdates ?? 0) + 1;
       }
+      if (evalEvery > 0 && (step + 1) % evalEvery === 0) await measureCurve(step + 1);
       return r.loss;
     });
     if (!stopping) {
@@ -384,6 +423,8 @@ function provenance(state: RunState, backend: string): Record<string, unknown> {
     backend,
     trainSeconds: Math.round(state.trainSeconds),
     reconstructionPsnrDb: state.psnr,
+    ...(state.aeFrom ? { autoencoderFrom: state.aeFrom } : {}),
+    ...(state.curve ? { fixedLossCurve: state.curve } : {}),
     lastLoss: state.history.at(-1) ?? null,
     savedAt: new Date().toISOString(),
   };

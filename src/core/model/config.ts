@@ -57,7 +57,14 @@ export const PAD_ID = 0;
 export const UNK_ID = 1;
 export const NULL_ID = 2;
 
-export type ModelSize = 'default' | 'tiny';
+/**
+ * Architectures: 'default' (shipped), 'tiny' (tests), and the capacity variants the pretrain CLI
+ * measures against it (docs/pretraining.md): 'wide' (UNet channels 64/128 instead of 48/96),
+ * 'deep' (two residual blocks per level), 'attn8' (self-attention at 8x8 as well as 4x4;
+ * cross-attention to the text is at every level in all of them).
+ */
+export type ModelSize = 'default' | 'tiny' | 'wide' | 'deep' | 'attn8';
+export const MODEL_SIZES: readonly ModelSize[] = ['default', 'tiny', 'wide', 'deep', 'attn8'];
 
 /** The default (shipped) architecture, or a tiny one for tests and e2e. */
 export function makeConfig(vocabWords: string[], size: ModelSize = 'default'): ModelConfig {
@@ -78,7 +85,14 @@ export function makeConfig(vocabWords: string[], size: ModelSize = 'default'): M
       : { vocab, maxLength: 16, dim: 64, layers: 1, heads: 4 },
     unet: tiny
       ? { channels: [8, 16], resBlocks: 1, selfAttentionLevels: [1], heads: 2, timeDim: 16, groups: 4 }
-      : { channels: [48, 96], resBlocks: 1, selfAttentionLevels: [1], heads: 4, timeDim: 128, groups: 8 },
+      : {
+          channels: size === 'wide' ? [64, 128] : [48, 96],
+          resBlocks: size === 'deep' ? 2 : 1,
+          selfAttentionLevels: size === 'attn8' ? [0, 1] : [1],
+          heads: 4,
+          timeDim: 128,
+          groups: 8,
+        },
     schedule: { kind: 'cosine', trainSteps: 1000 },
     sampling: { steps: 25, guidance: 4, clipX0: 3 },
     provenance: {},
