@@ -6,8 +6,7 @@ import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?u
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
-import { createModelService, loseDevice } from '../src/core/service/modelService';
-import { dpoParityProbe } from '../src/core/sail/parityProbe';
+import { createModelService, dpoParityProbe, loseDevice } from '../src/core/service/modelService';
 import type { WorkerReply, WorkerRequest } from '../src/protocol';
 
 // The DOM lib is the project's; these are the two members of the worker scope used here.

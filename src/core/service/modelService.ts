@@ -61,6 +61,9 @@ export interface ModelService {
   loaded(): Checkpoint | undefined;
 }
 
+/** One DPO step's numbers on a checkpoint (the e2e build's backend parity test; tree-shaken from production). */
+export { dpoParityProbe } from '../sail/parityProbe';
+
 /** Destroys the WebGPU device (the e2e build's test of a lost device; nothing else calls it). */
 export function loseDevice(): void {
   if (tf.getBackend() !== 'webgpu') return;
