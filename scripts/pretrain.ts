@@ -301,10 +301,12 @@ async function main() {
   const evalEvery = Number(args['eval-every']);
   const curveIds = data.manifest.splits.evaluation.filter((id) => data.manifest.records[id].skinTone === null);
   const curveImages = evalEvery > 0 ? cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, curveIds) : null;
+  const curvePrompts = curveIds.map((id) => data.manifest.records[id].prompt);
+  const curveGroups = curveIds.map((id) => data.manifest.records[id].category);
   const measureCurve = async (step: number) => {
     const t0 = Date.now();
     const seconds = state.trainSeconds + (t0 - segmentStart) / 1000;
-    const loss = await fixedDenoisingLoss({ config, params: ema ? { ...params, ...ema } : params }, curveImages!, curveIds.map((id) => data.manifest.records[id].prompt), curveIds.map((id) => data.manifest.records[id].category), { ...DEFAULT_DENOISING_LOSS, keys: curveIds });
+    const loss = await fixedDenoisingLoss({ config, params: ema ? { ...params, ...ema } : params }, curveImages!, curvePrompts, curveGroups, { ...DEFAULT_DENOISING_LOSS, keys: curveIds });
     state.curve = [...(state.curve ?? []), { step, seconds: Math.round(seconds), loss: loss.mean }];
     console.log(`\nstep ${step}: fixed denoising loss ${loss.mean.toFixed(4)} (191 base emoji) after ${Math.round(seconds)} s of training`);
     segmentStart += Date.now() - t0;

@@ -489,8 +489,7 @@ export async function selfAnnotate(opts: {
     const t0 = Date.now();
     let done = 0;
     for (const chunk of chunks) {
-      const rho = settings.candidateNoiseShare ?? 0; // settings saved before the field read as 0
-      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, rho)), 0) as tf.Tensor4D);
+      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
       const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
       latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
       done += chunk.length;
