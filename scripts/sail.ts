@@ -9,7 +9,7 @@ import { parsePairsBytes, type PairRecord } from '../src/core/data/pairs';
 import { compositeOnWhite } from '../src/core/data/image';
 import { encodePng } from '../src/core/data/png';
 import type { Params } from '../src/core/model/layers';
-import { runSail, type RoundRecord, type SailEvent, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, runSail, type RoundRecord, type SailEvent, type SailSettings } from '../src/core/sail/loop';
 import { encodePairs } from '../src/core/sail/prepare';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { writePairsZip } from '../src/core/data/pairs';
@@ -128,7 +128,7 @@ async function main() {
   };
   const started = Date.now();
   const records_: RoundRecord[] = [];
-  await runSail({
+  const finished = await runSail({
     base,
     seedPairs,
     promptPools,
@@ -148,7 +148,15 @@ async function main() {
       const t = record.timing;
       console.log(`round ${round} done: implicit accuracy ${record.implicitAccuracy.toFixed(3)}, ${record.selfPairs.length} self pairs (${record.droppedPairs} dropped), kept step ${record.kept?.step} (drift ${(100 * (record.kept?.drift ?? 0)).toFixed(2)}%${record.stoppedEarly ? `; stopped early: ${record.stoppedEarly}` : ''}), generate ${formatDuration(t.generateMs / 1000)}, score ${formatDuration(t.scoreMs / 1000)}, train ${formatDuration(t.trainMs / 1000)}`);
     },
-  });
+  }).then(
+    () => null,
+    (e: unknown) => {
+      // A later round refused by the drift bound ends the run with the round before it (as in the studio).
+      if (e instanceof DriftError && e.round > 0) return e.message;
+      throw e;
+    },
+  );
+  if (finished) console.log(finished);
   console.log(`SAIL finished in ${formatDuration((Date.now() - started) / 1000)}; rounds in ${out}`);
 }
 

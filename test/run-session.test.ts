@@ -9,7 +9,7 @@ import { createStore } from 'idb-keyval';
 import { describe, expect, it } from 'vitest';
 
 import { encodePng } from '../src/core/data/png';
-import type { RoundRecord, SailSettings } from '../src/core/sail/loop';
+import { DriftError, type RoundRecord, type SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import type { RunSailRequest, WorkerReply, WorkerRequest } from '../src/protocol';
 import { checkpointModel, checkpointOptions } from '../src/app/project/checkpoints';
@@ -24,7 +24,7 @@ const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 2, stepsPerRo
 /** How the fake worker answers a run-sail: rounds it finishes, then how it ends. */
 interface Script {
   rounds: number;
-  end: 'done' | 'cancelled' | 'diverged' | 'crash' | 'wait-for-cancel';
+  end: 'done' | 'cancelled' | 'diverged' | 'drifted' | 'crash' | 'wait-for-cancel';
 }
 
 /** A Worker as far as ModelClient uses one; answers run-sail after `script`, records what it was sent. */
@@ -78,7 +78,10 @@ class FakeWorker {
     if (end === 'done') this.reply({ kind: 'sail-done', id: req.id, rounds: this.script.rounds });
     else if (end === 'cancelled') this.reply({ kind: 'error', id: req.id, reason: 'cancelled', message: 'cancelled' });
     else if (end === 'diverged') this.reply({ kind: 'error', id: req.id, reason: 'diverged', message: `The loss became NaN in round ${first + this.script.rounds}, step 2.` });
-    else this.onerror?.({ message: 'boom', preventDefault() {} } as unknown as ErrorEvent);
+    else if (end === 'drifted') {
+      const round = first + this.script.rounds;
+      this.reply({ kind: 'error', id: req.id, reason: 'drifted', message: new DriftError(round, [{ step: 10, heldOutAccuracy: 0.5, heldOutLoss: 0.6, drift: 0.13 }], 0.1).message });
+    } else this.onerror?.({ message: 'boom', preventDefault() {} } as unknown as ErrorEvent);
   }
 }
 
@@ -206,6 +209,28 @@ describe('a run that stops early keeps its finished rounds', () => {
     const outcome = await executeRun(deps, project.id, run, settings);
     expect(outcome.status).toBe('failed');
     expect(outcome.message).toBe('The loss became NaN in round 1, step 2. Round 0 is kept.');
+  });
+
+  it('a later round refused by the drift bound finishes the run with the round before it, says so, and offers no Resume', async () => {
+    const { db, project, deps } = await setup({ rounds: 1, end: 'drifted' });
+    const run = await createRun(db, project.id, settings);
+    const outcome = await executeRun(deps, project.id, run, settings);
+    expect(outcome.status).toBe('finished');
+    expect(outcome.message).toMatch(/^Round 1 was not kept: .*rose 13\.0%, the bound is 10%.*The run ends with round 0, which is kept/);
+    expect(outcome.message).not.toMatch(/resume/i);
+    const stored = await runOf(db, project.id, run.id);
+    expect(stored.status).toBe('finished');
+    expect(stored.roundsDone).toBe(1);
+    expect(stored.message).toBe(outcome.message);
+  });
+
+  it('round 0 refused by the drift bound fails the run (nothing trained is kept) and says what to change', async () => {
+    const { db, project, deps } = await setup({ rounds: 0, end: 'drifted' });
+    const run = await createRun(db, project.id, settings);
+    const outcome = await executeRun(deps, project.id, run, settings);
+    expect(outcome.status).toBe('failed');
+    expect(outcome.message).toMatch(/^Round 0 was not kept: .*Lower the learning rate .* and resume\./);
+    expect((await runOf(db, project.id, run.id)).roundsDone).toBe(0);
   });
 
   it('a round that cannot be saved stops the run (the worker is cancelled) and names the space', async () => {

@@ -242,6 +242,9 @@ export async function executeRun(deps: RunDeps, projectId: string, run: RunRecor
       return finish({ status, message: status === 'paused' ? `Paused. ${kept} Resume continues after the last finished round.` : `Cancelled. ${kept}`, roundsDone });
     }
     if (reason === 'restarted') return finish({ status: 'interrupted', message: `The model worker was restarted during the run. ${kept} Press Resume to continue.`, roundsDone });
+    // A later round refused by the drift bound: the run is done, and the round before it is its
+    // result (the engine's message says so); nothing to resume into, it would drift again.
+    if (reason === 'drifted' && roundsDone > 0) return finish({ status: 'finished', message: messageOf(err), roundsDone });
     // diverged or drifted: the engine's message names round and step; a crash or hang: the client's.
     const next = reason === 'diverged' || reason === 'drifted' ? '' : 'Press Resume to continue from there.';
     return finish({ status: 'failed', message: `${messageOf(err)} ${kept} ${next}`.trim(), roundsDone });

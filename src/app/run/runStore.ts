@@ -178,7 +178,7 @@ export const useRun = create<RunState & RunActions>()((set, get) => {
     set({ live: idleLive });
     await refreshProject(projectId).catch(() => null);
     const { status, message } = outcome;
-    if (status === 'finished') setNotice('info', `Run finished: ${settings.rounds + 1} rounds kept.`);
+    if (status === 'finished') setNotice('info', message ?? `Run finished: ${settings.rounds + 1} rounds kept.`);
     else if (message) setNotice(status === 'paused' || status === 'cancelled' ? 'info' : 'error', message);
   };
 

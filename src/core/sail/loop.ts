@@ -186,7 +186,9 @@ export class DriftError extends Error {
     const least = Math.min(...checks.filter((c) => c.step > 0).map((c) => c.drift));
     super(
       `Round ${round} was not kept: it drifted from the base model (its denoising error on real emoji rose ${(100 * least).toFixed(1)}%, the bound is ${(100 * bound).toFixed(0)}%), so it would stop drawing what it could draw. ` +
-        'Lower the learning rate or the steps per round, or raise the prior weight, and resume.',
+        (round === 0
+          ? 'Lower the learning rate or the steps per round, or raise the prior weight, and resume.'
+          : `The run ends with round ${round - 1}, which is kept: it is the aligned model. To try for more, start a new run with a lower learning rate or a higher prior weight.`),
     );
     this.name = 'DriftError';
     this.round = round;
