@@ -20,6 +20,7 @@ import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWa
 import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
+import { registerWasmChannelSum } from './kernels/channelSumWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -242,6 +243,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmBatchMatMul();
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();
+      registerWasmChannelSum();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;

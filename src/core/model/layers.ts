@@ -3,6 +3,7 @@
 // The same forward code creates the parameters (an initialising getter) and uses them (a
 // reading getter), so shapes are written down exactly once. Layout is NHWC throughout.
 import * as tf from '@tensorflow/tfjs-core';
+import { channelSumKernelAvailable, CHANNEL_SUM_KERNEL } from '../kernels/channelSumWasm';
 import { fusedGroupNormAvailable, GROUP_NORM_GRAD_KERNEL } from '../kernels/groupNormWasm';
 import { hashSeed, mulberry32 } from '../random';
 
@@ -68,10 +69,12 @@ export function initialisingParams(seed: number, out: Params): ParamGetter {
 export const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
 
 /**
- * Gradient of a per-channel vector broadcast over the leading axes of dy: one matMul of a ones row
- * with dy as [rows, C] (on wasm a Sum over the leading axes is 38-48x slower, issue 11).
+ * Gradient of a per-channel vector broadcast over the leading axes of dy: on wasm one loop
+ * (kernels/channelSumWasm.ts), elsewhere one matMul of a ones row with dy as [rows, C] (on wasm a
+ * Sum over the leading axes is 38-48x slower, issue 11).
  */
 function channelSum(dy: tf.Tensor, c: number): tf.Tensor1D {
+  if (channelSumKernelAvailable(tf.getBackend())) return tf.engine().runKernel(CHANNEL_SUM_KERNEL, { x: dy }, {}) as tf.Tensor1D;
   const rows = dy.size / c;
   return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(dy, [rows, c])), [c]);
 }
