@@ -133,3 +133,37 @@ describe('wasm channel sum (bias and scale/shift gradients) and UnsortedSegmentS
     expect(Array.from(wasm.slice(300 * D, 302 * D))).toEqual(new Array(2 * D).fill(0)); // ids past 299 never occur
   });
 });
+
+describe('wasm Identity shares its input\'s data', () => {
+  it('a clone reads the same values after the original is disposed, adds no buffer, and frees it with the last reference', async () => {
+    await useBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const before = backend.numDataIds();
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const y = tf.clone(x);
+    expect(backend.numDataIds()).toBe(before + 1);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(y.shape).toEqual([2, 3]);
+    y.dispose();
+    expect(backend.numDataIds()).toBe(before);
+  });
+
+  it('gradients through saved tensors (engine.clone) match cpu and leave nothing behind', async () => {
+    const run = async () => {
+      const x = tf.tensor2d(Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [3, 4]);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.exp(t), tf.sigmoid(tf.square(t)))))(x);
+      const out = Array.from(await g.data());
+      tf.dispose([x, g]);
+      return out;
+    };
+    await useBackend('cpu');
+    const cpu = await run();
+    await useBackend('wasm');
+    await run();
+    const ids = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const wasm = await run();
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(ids);
+    expect(Math.max(...cpu.map((v, i) => Math.abs(v - wasm[i])))).toBeLessThan(1e-5);
+  });
+});

@@ -21,6 +21,7 @@ import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
+import { registerWasmIdentity } from './kernels/identityWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -244,6 +245,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();
       registerWasmChannelSum();
+      registerWasmIdentity();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;
