@@ -5,7 +5,7 @@
 import type { SailSettings } from '../../core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../../core/sail/settings';
 
-type NumericSetting = { [K in keyof SailSettings]: SailSettings[K] extends number ? K : never }[keyof SailSettings];
+type NumericSetting = { [K in keyof SailSettings]-?: SailSettings[K] extends number ? K : never }[keyof SailSettings];
 
 export interface SettingField {
   name: NumericSetting;

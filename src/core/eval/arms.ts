@@ -96,13 +96,14 @@ async function sampleJobs(
   s: EvalSettings,
   isCancelled?: () => boolean,
   keepLatents = false,
+  guidance = s.guidance,
 ): Promise<{ rgb: Uint8Array[]; latents: Float32Array[] }> {
   const rgb: Uint8Array[] = [];
   const latents: Float32Array[] = [];
   for (let start = 0; start < jobs.length; start += SAMPLE_BATCH) {
     const chunk = jobs.slice(start, start + SAMPLE_BATCH);
     const noise = tf.tidy(() => tf.concat(chunk.map((j) => initialNoise(ck, j.noiseSeed, 1, j.index)), 0) as tf.Tensor4D);
-    const z = await sampleLatents(ck, chunk.map((j) => j.prompt), noise, { guidance: s.guidance, steps: s.ddimSteps, isCancelled }).finally(() => noise.dispose());
+    const z = await sampleLatents(ck, chunk.map((j) => j.prompt), noise, { guidance, steps: s.ddimSteps, isCancelled }).finally(() => noise.dispose());
     try {
       if (keepLatents) {
         const data = (await z.data()) as Float32Array;
@@ -140,7 +141,7 @@ export async function simulateSeedPairs(
     const idx = Array.from({ length: chunkPairs }, (_, k) => first + k);
     // Pair i: two images of prompt i, images 0 and 1 of noise seed (seed, 20, i).
     const jobs = idx.flatMap((i) => [0, 1].map((j) => ({ prompt: prompts[i % prompts.length], noiseSeed: hashSeed(seed, 20, i), index: j })));
-    const { rgb, latents } = await sampleJobs(base, jobs, s, isCancelled, true);
+    const { rgb, latents } = await sampleJobs(base, jobs, s, isCancelled, true, s.pairGuidance ?? s.guidance);
     const rewards = await oracle.score(rgb, jobs.map((j) => j.prompt), base.config.imageSize);
     for (const [k, i] of idx.entries()) {
       if (pairs.length >= count) break;
@@ -228,6 +229,7 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
     judge: 'current',
     promptsPerRound: s.promptsPerRound,
     guidance: s.guidance,
+    ...(s.pairGuidance !== undefined ? { candidateGuidance: s.pairGuidance } : {}),
     ddimSteps: s.ddimSteps,
     seed,
   };

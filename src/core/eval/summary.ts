@@ -51,7 +51,7 @@ export function checkEvalSettings(s: EvalSettings, plugins: readonly string[] = 
     ['batchSize', s.batchSize, 1],
   ];
   for (const [name, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, got ${v}`);
-  for (const [name, v] of [['learningRate', s.learningRate], ['beta', s.beta], ['guidance', s.guidance]] as const) {
+  for (const [name, v] of [['learningRate', s.learningRate], ['beta', s.beta], ['guidance', s.guidance], ['pairGuidance', s.pairGuidance ?? s.guidance]] as const) {
     if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${name} must be a positive number, got ${v}`);
   }
   if (!(s.alpha >= 0 && s.alpha <= 1)) throw new Error(`alpha must be in [0, 1], got ${s.alpha}`);
@@ -128,6 +128,8 @@ export interface EvalSettings {
   samples: number;
   ddimSteps: number;
   guidance: number;
+  /** Guidance of the images that are paired: the seed pairs the clicker labels and SAIL's candidates (absent: `guidance`; evaluation images always use `guidance`). */
+  pairGuidance?: number;
   /** SAIL: fresh prompts per round, candidates N, reward draws K, steps per round. */
   promptsPerRound: number;
   candidates: number;
@@ -322,7 +324,7 @@ export function describeSettings(s: EvalSettings): string {
     `oracle \`${s.oracle}\`, held-out oracle \`${s.heldOutOracle}\`; n = ${s.seedPairs} seed pairs, ${s.multiplier}n = ${s.multiplier * s.seedPairs} for the many-pairs DPO arm;`,
     `${s.rounds} SAIL rounds after round 0, ${s.promptsPerRound} fresh prompts per round, N = ${s.candidates} candidates, K = ${s.draws} reward draws, alpha = ${s.alpha};`,
     `${s.stepsPerRound} DPO steps per round at batch ${s.batchSize}, lr ${s.learningRate}, beta ${s.beta} (DPO arms: ${(s.rounds + 1) * s.stepsPerRound} steps, the same budget);`,
-    `evaluation: ${s.evalPrompts} held-out prompts x ${s.samples} samples, DDIM ${s.ddimSteps} steps, guidance ${s.guidance}; clicker sharpness ${c.sharpness}, flip rate ${c.flipRate}, skip margin ${c.skipMargin};`,
+    `evaluation: ${s.evalPrompts} held-out prompts x ${s.samples} samples, DDIM ${s.ddimSteps} steps, guidance ${s.guidance}${s.pairGuidance !== undefined ? ` (pairs: seed pairs and SAIL candidates at guidance ${s.pairGuidance})` : ''}; clicker sharpness ${c.sharpness}, flip rate ${c.flipRate}, skip margin ${c.skipMargin};`,
     `${s.repeats} repeat(s) from seed ${s.seed}.`,
   ].join(' ');
 }

@@ -104,6 +104,11 @@ export interface SailSettings {
    * higher: candidates share their layout, so best and worst differ less in everything else.
    */
   candidateNoiseShare: number;
+  /**
+   * Classifier-free guidance of the candidates a round samples and scores (absent: `guidance`).
+   * On the shipped base a higher scale draws a prompt's samples further apart (docs/base-model.md).
+   */
+  candidateGuidance?: number;
 }
 
 /** A preference pair ready for training: scaled latents of winner and loser. */
@@ -493,7 +498,7 @@ export async function selfAnnotate(opts: {
     for (const chunk of chunks) {
       const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
       const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
-      latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
+      latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
       done += chunk.length;
       opts.onProgress?.('generate', done, prompts.length);
     }
