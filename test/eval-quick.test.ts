@@ -67,6 +67,17 @@ describe('runEvaluation', () => {
     return { base, classifier, prompts: evalPromptSets(manifest, classifier.categories) };
   }
 
+  it('pair guidance changes the seed pairs and the candidates, never the evaluation images', async () => {
+    const inp = await inputs();
+    const settings = { ...QUICK_EVAL_SETTINGS, arms: ['dpo-n', 'sail'] };
+    const plain = await runEvaluation(inp, settings, { backend: 'wasm' });
+    const paired = await runEvaluation(inp, { ...settings, pairGuidance: 9 }, { backend: 'wasm' });
+    const points = (r: typeof plain, arm: string) => JSON.stringify(r.arms.find((a) => a.arm === arm)!.points);
+    expect(points(paired, 'base')).toBe(points(plain, 'base'));
+    expect(points(paired, 'dpo-n')).not.toBe(points(plain, 'dpo-n'));
+    expect(points(paired, 'sail')).not.toBe(points(plain, 'sail'));
+  });
+
   it('replays exactly, frees its tensors, and stops at the next step when cancelled', async () => {
     const inp = await inputs();
     const before = tf.memory().numTensors;
