@@ -75,7 +75,8 @@ const spec = {
   'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
   'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error | none (all trained arms; none: keep the last check within the drift bound, no early stopping)' },
   'candidate-noise-share': { default: -1, help: 'override the share of variance a prompt\'s SAIL candidates draw from one common noise, 0..1 (0: independent)' },
-  'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds' },
+  'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds | none (its last check within the drift bound)' },
+  'drift-budget': { default: '', help: 'override how the drift bound is spent over rounds: whole (each round up to it) | per-round (round r up to bound (r+1)/(rounds+1))' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
   classifier: { default: 'public/models/classifier', help: 'evaluation classifier folder' },
@@ -126,8 +127,13 @@ function criterionArg(v: string): 'loss' | 'soft-error' | 'none' {
   return v;
 }
 
-function guardArg(v: string): 'held-out' | 'seeds' {
-  if (v !== 'held-out' && v !== 'seeds') throw new Error(`--later-guard is held-out or seeds, not "${v}"`);
+function guardArg(v: string): 'held-out' | 'seeds' | 'none' {
+  if (v !== 'held-out' && v !== 'seeds' && v !== 'none') throw new Error(`--later-guard is held-out, seeds or none, not "${v}"`);
+  return v;
+}
+
+function budgetArg(v: string): 'whole' | 'per-round' {
+  if (v !== 'whole' && v !== 'per-round') throw new Error(`--drift-budget is whole or per-round, not "${v}"`);
   return v;
 }
 
@@ -169,6 +175,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
       ...(given('candidate-noise-share') ? { candidateNoiseShare: shareArg(num(args['candidate-noise-share'])) } : {}),
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
+      ...(given('drift-budget') ? { driftBudget: budgetArg(String(args['drift-budget'])) } : {}),
       ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
     },
   };

@@ -299,7 +299,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, stepsPerRound: budget }, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);

@@ -80,9 +80,18 @@ export interface SailSettings {
   /**
    * What a later round (round > 0) is judged on when it chooses its weights and stops early:
    * 'held-out', the held-out seed pairs alone (as round 0); 'seeds', every seed pair (training and
-   * held-out) against the base, so a round keeps its steps unless they undo what the seeds taught.
+   * held-out) against the base, so a round keeps its steps unless they undo what the seeds taught;
+   * 'none', not judged: a later round keeps its last check within the drift bound (round 0 still
+   * chose its weights on the held-out pairs, which therefore favour round 0's weights over any later
+   * round's: its kept check was the minimum of several noisy measurements on those same pairs).
    */
-  laterRoundGuard: 'held-out' | 'seeds';
+  laterRoundGuard: 'held-out' | 'seeds' | 'none';
+  /**
+   * How the drift bound is spent over a run's rounds: 'whole', every round may drift up to it (from
+   * the base); 'per-round', round r up to driftBound (r + 1) / (rounds + 1), so round 0 leaves room
+   * for the rounds after it and the last round ends within the same bound (absent: 'whole').
+   */
+  driftBudget?: 'whole' | 'per-round';
   /**
    * What the held-out pairs judge a check by, for the kept weights and early stopping: 'loss', the
    * DPO loss (unbounded: one pair the clicker got wrong grows it without limit once the margin
@@ -275,6 +284,12 @@ export interface TrainedRound {
   heldOut: PreferencePair[];
 }
 
+/** The drift bound round `round` is held to (SailSettings.driftBudget). */
+export function roundDriftBound(settings: Pick<SailSettings, 'driftBound' | 'driftBudget' | 'rounds'>, round: number): number {
+  if (settings.driftBudget !== 'per-round') return settings.driftBound;
+  return (settings.driftBound * (Math.min(round, settings.rounds) + 1)) / (settings.rounds + 1);
+}
+
 /**
  * One round of Diffusion-DPO from `start` against the frozen `reference`; returns the new params.
  * The seed pairs are split (seeded, the same every round) into training and held-out pairs; the
@@ -297,6 +312,7 @@ export async function trainDpoRound(opts: {
   isCancelled?: () => boolean;
 }): Promise<TrainedRound> {
   const { base, schedule, settings, round } = opts;
+  const bound = roundDriftBound(settings, round);
   const config = base.config;
   const shape: [number, number, number] = [config.latentSize, config.latentSize, config.autoencoder.latentChannels];
   const per = shape[0] * shape[1] * shape[2];
@@ -318,7 +334,7 @@ export async function trainDpoRound(opts: {
   const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
   // A later round judged on every seed pair: the same fixed draws every check of the round.
-  const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : settings.heldOutCriterion === 'none' ? 'none' : 'heldOutLoss';
+  const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'none' ? 'none' : round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : settings.heldOutCriterion === 'none' ? 'none' : 'heldOutLoss';
   const seedsBatch = guardKey === 'seedLoss' ? heldOutBatch(base, opts.seedPairs, HELD_OUT_DRAWS, hashSeed(settings.seed, 94), shape) : null;
   const seedsRef = seedsBatch ? tf.tidy(() => mseDifference(base.params, config, schedule, seedsBatch)) : null;
   // Held out against the base, every round: "taste learned" is what the run has learned so far,
@@ -364,7 +380,7 @@ export async function trainDpoRound(opts: {
       const c0 = await check(0);
       checks.push(c0);
       opts.onCheck?.(c0);
-      if (chooseCheck(checks, settings.driftBound, guardKey) === c0) remember(c0);
+      if (chooseCheck(checks, bound, guardKey) === c0) remember(c0);
     }
     for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
@@ -400,7 +416,7 @@ export async function trainDpoRound(opts: {
         const c = await check(step + 1);
         checks.push(c);
         opts.onCheck?.(c);
-        const best = chooseCheck(checks, settings.driftBound, guardKey);
+        const best = chooseCheck(checks, bound, guardKey);
         if (best === c) remember(c);
         if (step + 1 < total && shouldStopEarly(checks, settings.patience, guardKey)) {
           stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair loss' : guardKey === 'heldOutSoftError' ? 'held-out soft error' : 'held-out loss'} did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
@@ -408,7 +424,7 @@ export async function trainDpoRound(opts: {
         }
         // Far past the bound twice in a row: more steps will not bring it back.
         const last2 = checks.slice(-2);
-        if (step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * settings.driftBound)) {
+        if (step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * bound)) {
           stoppedEarly = `drift passed twice the bound (step ${step + 1} of ${total})`;
           break;
         }
@@ -431,7 +447,7 @@ export async function trainDpoRound(opts: {
   }
   // Every trained check past the drift bound: the round is refused even when its start (step 0)
   // was within it, so the run stops and says why rather than silently repeating the round before.
-  if (!checks.some((c) => c.step > 0 && c.drift <= settings.driftBound)) {
+  if (!checks.some((c) => c.step > 0 && c.drift <= bound)) {
     if (keptWeights) disposeParams(keptWeights);
     keptWeights = null;
     keptCheck = null;
@@ -617,7 +633,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       const { params, curve, checks } = trained;
       if (!trained.kept) {
         disposeParams(params);
-        throw new DriftError(round, checks, settings.driftBound);
+        throw new DriftError(round, checks, roundDriftBound(settings, round));
       }
       // Round 0: how accurate the new model's own reward is per timestep bucket, on pairs it never trained on.
       let timestepAccuracy: BucketAccuracy[] | undefined;
