@@ -11,7 +11,7 @@ import type { Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds, anchorSetFor } from '../src/core/sail/anchor';
 import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
-import { DriftError, encodeToLatents, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, encodeToLatents, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
   anchorBatch,
@@ -61,6 +61,21 @@ describe('learning-rate schedule', () => {
     const mid = 3 + (29 - 3) / 2;
     expect(at(mid)).toBeCloseTo(0.1 * lr + 0.5 * 0.9 * lr, 12);
     for (let s = 4; s < 30; s++) expect(at(s)).toBeLessThanOrEqual(at(s - 1));
+  });
+});
+
+describe('drift budget over rounds', () => {
+  it("'whole' holds every round to the bound; 'per-round' gives round r (r + 1) / (rounds + 1) of it, the last round all of it", () => {
+    const s = { driftBound: 0.12, rounds: 2 };
+    expect([0, 1, 2].map((r) => roundDriftBound(s, r))).toEqual([0.12, 0.12, 0.12]);
+    expect([0, 1, 2].map((r) => roundDriftBound({ ...s, driftBudget: 'whole' }, r))).toEqual([0.12, 0.12, 0.12]);
+    const per = [0, 1, 2, 3].map((r) => roundDriftBound({ ...s, driftBudget: 'per-round' }, r));
+    expect(per[0]).toBeCloseTo(0.04, 12);
+    expect(per[1]).toBeCloseTo(0.08, 12);
+    expect(per[2]).toBeCloseTo(0.12, 12);
+    expect(per[3]).toBeCloseTo(0.12, 12); // never past the bound
+    // A one-round run (Diffusion-DPO alone) keeps the whole bound.
+    expect(roundDriftBound({ driftBound: 0.1, rounds: 0, driftBudget: 'per-round' }, 0)).toBe(0.1);
   });
 });
 
