@@ -8,14 +8,10 @@
 // one pass over dy with float64 accumulators. Other backends keep the matMul.
 import { getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { HeapBackend } from './kernelScope';
 
 const BACKEND = 'wasm';
 export const CHANNEL_SUM_KERNEL = 'SailChannelSum';
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
 
 export const channelSumWasm: KernelFunc = ({ inputs, backend }) => {
   const { x } = inputs as { x?: TensorInfo };

@@ -15,6 +15,7 @@
 // Sums are accumulated in float64. Other backends never see this kernel.
 import { getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { HeapBackend } from './kernelScope';
 
 const BACKEND = 'wasm';
 export const GROUP_NORM_GRAD_KERNEL = 'SailGroupNormSiluGrad';
@@ -22,11 +23,6 @@ export const GROUP_NORM_GRAD_KERNEL = 'SailGroupNormSiluGrad';
 export interface GroupNormAttrs {
   groups: number;
   silu: boolean;
-}
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
 }
 
 function dims(x: TensorInfo, groups: number, owner: string): { B: number; HW: number; C: number; cpg: number } {

@@ -6,6 +6,13 @@ import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 const BACKEND = 'wasm';
 
+/** The wasm backend as kernels that loop over its heap see it: outputs they fill, views of any tensor's data. */
+export interface HeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  /** A view of the tensor's data on the wasm heap: Float32Array for float32, Int32Array for int32. */
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+
 export interface DisposingBackend {
   disposeData(dataId: object, force?: boolean): boolean;
 }

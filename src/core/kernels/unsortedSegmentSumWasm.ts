@@ -17,13 +17,9 @@
 
 import { getKernel, registerKernel, UnsortedSegmentSum } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
+import type { HeapBackend } from './kernelScope';
 
 const BACKEND = 'wasm';
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array;
-}
 
 export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend, attrs: rawAttrs }) => {
   const { x, segmentIds } = inputs as { x?: TensorInfo; segmentIds?: TensorInfo };
@@ -54,11 +50,11 @@ export const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend, attrs: raw
   const be = backend as unknown as HeapBackend;
   const out = be.makeOutput([numSegments, ...innerShape], 'float32');
   if (numSegments * rest === 0) return out;
-  const O = be.typedArrayFromHeap(out) as Float32Array;
+  const O = be.typedArrayFromHeap(out);
   O.fill(0);
   if (n * rest === 0) return out;
-  const X = be.typedArrayFromHeap(x) as Float32Array;
-  const ids = be.typedArrayFromHeap(segmentIds) as Int32Array;
+  const X = be.typedArrayFromHeap(x);
+  const ids = be.typedArrayFromHeap(segmentIds) as unknown as Int32Array;
   for (let i = 0; i < n; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;
