@@ -6,12 +6,10 @@
 // GFLOP/s and were the largest kernel time. This wrapper transposes such operands explicitly
 // (a cheap copy) and calls the shipped kernel untransposed. Batched products (attention) go to
 // the shipped kernel unchanged.
-import { BatchMatMul, getKernel, registerKernel, Transpose, unregisterKernel } from '@tensorflow/tfjs-core';
+import { BatchMatMul, Transpose } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { KernelScope, type DisposingBackend } from './kernelScope';
+import { KernelScope, replaceWasmKernel, type DisposingBackend } from './kernelScope';
 
-const BACKEND = 'wasm';
-let shipped: KernelFunc | null = null;
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -19,10 +17,9 @@ function swapLastTwo(rank: number): number[] {
   return perm;
 }
 
-const batchMatMulUntransposed: KernelFunc = ({ inputs, backend, attrs }) => {
+const batchMatMulUntransposed = (base: KernelFunc): KernelFunc => ({ inputs, backend, attrs }) => {
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-  const base = shipped!;
   const batchOf = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
   if ((!transposeA && !transposeB) || batchOf(a) !== 1 || batchOf(b) !== 1) {
     return base({ inputs, backend, attrs });
@@ -35,10 +32,5 @@ const batchMatMulUntransposed: KernelFunc = ({ inputs, backend, attrs }) => {
 
 /** Wraps the shipped wasm BatchMatMul. Idempotent. */
 export function registerWasmBatchMatMul(): void {
-  if (shipped) return;
-  const config = getKernel(BatchMatMul, BACKEND);
-  if (!config) throw new Error('BatchMatMul (wasm): the wasm backend is not loaded');
-  shipped = config.kernelFunc;
-  unregisterKernel(BatchMatMul, BACKEND);
-  registerKernel({ ...config, kernelFunc: batchMatMulUntransposed });
+  replaceWasmKernel(BatchMatMul, batchMatMulUntransposed);
 }

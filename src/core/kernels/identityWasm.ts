@@ -5,25 +5,18 @@
 // and for tf.clone; the shipped wasm kernel copies the whole buffer each time: 918 launches and
 // 34 ms of a 1.26 s UNet+text training step by the profile of issue 11. Strings keep the shipped
 // kernel.
-import { getKernel, Identity, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import { Identity } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { replaceWasmKernel } from './kernelScope';
 
-const BACKEND = 'wasm';
-let shipped: KernelFunc | null = null;
-
-const identityShared: KernelFunc = (args) => {
+const identityShared = (shipped: KernelFunc): KernelFunc => (args) => {
   const x = (args.inputs as { x: TensorInfo }).x;
-  if (x.dtype === 'string') return shipped!(args);
+  if (x.dtype === 'string') return shipped(args);
   (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 };
 
 /** Replaces the shipped wasm Identity. Idempotent. */
 export function registerWasmIdentity(): void {
-  if (shipped) return;
-  const config = getKernel(Identity, BACKEND);
-  if (!config) throw new Error('Identity (wasm): the wasm backend is not loaded');
-  shipped = config.kernelFunc;
-  unregisterKernel(Identity, BACKEND);
-  registerKernel({ ...config, kernelFunc: identityShared });
+  replaceWasmKernel(Identity, identityShared);
 }

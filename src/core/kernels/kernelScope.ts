@@ -1,10 +1,25 @@
 // Composing wasm kernels at the kernel level: run registered kernels on TensorInfos (no engine
 // tensors, no tape entries) and release every intermediate with backend.disposeData. Only what
 // `run` made is ever disposed, never an input passed in from outside.
-import { getKernel } from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 const BACKEND = 'wasm';
+
+const replaced = new Set<string>();
+
+/**
+ * Replaces the wasm backend's shipped kernel `name` by `wrap(shipped)`, which may call the shipped
+ * one. Idempotent: a second call leaves the first replacement in place.
+ */
+export function replaceWasmKernel(name: string, wrap: (shipped: KernelFunc) => KernelFunc): void {
+  if (replaced.has(name)) return;
+  const config = getKernel(name, BACKEND);
+  if (!config) throw new Error(`${name} (wasm): the wasm backend is not loaded`);
+  replaced.add(name);
+  unregisterKernel(name, BACKEND);
+  registerKernel({ ...config, kernelFunc: wrap(config.kernelFunc) });
+}
 
 /** The wasm backend as kernels that loop over its heap see it: outputs they fill, views of any tensor's data. */
 export interface HeapBackend {
