@@ -30,6 +30,7 @@ import {
   reconstructionPsnr,
   unetStepLoss,
 } from '../src/core/pretrain';
+import { augmentDataset, DEFAULT_AUGMENT_RANGES, type AugmentRanges } from '../src/core/data/augment';
 import { balancedWeights, categoryShares, cumulative, type Sampling } from '../src/core/data/sampling';
 import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
 import { parseArgs } from './lib/args';
@@ -57,6 +58,7 @@ const spec = {
   'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
   sampling: { default: 'uniform', help: 'how UNet batches draw images: uniform | balanced (each category count^power of its base emoji, each base emoji alike, skin-tone variants share their emoji). May change when a run is extended; state.json records each segment' },
   'category-power': { default: 0.5, help: 'balanced sampling: a category\'s share grows as (its base emoji)^power (1: uniform over base emoji, 0: every category alike)' },
+  augment: { default: 1, help: 'renderings per image in UNet batches: 1 = the images as they are; N > 1 = the image and N-1 variants (src/core/data/augment.ts: scale, shift, brightness, contrast, saturation, warmth), each drawn with probability 1/N. May change when a run is extended; state.json records each segment' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
   'save-every': { default: 180, help: 'seconds between checkpoints' },
@@ -84,6 +86,8 @@ interface RunState {
   emaMax?: number;
   /** UNet batch sampling, by segment: from UNet step `from` on (absent: uniform throughout). */
   sampling?: { from: number; kind: Sampling; categoryPower?: number }[];
+  /** Augmented renderings per image in UNet batches, by segment (absent: 1 throughout). */
+  augment?: { from: number; variants: number; ranges?: AugmentRanges }[];
   /** Warm-up of the current UNet segment (set where the phase starts or a finished run is extended). */
   unetWarmup?: { from: number; steps: number };
   /** The UNet learning-rate schedule, by segment: each change of decay start, end or warm-up from step `from` on. */
@@ -119,6 +123,8 @@ async function main() {
   const decayStart = Number(args['unet-decay-start']);
   const lrMin = Number(args['unet-lr-min']);
   const emaMax = Number(args.ema);
+  const augmentVariants = Number(args.augment);
+  if (!Number.isInteger(augmentVariants) || augmentVariants < 1 || augmentVariants > 16) throw new Error(`--augment must be an integer 1..16, not ${args.augment}`);
 
   const data = loadEmojiDataset(String(args.data));
   const all = data.manifest.splits.pretrain;
@@ -211,6 +217,13 @@ async function main() {
       segs.push(sampling === 'balanced' ? { from, kind: sampling, categoryPower } : { from, kind: sampling });
     }
     state.sampling = segs;
+    const augSegs = state.augment ?? [{ from: 0, variants: 1 }];
+    const lastAug = augSegs[augSegs.length - 1];
+    if (lastAug.variants !== augmentVariants) {
+      if (lastAug.from === from) augSegs.pop();
+      augSegs.push(augmentVariants > 1 ? { from, variants: augmentVariants, ranges: DEFAULT_AUGMENT_RANGES } : { from, variants: 1 });
+    }
+    state.augment = augSegs;
     const lrSegs = state.lrSegments ?? [];
     const seg = { from, lr: identity.unetLr, decayStart, total: unetSteps, lrMin, ...(state.unetWarmup?.steps ? { warmup: state.unetWarmup } : {}) };
     const prev = lrSegs[lrSegs.length - 1];
@@ -313,12 +326,13 @@ async function main() {
   };
 
   if (state.phase === 'unet') {
-    const unscaled = await encodeAll(params, config, images);
+    const renderings = augmentVariants > 1 ? augmentDataset(images, config.imageSize, augmentVariants, identity.seed) : images;
+    const unscaled = await encodeAll(params, config, renderings);
     const latents = unscaled.map((v) => v * config.latentScale);
     const schedule = makeSchedule(config.schedule);
     const names = paramNames(params, 'text', 'unet');
     await trainLoop('unet', state.unetSteps, async (step) => {
-      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout, cdf });
+      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout, cdf, variants: augmentVariants });
       const lr = unetLearningRate(step, { lr: identity.unetLr, lrMin, decayStart, total: state.unetSteps, warmup: state.unetWarmup });
       const r = await adamStep(params, names, adam, { lr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
       disposeBatch(batch);
@@ -418,6 +432,7 @@ function provenance(state: RunState, backend: string): Record<string, unknown> {
     decoderSteps: state.decoderSteps ?? 0,
     decoderLr: state.decoderLr,
     sampling: state.sampling ?? [{ from: 0, kind: 'uniform' }],
+    augment: state.augment ?? [{ from: 0, variants: 1 }],
     unetLrSegments: state.lrSegments,
     unetLrSchedule: state.unetDecayStart !== undefined && state.unetDecayStart >= 0 ? { kind: 'cosine tail', decayStart: state.unetDecayStart, lrMin: state.unetLrMin } : { kind: 'constant' },
     ema: state.emaUpdates ? { max: state.emaMax, ramp: 'min(max, (1+n)/(10+n))', updates: state.emaUpdates } : null,

@@ -82,14 +82,15 @@ export function autoencoderStepLoss(params: Params, config: ModelConfig, images:
 }
 
 /**
- * One UNet step's batch: latents of random examples (uniform, or weighted by `cdf`), their prompts (replaced by the null prompt
+ * One UNet step's batch: latents of random examples (uniform, or weighted by `cdf`; with
+ * `variants` > 1, one of each example's augmented renderings), their prompts (replaced by the null prompt
  * with probability `cfgDropout`, for classifier-free guidance), uniform timesteps, fresh noise.
  */
 export function diffusionBatch(
   latents: Float32Array,
   prompts: string[],
   config: ModelConfig,
-  opts: { batch: number; seed: number; step: number; cfgDropout: number; cdf?: Float64Array },
+  opts: { batch: number; seed: number; step: number; cfgDropout: number; cdf?: Float64Array; variants?: number },
 ): DiffusionBatch {
   const s = config.latentSize;
   const c = config.autoencoder.latentChannels;
@@ -99,10 +100,17 @@ export function diffusionBatch(
   const rand = mulberry32(hashSeed(seed, PHASE_UNET, step, 1));
   const timesteps = Int32Array.from(idx, () => Math.floor(rand() * config.schedule.trainSteps));
   const batchPrompts = idx.map((i) => (rand() < opts.cfgDropout ? null : prompts[i]));
+  // With augmented copies (data/augment.ts, variant-major after the originals), each example takes
+  // one of its `variants` renderings, drawn uniformly: a separate stream, so the images, timesteps
+  // and prompts of a step are those of the run without copies.
+  const variants = opts.variants ?? 1;
+  if (latents.length !== variants * prompts.length * per) throw new Error(`${latents.length / per} latents for ${prompts.length} prompts x ${variants} variants`);
+  const pick = mulberry32(hashSeed(seed, PHASE_UNET, step, 3));
+  const rows = variants > 1 ? idx.map((i) => Math.floor(pick() * variants) * prompts.length + i) : idx;
   const { ids, mask } = new Tokenizer(config.text).encode(batchPrompts);
   const L = config.text.maxLength;
   return {
-    x0: tf.tensor4d(gather(latents, per, idx), [batch, s, s, c]),
+    x0: tf.tensor4d(gather(latents, per, rows), [batch, s, s, c]),
     noise: tf.tensor4d(gaussianArray(batch * per, hashSeed(seed, PHASE_UNET, step, 2)), [batch, s, s, c]),
     timesteps,
     ids: tf.tensor2d(ids, [batch, L], 'int32'),
