@@ -385,8 +385,8 @@ const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n
 const num = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 const esc = (s: string) => s.replace(/\|/g, '\\|');
 
-/** Diversity target, made concrete: samples of one prompt at least this fraction as far apart as real images of different emoji. */
-export const DIVERSITY_TARGET_FRACTION = 0.1;
+/** Issue 12's target for the mean within-prompt distance (the base of step 16800 had 0.250). */
+export const DIVERSITY_TARGET = 0.25;
 
 export function renderQualityReport(f: QualityFigures, meta: ReportMeta): string {
   const c = f.classifier;
@@ -417,7 +417,7 @@ export function renderQualityReport(f: QualityFigures, meta: ReportMeta): string
   lines.push(`| Fixed denoising loss, all ${dn.images} images / mean over categories | ${num(dn.mean, 4)} / ${num(dn.categoryMean, 4)} | (reference) | |`);
   lines.push(`| KID, classifier features: generated vs real (${f.kid.generatedImages} vs ${f.kid.realImages}) | ${num(f.kid.generated, 4)} | towards real vs other real emoji (${num(f.kid.realOther, 4)}) | |`);
   lines.push(
-    `| Diversity: samples of one prompt (mean pairwise RMS distance) | ${num(d.generatedWithinPrompt)} | clearly above the noise-ignoring model (${num(d.noiseIgnoringModel)}); here: at least ${DIVERSITY_TARGET_FRACTION} x real different emoji (${num(DIVERSITY_TARGET_FRACTION * d.realDifferentEmoji)}) | ${met(d.generatedWithinPrompt >= DIVERSITY_TARGET_FRACTION * d.realDifferentEmoji)} |`,
+    `| Diversity: samples of one prompt (mean pairwise RMS distance) | ${num(d.generatedWithinPrompt)} | at least ${DIVERSITY_TARGET} (issue 12; the noise-ignoring model: ${num(d.noiseIgnoringModel)}) | ${met(d.generatedWithinPrompt >= DIVERSITY_TARGET)} |`,
   );
   lines.push(`| Parameters | ${f.parameters.total.toLocaleString('en-US')} | | |`);
   lines.push(`| Checkpoint size (model.safetensors) | ${meta.checkpointBytes.toLocaleString('en-US')} bytes | | |`);
