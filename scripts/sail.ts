@@ -109,6 +109,13 @@ async function main() {
     console.log(`Resuming after round ${last}`);
   }
   if (last >= settings.rounds) return console.log('All rounds are done.');
+  // A later round the drift bound refused ended the run; every draw is seeded, so running it
+  // again would be refused again. The run is finished with the round before it.
+  const refusedPath = join(out, 'refused.json');
+  if (existsSync(refusedPath)) {
+    const refused = JSON.parse(readFileSync(refusedPath, 'utf8')) as { round: number; message: string };
+    if (refused.round === last + 1) return console.log(`The run ended at round ${last}: ${refused.message}`);
+  }
 
   let bar: ProgressBar | null = null;
   const onEvent = (e: SailEvent) => {
@@ -152,7 +159,10 @@ async function main() {
     () => null,
     (e: unknown) => {
       // A later round refused by the drift bound ends the run with the round before it (as in the studio).
-      if (e instanceof DriftError && e.round > 0) return e.message;
+      if (e instanceof DriftError && e.round > 0) {
+        writeFileSync(refusedPath, JSON.stringify({ round: e.round, message: e.message }, null, 1));
+        return e.message;
+      }
       throw e;
     },
   );

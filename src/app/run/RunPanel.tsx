@@ -4,6 +4,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 
+import { roundDriftBound } from '../../core/sail/settings';
 import { importModelAsProject, importProjectFile, projectFileBytes, projectPairsParquet, projectPairsZip, roundCheckpointZip } from '../project/exportImport';
 import { download, fileStem } from '../shared/pngImages';
 import { SUGGESTED_SEED_PAIRS, useProjects } from '../project/projectStore';
@@ -32,9 +33,11 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 /** The latest check of the live run: held-out accuracy ("taste learned") and drift from the base ("drawing kept"). */
 function SafetyLine() {
   const checks = useRun((s) => s.checks);
-  const bound = useRun((s) => s.settings.driftBound);
+  const settings = useRun((s) => s.settings);
   const last = checks.at(-1);
   if (!last) return null;
+  // The bound this round is held to: with the per-round budget, an early round gets a share of it.
+  const bound = roundDriftBound(settings, last.round);
   const drift = 100 * last.drift;
   const kept = last.drift <= bound;
   return (

@@ -6,6 +6,7 @@
 // Every random draw of round r is a pure function of (seed, r, ...), and each round starts a fresh
 // optimiser, so resuming from the checkpoint of the last finished round reproduces the
 // uninterrupted run exactly (checkpoints round-trip bit-exactly).
+import { roundDriftBound } from './settings';
 import * as tf from '@tensorflow/tfjs-core';
 import { cloneParams } from '../io/checkpoint';
 import { makeSchedule, type NoiseSchedule } from '../diffusion/schedule';
@@ -282,12 +283,6 @@ export interface TrainedRound {
   kept: RoundCheck | null;
   stoppedEarly?: string;
   heldOut: PreferencePair[];
-}
-
-/** The drift bound round `round` is held to (SailSettings.driftBudget). */
-export function roundDriftBound(settings: Pick<SailSettings, 'driftBound' | 'driftBudget' | 'rounds'>, round: number): number {
-  if (settings.driftBudget !== 'per-round') return settings.driftBound;
-  return (settings.driftBound * (Math.min(round, settings.rounds) + 1)) / (settings.rounds + 1);
 }
 
 /**
@@ -681,3 +676,5 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
   return { params: current, records };
 }
+
+export { roundDriftBound };

@@ -39,3 +39,9 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   selfKeepFraction: 0.75,
   candidateNoiseShare: 0,
 };
+
+/** The drift bound round `round` is held to (SailSettings.driftBudget). */
+export function roundDriftBound(settings: Pick<SailSettings, 'driftBound' | 'driftBudget' | 'rounds'>, round: number): number {
+  if (settings.driftBudget !== 'per-round') return settings.driftBound;
+  return (settings.driftBound * (Math.min(round, settings.rounds) + 1)) / (settings.rounds + 1);
+}
