@@ -32,7 +32,8 @@ import {
 } from '../src/core/pretrain';
 import { augmentDataset, DEFAULT_AUGMENT_RANGES, type AugmentRanges } from '../src/core/data/augment';
 import { balancedWeights, categoryShares, cumulative, type Sampling } from '../src/core/data/sampling';
-import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
+import { adamApply, adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
+import { UnetShardPool } from './lib/unetShards';
 import { parseArgs } from './lib/args';
 import { loadCheckpointDir, loadTensors, saveCheckpointDir, saveTensors, writeFileAtomic } from './lib/checkpointFs';
 import { initNodeBackend } from './lib/nodeBackend';
@@ -62,6 +63,7 @@ const spec = {
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
   'save-every': { default: 180, help: 'seconds between checkpoints' },
+  threads: { default: 1, help: 'UNet phase on this many threads (data-parallel worker threads, scripts/lib/unetShards.ts: each differentiates an equal share of the batch, the main thread averages and steps); --batch must split evenly. The result equals one thread\'s up to float rounding' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
   data: { default: 'public/data', help: 'dataset folder (npm run dataset)' },
 };
@@ -331,18 +333,31 @@ async function main() {
     const latents = unscaled.map((v) => v * config.latentScale);
     const schedule = makeSchedule(config.schedule);
     const names = paramNames(params, 'text', 'unet');
+    const threads = Number(args.threads);
+    const pool =
+      threads > 1 && state.step < state.unetSteps
+        ? await UnetShardPool.open(threads, { config, latents, prompts, cdf, variants: augmentVariants, seed: identity.seed, batch: identity.batch, cfgDropout: identity.cfgDropout, names }, params, backend)
+        : null;
+    if (pool) console.log(`UNet steps on ${pool.threads} threads, ${identity.batch / pool.threads} examples each`);
     await trainLoop('unet', state.unetSteps, async (step) => {
-      const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout, cdf, variants: augmentVariants });
       const lr = unetLearningRate(step, { lr: identity.unetLr, lrMin, decayStart, total: state.unetSteps, warmup: state.unetWarmup });
-      const r = await adamStep(params, names, adam, { lr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
-      disposeBatch(batch);
+      let r: { loss: number };
+      if (pool) {
+        const { loss, grad } = await pool.gradient(params, step);
+        await adamApply(params, names, adam, { lr, clipNorm: 1 }, grad).finally(() => grad.dispose());
+        r = { loss };
+      } else {
+        const batch = diffusionBatch(latents, prompts, config, { batch: identity.batch, seed: identity.seed, step, cfgDropout: identity.cfgDropout, cdf, variants: augmentVariants });
+        r = await adamStep(params, names, adam, { lr, clipNorm: 1 }, (p) => unetStepLoss(p, config, schedule, batch));
+        disposeBatch(batch);
+      }
       if (ema) {
         emaUpdate(ema, params, emaDecay(state.emaUpdates ?? 0, emaMax));
         state.emaUpdates = (state.emaUpdates ?? 0) + 1;
       }
       if (evalEvery > 0 && (step + 1) % evalEvery === 0) await measureCurve(step + 1);
       return r.loss;
-    });
+    }).finally(() => pool?.close());
     if (!stopping) {
       // Keep the UNet phase's optimiser state so a later, longer --unet-steps continues it.
       await saveAdam(join(out, 'optimizer-unet.safetensors'), adam, params);

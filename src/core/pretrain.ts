@@ -118,6 +118,20 @@ export function diffusionBatch(
   };
 }
 
+/**
+ * Rows [start, start + count) of a batch, as a batch of their own (new tensors): a data-parallel
+ * step computes each shard's gradient where it runs and averages them.
+ */
+export function sliceBatch(b: DiffusionBatch, start: number, count: number): DiffusionBatch {
+  return {
+    x0: tf.slice(b.x0, [start, 0, 0, 0], [count, -1, -1, -1]),
+    noise: tf.slice(b.noise, [start, 0, 0, 0], [count, -1, -1, -1]),
+    timesteps: b.timesteps.slice(start, start + count),
+    ids: tf.slice(b.ids, [start, 0], [count, -1]),
+    mask: tf.slice(b.mask, [start, 0], [count, -1]),
+  };
+}
+
 export function disposeBatch(b: DiffusionBatch): void {
   tf.dispose([b.x0, b.noise, b.ids, b.mask]);
 }

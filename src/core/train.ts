@@ -87,39 +87,42 @@ async function unflatten(flat: tf.Tensor1D, sizes: number[], shapes: number[][])
 }
 
 /**
- * One optimisation step: loss(params) is differentiated w.r.t. params[names] (the names the state
- * was made for); those entries of `params` are replaced by their updated tensors (old ones
- * disposed). Clipping and Adam run over one flat buffer (a few launches, not a dozen per
- * parameter). Returns the loss value and the gradient norm (before clipping).
+ * The gradient of loss(params) w.r.t. params[names], flattened and concatenated in the order of
+ * `names` (the Adam state's flat layout), and the loss. The caller disposes both.
  */
-export async function adamStep(
-  params: Params,
-  names: string[],
-  state: AdamState,
-  opts: AdamOptions,
-  loss: (p: Params) => tf.Scalar,
-): Promise<{ loss: number; gradNorm: number }> {
-  if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
-  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
-  const t = state.step + 1;
-  const result = tf.tidy(() => {
+export function flatGradients(params: Params, names: string[], loss: (p: Params) => tf.Scalar): { value: tf.Scalar; grad: tf.Tensor1D } {
+  return tf.tidy(() => {
     const f = (...xs: tf.Tensor[]) => {
       const p: Params = { ...params };
       names.forEach((n, i) => (p[n] = xs[i]));
       return loss(p);
     };
     const { value, grads } = tf.valueAndGrads(f)(names.map((n) => params[n]));
-    const g0 = tf.concat(grads.map((g) => tf.reshape(g, [-1]))) as tf.Tensor1D;
-    const gradNorm = tf.sqrt(tf.sum(tf.square(g0)));
+    return { value, grad: tf.concat(grads.map((g) => tf.reshape(g, [-1]))) as tf.Tensor1D };
+  });
+}
+
+/**
+ * One Adam update of params[names] from a flat gradient (flatGradients' layout): clipping and
+ * Adam over one flat buffer (a few launches, not a dozen per parameter); those entries of
+ * `params` are replaced by their updated tensors (old ones disposed). `grad` stays the caller's.
+ * Returns the gradient norm before clipping.
+ */
+export async function adamApply(params: Params, names: string[], state: AdamState, opts: AdamOptions, grad: tf.Tensor1D): Promise<number> {
+  if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
+  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
+  const t = state.step + 1;
+  const result = tf.tidy(() => {
+    const gradNorm = tf.sqrt(tf.sum(tf.square(grad)));
     // Scale factor min(1, clip / norm); a non-finite norm leaves scale NaN and poisons the
     // update, which the caller sees in the returned loss and gradNorm.
-    const g = opts.clipNorm === undefined ? g0 : tf.mul(g0, tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12))));
+    const g = opts.clipNorm === undefined ? grad : tf.mul(grad, tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12))));
     const m = tf.add(tf.mul(state.m, beta1), tf.mul(g, 1 - beta1)) as tf.Tensor1D;
     const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2)) as tf.Tensor1D;
     // lr * mHat / (sqrt(vHat) + eps), with the bias corrections folded into scalars.
     const step = tf.div(tf.mul(m, lr / (1 - beta1 ** t)), tf.add(tf.sqrt(tf.mul(v, 1 / (1 - beta2 ** t))), eps));
     const flatParams = tf.concat(names.map((n) => tf.reshape(params[n], [-1])));
-    return { value, gradNorm, nextFlat: tf.sub(flatParams, step) as tf.Tensor1D, m, v };
+    return { gradNorm, nextFlat: tf.sub(flatParams, step) as tf.Tensor1D, m, v };
   });
   const next = await unflatten(result.nextFlat, state.sizes, names.map((n) => params[n].shape));
   result.nextFlat.dispose();
@@ -131,10 +134,31 @@ export async function adamStep(
   state.m = result.m;
   state.v = result.v;
   state.step = t;
-  const [lossValue, normValue] = await Promise.all([result.value.data(), result.gradNorm.data()]);
-  result.value.dispose();
+  const norm = (await result.gradNorm.data())[0];
   result.gradNorm.dispose();
-  return { loss: lossValue[0], gradNorm: normValue[0] };
+  return norm;
+}
+
+/**
+ * One optimisation step: loss(params) is differentiated w.r.t. params[names] (the names the state
+ * was made for) and Adam updates them (adamApply). Returns the loss value and the gradient norm
+ * (before clipping).
+ */
+export async function adamStep(
+  params: Params,
+  names: string[],
+  state: AdamState,
+  opts: AdamOptions,
+  loss: (p: Params) => tf.Scalar,
+): Promise<{ loss: number; gradNorm: number }> {
+  if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
+  const { value, grad } = flatGradients(params, names, loss);
+  try {
+    const gradNorm = await adamApply(params, names, state, opts, grad);
+    return { loss: (await value.data())[0], gradNorm };
+  } finally {
+    tf.dispose([value, grad]);
+  }
 }
 
 /** Autoencoder objective: reconstruction MSE + a small L2 pull on the latents (keeps their scale bounded). */

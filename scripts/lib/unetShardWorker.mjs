@@ -1,0 +1,8 @@
+// Entry of a shard worker thread: Node 20 does not apply the parent's --import hooks to a
+// worker's own entry, so this plain module registers the resolve hook and TypeScript, then loads
+// the TypeScript worker (unetShardWorker.ts).
+import { register } from 'node:module';
+import { tsImport } from 'tsx/esm/api';
+
+register('./tfjs-resolve-hook.mjs', import.meta.url);
+await tsImport('./unetShardWorker.ts', import.meta.url);
