@@ -98,6 +98,7 @@ const STUDIO_EVAL_SETTINGS: EvalSettings = {
   samples: 2,
   ddimSteps: sd.ddimSteps,
   guidance: sd.guidance,
+  pairGuidance: sd.candidateGuidance,
   promptsPerRound: sd.promptsPerRound,
   candidates: sd.candidatesPerPrompt,
   draws: sd.rewardDraws,

@@ -3,6 +3,7 @@
 // tie, skips, or undoes. The next pairs are generated, several in one batch, while the user
 // judges the current one, so a click moves straight on. Stored pairs go to the current project through useProjects.
 
+import { PAIR_GUIDANCE } from '../../core/sail/settings';
 import { create } from 'zustand';
 
 import type { ModelWeights } from '../../protocol';
@@ -108,7 +109,8 @@ export const useLabelling = create<LabelState & LabelActions>()((set, get) => {
     // drawn by the project's own base, so an imported model is the one being labelled.
     const weights = await baseOf(useProjects.getState().currentProjectId);
     const cells = drawn.flatMap(({ prompt, seed }) => [0, 1].map((image) => ({ prompt, seed, image })));
-    const reply = await modelClient().renderGrid({ cells, guidance: sampling.guidance, steps: sampling.steps, model: weights });
+    // Pairs are drawn at the pair guidance (core/sail/settings.ts), where a prompt's two images differ more.
+    const reply = await modelClient().renderGrid({ cells, guidance: PAIR_GUIDANCE, steps: sampling.steps, model: weights });
     const images = reply.images.map((buffer) => new Uint8ClampedArray(buffer));
     return drawn.map(({ prompt, seed }, i) => ({ key: nextKey++, prompt, seed, size: reply.size, images: [images[2 * i], images[2 * i + 1]] }));
   }

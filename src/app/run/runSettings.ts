@@ -5,7 +5,7 @@
 import type { SailSettings } from '../../core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../../core/sail/settings';
 
-type NumericSetting = { [K in keyof SailSettings]-?: SailSettings[K] extends number ? K : never }[keyof SailSettings];
+type NumericSetting = { [K in keyof SailSettings]-?: NonNullable<SailSettings[K]> extends number ? K : never }[keyof SailSettings];
 
 export interface SettingField {
   name: NumericSetting;
@@ -14,6 +14,8 @@ export interface SettingField {
   min: number;
   max: number;
   integer: boolean;
+  /** May be absent (settings saved before it existed): the engine then falls back as loop.ts says. */
+  optional?: boolean;
 }
 
 export const SETTING_FIELDS: readonly SettingField[] = [
@@ -28,7 +30,8 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: 'batchSize', label: 'Batch size', hint: 'pairs per optimiser step', min: 1, max: 128, integer: true },
   { name: 'marginThreshold', label: 'Margin threshold', hint: 'self pairs with a smaller reward margin are dropped', min: 0, max: 1e6, integer: false },
   { name: 'ddimSteps', label: 'DDIM steps', hint: 'sampling steps for candidates and the grid', min: 2, max: 200, integer: true },
-  { name: 'guidance', label: 'Guidance', hint: 'classifier-free guidance scale for candidates', min: 1, max: 20, integer: false },
+  { name: 'candidateGuidance', label: 'Candidate guidance', hint: 'classifier-free guidance of the candidates a round samples and scores (higher: a prompt\'s candidates differ more)', min: 1, max: 20, integer: false, optional: true },
+  { name: 'guidance', label: 'Grid guidance', hint: 'classifier-free guidance of the images each round\'s grid shows', min: 1, max: 20, integer: false },
   { name: 'positiveWeight', label: 'Winner hold (DPO-Positive)', hint: 'penalty when the winner is denoised worse than by the reference; lower it if taste learned stalls while drawing kept stays high', min: 0, max: 100, integer: false },
   { name: 'priorWeight', label: 'Prior weight', hint: 'weight of the ordinary denoising loss on real emoji beside DPO (prior preservation); 0 turns it off', min: 0, max: 100, integer: false },
   { name: 'driftBound', label: 'Drift bound', hint: 'how far the error on real emoji may rise over the base (0.1 = 10%) before a round is refused', min: 0.001, max: 10, integer: false },
@@ -41,6 +44,7 @@ export function settingsProblems(s: SailSettings): string[] {
   const problems: string[] = [];
   for (const f of SETTING_FIELDS) {
     const v = s[f.name];
+    if (v === undefined && f.optional) continue;
     if (typeof v !== 'number' || !Number.isFinite(v)) problems.push(`${f.label} must be a number.`);
     else if (v < f.min || v > f.max) problems.push(`${f.label} must be between ${f.min} and ${f.max}.`);
     else if (f.integer && !Number.isInteger(v)) problems.push(`${f.label} must be a whole number.`);

@@ -229,7 +229,8 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
     judge: 'current',
     promptsPerRound: s.promptsPerRound,
     guidance: s.guidance,
-    ...(s.pairGuidance !== undefined ? { candidateGuidance: s.pairGuidance } : {}),
+    // Candidates at the guidance of the seed pairs (the evaluation's images keep s.guidance).
+    candidateGuidance: s.pairGuidance ?? s.guidance,
     ddimSteps: s.ddimSteps,
     seed,
   };

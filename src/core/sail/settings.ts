@@ -3,6 +3,16 @@
 // and beta, learning rate and steps were measured on a quick proxy (docs/sail-defaults.md).
 import type { SailSettings } from './loop';
 
+/**
+ * Guidance of the images that get paired: the pairs the Label tab shows for clicking and the
+ * candidates a round samples and scores (other images, the round grids and Compare, keep the
+ * model's own 4). At 6 a prompt's samples lie further apart on the shipped base, so a pair carries
+ * more of a taste: over 24 paired repeats of the studio evaluation (warm and contrast 8 each, bold
+ * and symmetric 4) SAIL's taste win rate rose by 8.3 pp [0.5, 16.2] over guidance 4, prompt
+ * fidelity +1.0 pp [-1.1, 3.0] (docs/results.md).
+ */
+export const PAIR_GUIDANCE = 6;
+
 export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   // One self-amplifying round: three measured no better (docs/results-rounds-3.md), in more time.
   rounds: 1,
@@ -38,6 +48,7 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   minSignAgreement: 0.7,
   selfKeepFraction: 0.75,
   candidateNoiseShare: 0,
+  candidateGuidance: PAIR_GUIDANCE,
 };
 
 /** The drift bound round `round` is held to (SailSettings.driftBudget). */
