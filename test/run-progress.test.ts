@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { SailEvent, SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { describePosition, estimateRunMs, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses } from '../src/app/run/runProgress';
-import { presetOf, presetSettings, RUN_PRESETS } from '../src/app/run/runSettings';
+import { presetOf, presetSettings, RUN_PRESETS, settingsProblems, withDefaults } from '../src/app/run/runSettings';
 
 type Tick = { event: SailEvent } | { saved: number };
 
@@ -133,5 +133,20 @@ describe('the estimate before Start and the presets', () => {
     expect(runPasses(quick, 8)).toBeLessThan(runPasses(d, 8));
     const three = presetSettings(RUN_PRESETS.find((p) => p.id === 'three')!, d);
     expect(runPasses(three, 8)).toBeGreaterThan(2 * runPasses(d, 8));
+  });
+});
+
+describe('saved settings', () => {
+  it('new settings get the pair guidance; settings saved before it keep sampling candidates at their guidance', () => {
+    expect(withDefaults(null).candidateGuidance).toBe(6);
+    expect(withDefaults({ ...DEFAULT_SAIL_SETTINGS }).candidateGuidance).toBe(6);
+    const { candidateGuidance: _dropped, ...old } = { ...DEFAULT_SAIL_SETTINGS, guidance: 3 };
+    void _dropped;
+    const filled = withDefaults(old);
+    expect(filled.candidateGuidance).toBe(3);
+    expect(filled.guidance).toBe(3);
+    expect(settingsProblems(filled)).toEqual([]);
+    expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, candidateGuidance: undefined })).toEqual([]);
+    expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, candidateGuidance: 40 })).toEqual(['Candidate guidance must be between 1 and 20.']);
   });
 });

@@ -56,7 +56,11 @@ export function settingsProblems(s: SailSettings): string[] {
 
 /** Saved settings of an older release may lack newer fields: fill them from the defaults. */
 export function withDefaults(saved: Partial<SailSettings> | null | undefined): SailSettings {
-  return { ...DEFAULT_SAIL_SETTINGS, ...(saved ?? {}) };
+  if (!saved) return { ...DEFAULT_SAIL_SETTINGS };
+  // Settings saved before candidateGuidance existed sampled their candidates at `guidance`: a
+  // resumed run of such a project keeps doing so rather than switching to the new default.
+  const candidateGuidance = saved.candidateGuidance ?? saved.guidance ?? DEFAULT_SAIL_SETTINGS.candidateGuidance;
+  return { ...DEFAULT_SAIL_SETTINGS, ...saved, candidateGuidance };
 }
 
 export interface RunPreset {
