@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../../src/core/model/config';
 import type { Params } from '../../src/core/model/layers';
 import { diffusionBatch, disposeBatch, makeSchedule, sliceBatch, unetStepLoss } from '../../src/core/pretrain';
-import { flatGradients } from '../../src/core/train';
+import { flatConcat, flatGradients, tensorsFromValues } from '../../src/core/train';
 
 /** What every shard needs to build a step's batch. */
 export interface UnetShardJob {
@@ -30,7 +30,7 @@ export interface UnetShardJob {
 
 /** Flat values of params[names], concatenated in order. */
 export async function flatValues(params: Params, names: string[]): Promise<Float32Array> {
-  const flat = tf.tidy(() => tf.concat(names.map((n) => tf.reshape(params[n], [-1]))));
+  const flat = flatConcat(params, names);
   const values = (await flat.data()) as Float32Array;
   flat.dispose();
   return values;
@@ -38,16 +38,11 @@ export async function flatValues(params: Params, names: string[]): Promise<Float
 
 /** params[names] replaced by tensors cut from `flat` (old ones disposed). */
 export function setFlatValues(params: Params, names: string[], flat: Float32Array): void {
-  let offset = 0;
-  for (const n of names) {
-    const shape = params[n].shape;
-    const size = shape.reduce((a, b) => a * b, 1);
-    const next = tf.tensor(flat.slice(offset, offset + size), shape, 'float32');
+  const next = tensorsFromValues(flat, names.map((n) => params[n].shape));
+  names.forEach((n, i) => {
     params[n].dispose();
-    params[n] = next;
-    offset += size;
-  }
-  if (offset !== flat.length) throw new Error(`flat weights hold ${flat.length} values, the parameters ${offset}`);
+    params[n] = next[i];
+  });
 }
 
 /** Shard `shard` of `shards` of step `step`'s batch: its mean loss and flat gradient (the caller disposes them). */

@@ -77,13 +77,25 @@ export function adamFromMoments(params: Params, names: string[], moments: Params
 async function unflatten(flat: tf.Tensor1D, sizes: number[], shapes: number[][]): Promise<tf.Tensor[]> {
   const backend = tf.getBackend();
   if (backend !== 'wasm' && backend !== 'cpu') return tf.tidy(() => tf.split(flat, sizes).map((x, i) => tf.reshape(x, shapes[i])));
-  const values = (await flat.data()) as Float32Array;
+  return tensorsFromValues((await flat.data()) as Float32Array, shapes);
+}
+
+/** Tensors of the given shapes cut in order from flat values (copies). */
+export function tensorsFromValues(values: Float32Array, shapes: number[][]): tf.Tensor[] {
   let offset = 0;
-  return sizes.map((size, i) => {
-    const t = tf.tensor(values.slice(offset, offset + size), shapes[i], 'float32');
+  const out = shapes.map((shape) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const t = tf.tensor(values.slice(offset, offset + size), shape, 'float32');
     offset += size;
     return t;
   });
+  if (offset !== values.length) throw new Error(`flat values hold ${values.length} numbers, the shapes ${offset}`);
+  return out;
+}
+
+/** params[names] flattened and concatenated in order: the layout of the Adam state's buffers. */
+export function flatConcat(params: Params, names: string[]): tf.Tensor1D {
+  return tf.tidy(() => tf.concat(names.map((n) => tf.reshape(params[n], [-1]))) as tf.Tensor1D);
 }
 
 /**
@@ -121,7 +133,7 @@ export async function adamApply(params: Params, names: string[], state: AdamStat
     const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2)) as tf.Tensor1D;
     // lr * mHat / (sqrt(vHat) + eps), with the bias corrections folded into scalars.
     const step = tf.div(tf.mul(m, lr / (1 - beta1 ** t)), tf.add(tf.sqrt(tf.mul(v, 1 / (1 - beta2 ** t))), eps));
-    const flatParams = tf.concat(names.map((n) => tf.reshape(params[n], [-1])));
+    const flatParams = flatConcat(params, names);
     return { gradNorm, nextFlat: tf.sub(flatParams, step) as tf.Tensor1D, m, v };
   });
   const next = await unflatten(result.nextFlat, state.sizes, names.map((n) => params[n].shape));
