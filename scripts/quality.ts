@@ -3,6 +3,7 @@
 // Reconstruction PSNR on held-out images; the evaluation classifier's balanced accuracy on
 // generated samples against real images of the same emoji; diversity; a grid of 16 named
 // prompts (docs/base-model-grid.png); parameter count, checkpoint size, sampling time on wasm.
+import { parseGuidanceBands } from '../src/core/diffusion/ddim';
 import { parseArgs } from './lib/args';
 import { initNodeBackend } from './lib/nodeBackend';
 import { ProgressBar } from './lib/progress';
@@ -18,6 +19,8 @@ const spec = {
   samples: { default: -1, help: 'samples per prompt (-1 = 4, or 2 with --quick)' },
   steps: { default: -1, help: 'DDIM steps (-1 = the checkpoint default, or 2 with --quick)' },
   guidance: { default: -1, help: 'guidance scale (-1 = the checkpoint default)' },
+  'guidance-bands': { default: '', help: 'guidance by timestep, "from-to:factor,..." (the factor multiplies the guidance for t in [from, to)); replaces the checkpoint\'s' },
+  'guidance-rescale': { default: -1, help: 'guidance rescale phi in [0, 1] (Lin et al. 2023; -1 = the checkpoint\'s)' },
   seed: { default: 1, help: 'noise seed' },
   'extra-seeds': { default: 'default', help: 'more noise seeds for balanced accuracy and KID, comma-separated (default: 2, none with --quick; "none" for none)' },
   batch: { default: -1, help: 'images per sampling batch (-1 = 32)' },
@@ -51,6 +54,10 @@ async function main() {
     command: ['npm run quality', ...(argv.length ? ['--', ...argv] : [])].join(' '),
     backend,
     overrides,
+    sampling: {
+      ...(String(args['guidance-bands']) ? { guidanceBands: parseGuidanceBands(String(args['guidance-bands'])) } : {}),
+      ...(Number(args['guidance-rescale']) >= 0 ? { guidanceRescale: Number(args['guidance-rescale']) } : {}),
+    },
     onProgress: (stage, done, total) => {
       if (!bars.has(stage)) bars.set(stage, new ProgressBar(stage, total));
       bars.get(stage)!.update(done);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ddimStep } from '../src/core/diffusion/ddim';
+import { ddimStep, describeGuidance, guidanceAt, guide, parseGuidanceBands } from '../src/core/diffusion/ddim';
 import { cosineAlphaBar, ddimTimesteps, makeSchedule, qSample } from '../src/core/diffusion/schedule';
 import { generate, initialNoise } from '../src/core/generate';
 import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint';
@@ -64,6 +64,51 @@ describe('noise schedule', () => {
     const diff = tf.max(tf.abs(tf.sub(back, x0)));
     expect((await diff.data())[0]).toBeLessThan(1e-4);
     tf.dispose([x0, eps, xt, back, diff]);
+  });
+});
+
+describe('guidance', () => {
+  it('rescale matches each sample\'s std to the conditional prediction\'s and blends by phi (hand computation)', async () => {
+    const cond = [1, -1, 3, 1];
+    const uncond = [0, 0, 1, 1];
+    const both = tf.tensor4d([...cond, ...uncond, ...uncond, ...cond], [4, 2, 2, 1]);
+    const g = 3;
+    const guided = cond.map((c, i) => uncond[i] + g * (c - uncond[i]));
+    const std = (v: number[]) => {
+      const m = v.reduce((a, b) => a + b, 0) / v.length;
+      return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
+    };
+    const phi = 0.7;
+    const want0 = guided.map((x) => phi * x * (std(cond) / std(guided)) + (1 - phi) * x);
+    const out = guide(both, g, phi);
+    const plain = guide(both, g);
+    const got = Array.from(await out.data());
+    got.slice(0, 4).forEach((v, i) => expect(v).toBeCloseTo(want0[i], 5));
+    expect(Array.from((await plain.data()).slice(0, 4))).toEqual(guided);
+    // The second sample (cond and uncond swapped) is rescaled with its own statistics.
+    const guided1 = uncond.map((c, i) => cond[i] + g * (c - cond[i]));
+    const want1 = guided1.map((x) => phi * x * (std(uncond) / std(guided1)) + (1 - phi) * x);
+    got.slice(4).forEach((v, i) => expect(v).toBeCloseTo(want1[i], 5));
+    tf.dispose([both, out, plain]);
+  });
+
+  it('bands scale the guidance for timesteps in [from, to) only', () => {
+    const bands = [{ from: 0, to: 100, factor: 0.5 }, { from: 600, to: 1000, factor: 0.25 }];
+    expect(guidanceAt(4, 0, bands)).toBe(2);
+    expect(guidanceAt(4, 99, bands)).toBe(2);
+    expect(guidanceAt(4, 100, bands)).toBe(4);
+    expect(guidanceAt(4, 599, bands)).toBe(4);
+    expect(guidanceAt(4, 600, bands)).toBe(1);
+    expect(guidanceAt(4, 999, undefined)).toBe(4);
+  });
+
+  it('bands parse from the command line form and describe themselves; bad forms are refused', () => {
+    const bands = parseGuidanceBands('600-1000:0.25, 0-100:1.5');
+    expect(bands).toEqual([{ from: 600, to: 1000, factor: 0.25 }, { from: 0, to: 100, factor: 1.5 }]);
+    expect(describeGuidance(4, { guidanceBands: bands, guidanceRescale: 0.7 })).toBe('guidance 4, 1 for t in [600, 1000), 6 for t in [0, 100), rescaled (Lin et al. 2023) with phi 0.7');
+    expect(describeGuidance(4, {})).toBe('guidance 4');
+    expect(() => parseGuidanceBands('1000-600:1')).toThrow(/from < to/);
+    expect(() => parseGuidanceBands('600:1')).toThrow(/from-to:factor/);
   });
 });
 

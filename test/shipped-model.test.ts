@@ -6,7 +6,7 @@ import { generate } from '../src/core/generate';
 import { expectedParamShapes, parseCheckpoint } from '../src/core/io/checkpoint';
 import { readSafetensors } from '../src/core/io/safetensors';
 import { disposeParams } from '../src/core/model/layers';
-import { useBackend } from './helpers';
+import { memorySnapshot, useBackend } from './helpers';
 
 const DIR = 'public/models/base';
 
@@ -31,6 +31,23 @@ describe('the shipped base checkpoint', () => {
     const storedShapes = Object.fromEntries(Object.entries(stored.tensors).map(([name, t]) => [name, t.shape]));
     expect(Object.keys(storedShapes).sort()).toEqual(Object.keys(expected).sort());
     for (const [name, shape] of Object.entries(expected)) expect(storedShapes[name], name).toEqual(shape);
+    disposeParams(ck.params);
+  });
+
+  it('a config\'s guidance bands and rescale change its samples, deterministically and leak-free', async () => {
+    const ck = parseCheckpoint(configRaw, bytes);
+    const opts = { prompt: 'red heart', count: 1, seed: 3, steps: 4, guidance: 6 };
+    const plain = await generate(ck, opts);
+    const tuned = { ...ck, config: { ...ck.config, sampling: { ...ck.config.sampling, guidanceRescale: 0.7, guidanceBands: [{ from: 600, to: 1000, factor: 0.25 }] } } };
+    await generate(tuned, opts);
+    const before = memorySnapshot();
+    const a = await generate(tuned, opts);
+    expect(memorySnapshot()).toEqual(before);
+    const b = await generate(tuned, opts);
+    expect(a.images[0]).toEqual(b.images[0]);
+    let diff = 0;
+    for (let i = 0; i < a.images[0].length; i++) diff += Math.abs(a.images[0][i] - plain.images[0][i]);
+    expect(diff / a.images[0].length).toBeGreaterThan(1);
     disposeParams(ck.params);
   });
 

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseClassifier, type Classifier } from '../../src/core/eval/classifier';
 import { defaultQualityOptions, measureQuality, quickQualityOptions, renderQualityReport, type QualityFigures, type QualityOptions } from '../../src/core/eval/quality';
 import { disposeParams } from '../../src/core/model/layers';
+import type { SamplingConfig } from '../../src/core/model/config';
 import { loadCheckpointDir } from './checkpointFs';
 import { tileImages } from './grid';
 import { loadEmojiDataset, writePng } from './png';
@@ -26,12 +27,15 @@ export interface QualityRun {
   backend: string;
   /** Overrides of the (default or quick) settings. */
   overrides?: Partial<QualityOptions>;
+  /** Sampler settings that replace the checkpoint's own (guidance bands, rescale). */
+  sampling?: Partial<SamplingConfig>;
   onProgress?: QualityOptions['onProgress'];
 }
 
 /** Measures and writes the report; returns the figures, the markdown and the paths written. */
 export async function runQuality(run: QualityRun): Promise<{ figures: QualityFigures; markdown: string; reportPath: string; gridPath: string }> {
   const ck = loadCheckpointDir(run.model);
+  if (run.sampling) ck.config.sampling = { ...ck.config.sampling, ...run.sampling };
   const clf = loadClassifierDir(run.classifier);
   try {
     const dataset = loadEmojiDataset(run.data);
@@ -58,6 +62,7 @@ export async function runQuality(run: QualityRun): Promise<{ figures: QualityFig
       gridFile: basename(gridPath),
       backend: run.backend,
       provenance: ck.config.provenance ?? {},
+      sampling: ck.config.sampling,
       classifierInfo: clf.file,
     });
     writeFileSync(reportPath, markdown);

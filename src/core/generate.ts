@@ -2,7 +2,7 @@
 // Image i of a request with seed s starts from noise seeded by hashSeed(s, i), so the same
 // (prompt, seed, i) gives the same image whatever the batch size: comparisons share noise.
 import * as tf from '@tensorflow/tfjs-core';
-import { ddimStep, guide } from './diffusion/ddim';
+import { ddimStep, guidanceAt, guide } from './diffusion/ddim';
 import { ddimTimesteps, makeSchedule } from './diffusion/schedule';
 import { gaussianArray } from './model/layers';
 import { decodeLatents, predictNoise, textStates, type Checkpoint } from './model/ldm';
@@ -74,7 +74,8 @@ export async function sampleLatents(
       const tPrev = i + 1 < timesteps.length ? timesteps[i + 1] : -1;
       const next = tf.tidy(() => {
         const xx = tf.concat([x, x], 0) as tf.Tensor4D;
-        const eps = guide(predictNoise(ck.params, ck.config, xx, tf.fill([2 * n], t) as tf.Tensor1D, text), opts.guidance);
+        const g = guidanceAt(opts.guidance, t, ck.config.sampling.guidanceBands);
+        const eps = guide(predictNoise(ck.params, ck.config, xx, tf.fill([2 * n], t) as tf.Tensor1D, text), g, ck.config.sampling.guidanceRescale ?? 0);
         return ddimStep(schedule, x, eps, t, tPrev, clipX0);
       });
       x.dispose();

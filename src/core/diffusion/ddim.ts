@@ -18,10 +18,39 @@ export function ddimStep(schedule: NoiseSchedule, xt: tf.Tensor4D, eps: tf.Tenso
 }
 
 /** eps = eps_uncond + g (eps_cond - eps_uncond); `both` holds [cond; uncond] stacked on the batch axis. */
-export function guide(both: tf.Tensor4D, guidance: number): tf.Tensor4D {
+export function guide(both: tf.Tensor4D, guidance: number, rescale = 0): tf.Tensor4D {
   return tf.tidy(() => {
     const n = both.shape[0] / 2;
     const [cond, uncond] = tf.split(both, [n, n], 0);
-    return tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidance)) as tf.Tensor4D;
+    const guided = tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidance)) as tf.Tensor4D;
+    if (!rescale) return guided;
+    // Guidance rescale (Lin et al. 2023, eq. 15-16): match each sample's std to the conditional
+    // prediction's, then blend: phi * rescaled + (1 - phi) * guided.
+    const std = (x: tf.Tensor4D) => tf.sqrt(tf.moments(x, [1, 2, 3], true).variance);
+    const rescaled = tf.mul(guided, tf.div(std(cond as tf.Tensor4D), tf.add(std(guided), 1e-8)));
+    return tf.add(tf.mul(rescaled, rescale), tf.mul(guided, 1 - rescale)) as tf.Tensor4D;
   });
+}
+
+/** The guidance scale at timestep t: `guidance` times the factor of the band holding t (1 outside every band). */
+export function guidanceAt(guidance: number, t: number, bands?: { from: number; to: number; factor: number }[]): number {
+  const band = bands?.find((b) => t >= b.from && t < b.to);
+  return band ? guidance * band.factor : guidance;
+}
+
+/** Parses guidance bands written as "from-to:factor,..." (e.g. "600-1000:0.25"); throws on anything else. */
+export function parseGuidanceBands(text: string): { from: number; to: number; factor: number }[] {
+  return text.split(',').map((part) => {
+    const m = /^\s*(\d+)-(\d+):(\d+(?:\.\d+)?)\s*$/.exec(part);
+    if (!m || Number(m[1]) >= Number(m[2])) throw new Error(`A guidance band is "from-to:factor" with from < to, e.g. 600-1000:0.25; got "${part}"`);
+    return { from: Number(m[1]), to: Number(m[2]), factor: Number(m[3]) };
+  });
+}
+
+/** "guidance 4", plus its bands and rescale when a config sets them. */
+export function describeGuidance(guidance: number, sampling: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number }): string {
+  const parts = [`guidance ${guidance}`];
+  for (const b of sampling.guidanceBands ?? []) parts.push(`${+(guidance * b.factor).toFixed(3)} for t in [${b.from}, ${b.to})`);
+  if (sampling.guidanceRescale) parts.push(`rescaled (Lin et al. 2023) with phi ${sampling.guidanceRescale}`);
+  return parts.join(', ');
 }

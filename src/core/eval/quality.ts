@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cutAtlas } from '../data/atlas';
 import type { EmojiManifest } from '../data/emoji';
+import { describeGuidance } from '../diffusion/ddim';
 import { generate, initialNoise, sampleLatents, toRgba } from '../generate';
 import { countParams } from '../model/layers';
 import { decodeLatents, type Checkpoint } from '../model/ldm';
@@ -379,6 +380,8 @@ export interface ReportMeta {
   provenance: Record<string, unknown>;
   /** The classifier's recorded training figures, if any. */
   classifierInfo?: Record<string, unknown>;
+  /** The sampler's guidance bands and rescale, when the checkpoint (or the command) sets them. */
+  sampling?: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number };
 }
 
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
@@ -403,7 +406,7 @@ export function renderQualityReport(f: QualityFigures, meta: ReportMeta): string
       `On all ${c.heldOutImages} held-out real images (the evaluation split) it scores accuracy ${pct(c.heldOutAccuracy)}, balanced accuracy ${pct(c.heldOutBalancedAccuracy)} (chance ${pct(c.chance)})` +
       (clfHeld?.balancedAccuracy !== undefined ? `; recorded at training: ${pct(clfHeld.accuracy ?? NaN)} / ${pct(clfHeld.balancedAccuracy)}.` : '.'),
   );
-  lines.push(`- Backend: ${meta.backend}. Sampling: DDIM ${f.settings.steps} steps, guidance ${f.settings.guidance}, sample j of every prompt from the noise of image j of seed ${f.settings.seed}.`, '');
+  lines.push(`- Backend: ${meta.backend}. Sampling: DDIM ${f.settings.steps} steps, ${describeGuidance(f.settings.guidance, meta.sampling ?? {})}, sample j of every prompt from the noise of image j of seed ${f.settings.seed}.`, '');
 
   lines.push('## Summary', '');
   lines.push('| Figure | Measured | Target | Met |', '|---|---|---|---|');

@@ -47,9 +47,22 @@ export interface ModelConfig {
   unet: UNetConfig;
   schedule: ScheduleConfig;
   /** clipX0: bound on the predicted clean latent in DDIM (see generate.ts); absent = 3. */
-  sampling: { steps: number; guidance: number; clipX0?: number };
+  sampling: SamplingConfig;
   /** Free-form: command, seed, steps trained, losses, dates. */
   provenance: Record<string, unknown>;
+}
+
+export interface SamplingConfig {
+  steps: number;
+  guidance: number;
+  clipX0?: number;
+  /**
+   * Guidance by timestep: for t in [from, to) the guidance scale is `factor` times the requested
+   * one (absent: the requested scale at every step).
+   */
+  guidanceBands?: { from: number; to: number; factor: number }[];
+  /** Guidance rescale (Lin et al. 2023): 0 = none, 1 = the guided prediction's std matched to the conditional one's. */
+  guidanceRescale?: number;
 }
 
 export const SPECIAL_TOKENS = ['<pad>', '<unk>', '<null>'] as const;
