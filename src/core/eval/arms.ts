@@ -18,7 +18,7 @@ import { disposeParams, type Params } from '../model/layers';
 import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
 import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
-import type { AnchorSet } from '../sail/safety';
+import { withPriorSamples, type AnchorSet } from '../sail/safety';
 import { DriftError, runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
 import { compositeOnWhite } from '../data/image';
 import { simulateClick } from './clicker';
@@ -246,6 +246,11 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
   const evalPrompts = inputs.prompts.evaluation.slice(0, s.evalPrompts);
   if (evalPrompts.length < s.evalPrompts) throw new Error(`Only ${evalPrompts.length} held-out prompts exist; ask for at most that many`);
   const arms = ARMS.filter((a) => a.id === 'base' || s.arms.includes(a.id));
+  // The prior term's base samples, made once for every arm and repeat (they depend on the base only).
+  const probe = sailSettingsFor(s, s.seed);
+  const anchor = inputs.anchor && probe.priorSource === 'samples' && probe.priorWeight > 0 && !inputs.anchor.prior
+    ? await withPriorSamples(base, inputs.anchor, { guidance: probe.guidance, steps: probe.ddimSteps, isCancelled: opts.isCancelled })
+    : inputs.anchor;
   const sailArms = arms.filter((a) => a.kind === 'sail');
   const needMany = arms.some((a) => a.pairs === 'many');
   const schedule: NoiseSchedule = makeSchedule(base.config.schedule);
@@ -300,7 +305,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);
@@ -320,7 +325,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
     if (sailArms.length === 0) continue;
     const onStep0 = trainProgress('sail', 'SAIL round 0 on the seed pairs');
     const [round0, round0TrainMs] = await timed(() =>
-      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, anchor: inputs.anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
+      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
     );
     try {
       progress(repeat, 'sail', 'evaluate SAIL round 0');
@@ -343,7 +348,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           seedPairs,
           promptPools: pools,
           settings: { ...sail, ...arm.variant },
-          anchor: inputs.anchor,
+          anchor,
           resumeFrom: { round: 0, params: start, round0Params: start },
           isCancelled: opts.isCancelled,
           onEvent,

@@ -57,3 +57,4 @@ export async function anchorSetFor(
   const latents = await encodeToLatents(base, images);
   return { latents, prompts: ids.map((id) => manifest.records[id].prompt) };
 }
+

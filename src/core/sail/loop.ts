@@ -32,6 +32,7 @@ import {
   shouldStopEarly,
   signAgreement,
   splitHeldOut,
+  withPriorSamples,
   type AnchorSet,
   type DenoiseBatch,
   type RoundCheck,
@@ -70,6 +71,12 @@ export interface SailSettings {
   priorWeight: number;
   /** Anchor images per step for the prior term. */
   priorBatch: number;
+  /**
+   * What the prior term denoises: 'real', the anchor set's real emoji (the drift set); 'samples', the
+   * base model's own samples of the anchor prompts (DreamBooth's prior preservation: the model is held
+   * to what it drew, not pulled towards the look of the training images; absent: 'real').
+   */
+  priorSource?: 'real' | 'samples';
   /** Fraction of the seed pairs held out for the checks (none unless 8 pairs stay for training). */
   heldOutFraction: number;
   /** Checks (held-out accuracy, drift) per round; the round keeps the best checked weights. */
@@ -313,6 +320,8 @@ export async function trainDpoRound(opts: {
   const per = shape[0] * shape[1] * shape[2];
   const { train: seedTrain, heldOut } = splitHeldOut(opts.seedPairs, settings.heldOutFraction, settings.seed);
   const anchor = opts.anchor && opts.anchor.latents.length > 0 ? opts.anchor : anchorFromPairs(seedTrain.length ? seedTrain : opts.selfPairs);
+  // The prior term's images: the base's samples when asked for and made (runSail makes them), else the anchor itself.
+  const priorSet = settings.priorSource === 'samples' && anchor.prior && anchor.prior.latents.length > 0 ? anchor.prior : anchor;
   const plans = rankedMixup({ selfPairs: opts.selfPairs.length, seedPairs: seedTrain.length, alpha: settings.alpha, batchSize: settings.batchSize, steps: settings.stepsPerRound, seed: hashSeed(settings.seed, round, 1) });
   const policy = cloneParams(opts.start);
   const names = paramNames(policy, 'unet');
@@ -389,7 +398,7 @@ export async function trainDpoRound(opts: {
         timesteps: Int32Array.from({ length: b }, () => Math.floor(rand() * config.schedule.trainSteps)),
         noise: tf.tensor4d(gaussianArray(b * per, hashSeed(settings.seed, round, 3, step)), [b, ...shape]),
       };
-      const prior: DenoiseBatch | null = settings.priorWeight > 0 ? anchorBatch(base, anchor, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
+      const prior: DenoiseBatch | null = settings.priorWeight > 0 ? anchorBatch(base, priorSet, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
       const reference = tf.tidy(() => winnerLoserMse(opts.reference, config, schedule, batch));
       let inside: tf.Tensor1D | null = null;
       const lr = learningRateAt(step, total, settings.learningRate, settings.warmupFraction, settings.finalLrFraction);
@@ -575,6 +584,10 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (opts.seedPairs.length === 0 && firstRound === 0) throw new Error('Round 0 needs seed pairs: label or upload some first');
   if (settings.judge === 'round0' && firstRound > 1 && !round0) throw new Error('Resuming with the round-0 judge needs the round-0 checkpoint');
   const keep = (p: Params) => p === base.params || p === round0;
+  // The base's own samples of the anchor prompts for the prior term, made once per run (deterministic).
+  const anchor = opts.anchor && settings.priorSource === 'samples' && settings.priorWeight > 0 && !opts.anchor.prior
+    ? await withPriorSamples(base, opts.anchor, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled })
+    : opts.anchor;
 
   try {
     for (let round = firstRound; round <= settings.rounds; round++) {
@@ -620,7 +633,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         seedPairs: opts.seedPairs,
         settings,
         round,
-        anchor: opts.anchor,
+        anchor,
         isCancelled: opts.isCancelled,
         onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
         onCheck: (c) => opts.onEvent?.({ type: 'check', round, ...c }),

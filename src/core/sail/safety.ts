@@ -16,6 +16,7 @@ import { qSample, type NoiseSchedule } from '../diffusion/schedule';
 import type { ModelConfig } from '../model/config';
 import { gaussianArray, type Params } from '../model/layers';
 import { predictNoise, textStates, type Checkpoint } from '../model/ldm';
+import { initialNoise, sampleLatents } from '../generate';
 import { hashSeed, mulberry32 } from '../random';
 import type { PreferencePair } from './loop';
 
@@ -67,6 +68,8 @@ export function dpoPositiveInside(pol: { w: tf.Tensor1D; l: tf.Tensor1D }, ref: 
 export interface AnchorSet {
   latents: Float32Array[];
   prompts: string[];
+  /** The base model's samples of the anchor prompts, for the prior term with priorSource 'samples' (anchor.ts withPriorSamples). */
+  prior?: { latents: Float32Array[]; prompts: string[] };
 }
 
 /** A denoising batch over anchor items: latents, text, timesteps and noise, all fixed by the seed. */
@@ -194,4 +197,30 @@ export function signAgreement(perDrawDiff: ArrayLike<number>): number {
   let pos = 0;
   for (let i = 0; i < perDrawDiff.length; i++) if (perDrawDiff[i] > 0) pos++;
   return perDrawDiff.length === 0 ? 0 : pos / perDrawDiff.length;
+}
+
+/** Noise seed of the prior samples: fixed, so every run and every CLI holds a model to the same samples. */
+export const PRIOR_SAMPLE_SEED = 4242;
+
+/**
+ * The anchor set with the base model's own samples of its prompts added (`prior`): one sample per
+ * prompt, sample i from the noise of image i of PRIOR_SAMPLE_SEED, in batches of `batch`.
+ */
+export async function withPriorSamples(
+  base: Checkpoint,
+  anchor: AnchorSet,
+  opts: { guidance: number; steps: number; batch?: number; isCancelled?: () => boolean },
+): Promise<AnchorSet> {
+  const batch = opts.batch ?? 32;
+  const latents: Float32Array[] = [];
+  for (let start = 0; start < anchor.prompts.length; start += batch) {
+    const prompts = anchor.prompts.slice(start, start + batch);
+    const noise = initialNoise(base, PRIOR_SAMPLE_SEED, prompts.length, start);
+    const z = await sampleLatents(base, prompts, noise, { guidance: opts.guidance, steps: opts.steps, isCancelled: opts.isCancelled }).finally(() => noise.dispose());
+    const data = (await z.data()) as Float32Array;
+    z.dispose();
+    const per = data.length / prompts.length;
+    for (let i = 0; i < prompts.length; i++) latents.push(data.slice(i * per, (i + 1) * per));
+  }
+  return { ...anchor, prior: { latents, prompts: [...anchor.prompts] } };
 }
