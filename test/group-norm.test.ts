@@ -3,7 +3,7 @@
 // no tensors left behind.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GROUP_NORM_GRAD_KERNEL } from '../src/core/kernels/groupNormWasm';
+import { GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../src/core/kernels/groupNormWasm';
 import { gaussianArray, groupNorm, type ParamGetter } from '../src/core/model/layers';
 import { memorySnapshot, useBackend } from './helpers';
 
@@ -78,6 +78,27 @@ describe('GroupNorm + SiLU with the fused wasm backward', () => {
       }
     });
     expect(kernels).toContain(GROUP_NORM_GRAD_KERNEL);
+    expect(kernels).toContain(GROUP_NORM_AFFINE_KERNEL);
+  });
+
+  it('at the model\'s shapes the fused forward and backward on wasm match the composed ops on the cpu backend', async () => {
+    for (const [shape, silu] of [[[16, 8, 8, 48], true], [[16, 4, 4, 96], false]] as [[number, number, number, number], boolean][]) {
+      const fused = run(shape, 8, silu, false, 5);
+      await useBackend('cpu');
+      try {
+        const ref = run(shape, 8, silu, true, 5);
+        const names = ['y', 'dx', 'dgamma', 'dbeta'];
+        fused.forEach((v, i) => expect(relErr(v, ref[i]), `${shape} ${names[i]}`).toBeLessThan(2e-5));
+      } finally {
+        await useBackend('wasm');
+      }
+    }
+  });
+
+  it('the forward kernel refuses channels that do not split, and gamma of the wrong length', () => {
+    const attrs = { groups: 4 } as unknown as tf.NamedAttrMap;
+    expect(() => tf.tidy(() => tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x: tf.zeros([1, 2, 2, 6]), gamma: tf.zeros([6]), beta: tf.zeros([6]) }, attrs))).toThrow(/do not split/);
+    expect(() => tf.tidy(() => tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x: tf.zeros([1, 2, 2, 8]), gamma: tf.zeros([6]), beta: tf.zeros([8]) }, attrs))).toThrow(/gamma must be float32 \[8\]/);
   });
 
   it('refuses channels that do not split into the groups, and a non-4-D input', () => {
