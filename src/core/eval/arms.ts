@@ -18,7 +18,7 @@ import { disposeParams, type Params } from '../model/layers';
 import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
 import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
-import { withPriorSamples, type AnchorSet } from '../sail/safety';
+import { ensurePriorSamples, type AnchorSet } from '../sail/safety';
 import { DriftError, runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
 import { compositeOnWhite } from '../data/image';
 import { simulateClick } from './clicker';
@@ -247,10 +247,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
   if (evalPrompts.length < s.evalPrompts) throw new Error(`Only ${evalPrompts.length} held-out prompts exist; ask for at most that many`);
   const arms = ARMS.filter((a) => a.id === 'base' || s.arms.includes(a.id));
   // The prior term's base samples, made once for every arm and repeat (they depend on the base only).
-  const probe = sailSettingsFor(s, s.seed);
-  const anchor = inputs.anchor && probe.priorSource === 'samples' && probe.priorWeight > 0 && !inputs.anchor.prior
-    ? await withPriorSamples(base, inputs.anchor, { guidance: probe.guidance, steps: probe.ddimSteps, isCancelled: opts.isCancelled })
-    : inputs.anchor;
+  const anchor = await ensurePriorSamples(base, inputs.anchor, sailSettingsFor(s, s.seed), opts.isCancelled);
   const sailArms = arms.filter((a) => a.kind === 'sail');
   const needMany = arms.some((a) => a.pairs === 'many');
   const schedule: NoiseSchedule = makeSchedule(base.config.schedule);

@@ -32,7 +32,7 @@ import {
   shouldStopEarly,
   signAgreement,
   splitHeldOut,
-  withPriorSamples,
+  ensurePriorSamples,
   type AnchorSet,
   type DenoiseBatch,
   type RoundCheck,
@@ -585,9 +585,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (settings.judge === 'round0' && firstRound > 1 && !round0) throw new Error('Resuming with the round-0 judge needs the round-0 checkpoint');
   const keep = (p: Params) => p === base.params || p === round0;
   // The base's own samples of the anchor prompts for the prior term, made once per run (deterministic).
-  const anchor = opts.anchor && settings.priorSource === 'samples' && settings.priorWeight > 0 && !opts.anchor.prior
-    ? await withPriorSamples(base, opts.anchor, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled })
-    : opts.anchor;
+  const anchor = await ensurePriorSamples(base, opts.anchor, settings, opts.isCancelled);
 
   try {
     for (let round = firstRound; round <= settings.rounds; round++) {

@@ -224,3 +224,17 @@ export async function withPriorSamples(
   }
   return { ...anchor, prior: { latents, prompts: [...anchor.prompts] } };
 }
+
+/**
+ * The anchor set a run trains with: with the prior term on the base's samples (priorSource
+ * 'samples', priorWeight > 0) and none made yet, the set with them added; otherwise as given.
+ */
+export async function ensurePriorSamples(
+  base: Checkpoint,
+  anchor: AnchorSet | undefined,
+  settings: { priorSource?: 'real' | 'samples'; priorWeight: number; guidance: number; ddimSteps: number },
+  isCancelled?: () => boolean,
+): Promise<AnchorSet | undefined> {
+  if (!anchor || anchor.prior || settings.priorSource !== 'samples' || !(settings.priorWeight > 0) || anchor.latents.length === 0) return anchor;
+  return withPriorSamples(base, anchor, { guidance: settings.guidance, steps: settings.ddimSteps, isCancelled });
+}
