@@ -206,7 +206,7 @@ describe('quality report on tiny settings', () => {
       expect(f.prompts.every((p) => p.predicted.length === 2)).toBe(true);
       expect(f.diversity.noiseIgnoringModel).toBe(0);
       expect(f.diversity.generatedWithinPrompt).toBeGreaterThan(0);
-      expect(f.diversity.generatedWithinPromptMin).toBeLessThanOrEqual(f.diversity.generatedWithinPrompt);
+      expect(f.diversity.generatedWithinPromptMin).toBeLessThanOrEqual(f.diversity.generatedWithinPrompt + 1e-12); // equal when every prompt is as diverse (the mean rounds)
       expect(f.diversity.realDifferentEmoji).toBeGreaterThan(0.1);
       expect(f.speed.msPerImageBatched).toBeGreaterThan(0);
       expect(f.speed.msSingleImage).toBeGreaterThan(0);
