@@ -194,7 +194,7 @@ export function registerWasmGroupNorm(): void {
   if (getKernel(GROUP_NORM_AFFINE_KERNEL, BACKEND) == null) registerKernel(groupNormAffineWasmConfig);
 }
 
-/** Whether the fused backward serves the active backend. */
+/** Whether the fused forward and backward serve the active backend. */
 export function fusedGroupNormAvailable(backendName: string): boolean {
-  return backendName === BACKEND && getKernel(GROUP_NORM_GRAD_KERNEL, BACKEND) != null;
+  return backendName === BACKEND && getKernel(GROUP_NORM_GRAD_KERNEL, BACKEND) != null && getKernel(GROUP_NORM_AFFINE_KERNEL, BACKEND) != null;
 }
