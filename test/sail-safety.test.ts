@@ -343,3 +343,32 @@ describe('a later round', () => {
     expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });
 });
+
+describe("a labeller trained past early stopping (judgeWeights 'trained')", () => {
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 8, batchSize: 4, checksPerRound: 4, patience: 1 };
+
+  it('keeps the early-stopped weights and returns the weights of every step as the scorer, leaking nothing', async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const memBefore = tf.memory();
+    const train = (s: SailSettings, trainScorer: boolean) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: s, round: 0, anchor, trainScorer });
+    const stopped = await train(settings, true);
+    const plain = await train(settings, false);
+    // Checks never change training: the same run never stopped and judged on nothing keeps its last step.
+    const whole = await train({ ...settings, patience: 0, heldOutCriterion: 'none', driftBound: 1e9 }, false);
+    expect(plain.scorer).toBeNull();
+    expect(stopped.curve).toHaveLength(settings.stepsPerRound);
+    expect(whole.kept!.step).toBe(settings.stepsPerRound);
+    // The scorer is the never-stopped run's last weights, bit for bit; the kept weights are the plain round's.
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    for (const n of unet) {
+      expect(Array.from(await stopped.scorer![n].data())).toEqual(Array.from(await whole.params[n].data()));
+      expect(Array.from(await stopped.params[n].data())).toEqual(Array.from(await plain.params[n].data()));
+    }
+    expect(stopped.kept!.step).toBe(plain.kept!.step);
+    expect(stopped.checks.map((c) => c.step)).toEqual(plain.checks.map((c) => c.step));
+    if (plain.stoppedEarly) expect(plain.curve.length).toBeLessThan(settings.stepsPerRound);
+    for (const p of [stopped.params, stopped.scorer!, plain.params, whole.params]) Object.values(p).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
+  });
+
+});

@@ -126,6 +126,14 @@ export interface SailSettings {
    * On the shipped base a higher scale draws a prompt's samples further apart (docs/base-model.md).
    */
   candidateGuidance?: number;
+  /**
+   * Which weights of a round label the next round's candidates (with judge 'current'): 'kept', the
+   * round's kept (early-stopped, drift-bounded) weights; 'trained', the weights after all of the
+   * round's steps, trained on past early stopping and the drift bound: a labeller, never shipped.
+   * A handful of early-stopped steps barely moves the policy from the base, so its implicit reward
+   * is mostly noise (absent: 'kept').
+   */
+  judgeWeights?: 'kept' | 'trained';
 }
 
 /** A preference pair ready for training: scaled latents of winner and loser. */
@@ -290,6 +298,8 @@ export interface TrainedRound {
   kept: RoundCheck | null;
   stoppedEarly?: string;
   heldOut: PreferencePair[];
+  /** With trainScorer: the weights after every step of the round (null when not asked for). */
+  scorer: Params | null;
 }
 
 /**
@@ -309,6 +319,8 @@ export async function trainDpoRound(opts: {
   settings: SailSettings;
   round: number;
   anchor?: AnchorSet;
+  /** Train every step (past early stopping and the drift stop) and return the last weights as `scorer`. */
+  trainScorer?: boolean;
   onStep?: (p: StepPoint) => void;
   onCheck?: (c: RoundCheck) => void;
   isCancelled?: () => boolean;
@@ -331,6 +343,7 @@ export async function trainDpoRound(opts: {
   let keptCheck: RoundCheck | null = null;
   let keptWeights: Params | null = null;
   let stoppedEarly: string | undefined;
+  let stopped = false;
   const total = plans.length;
   const checkEvery = Math.max(1, Math.round(total / Math.max(1, settings.checksPerRound)));
 
@@ -416,7 +429,8 @@ export async function trainDpoRound(opts: {
       const point = { step: step + 1, loss: stats.loss, implicitAccuracy: stats.implicitAccuracy, rewardMargin: stats.rewardMargin };
       curve.push(point);
       opts.onStep?.(point);
-      if ((step + 1) % checkEvery === 0 || step + 1 === total) {
+      // Checks only until the kept weights are chosen (a scorer trains on unchecked).
+      if (!stopped && ((step + 1) % checkEvery === 0 || step + 1 === total)) {
         const c = await check(step + 1);
         checks.push(c);
         opts.onCheck?.(c);
@@ -424,14 +438,16 @@ export async function trainDpoRound(opts: {
         if (best === c) remember(c);
         if (step + 1 < total && shouldStopEarly(checks, settings.patience, guardKey)) {
           stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair loss' : guardKey === 'heldOutSoftError' ? 'held-out soft error' : 'held-out loss'} did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
-          break;
+          stopped = true;
         }
         // Far past the bound twice in a row: more steps will not bring it back.
         const last2 = checks.slice(-2);
-        if (step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * bound)) {
+        if (!stopped && step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * bound)) {
           stoppedEarly = `drift passed twice the bound (step ${step + 1} of ${total})`;
-          break;
+          stopped = true;
         }
+        // The kept weights are chosen; a scorer trains on to the round's last step.
+        if (stopped && !opts.trainScorer) break;
       }
       // A macrotask turn per step: on wasm awaited reads never yield one, and a worker would not
       // read a cancel message until the round ended.
@@ -457,11 +473,13 @@ export async function trainDpoRound(opts: {
     keptCheck = null;
   }
   // The kept weights: the chosen check's, or the start's (kept at step 0, or the round refused).
+  let scorer: Params | null = null;
+  if (opts.trainScorer) scorer = cloneParams(policy);
   for (const n of names) {
     policy[n].dispose();
     policy[n] = keptWeights ? keptWeights[n] : tf.clone(opts.start[n]);
   }
-  return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut };
+  return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut, scorer };
 }
 
 /**
@@ -584,6 +602,9 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (opts.seedPairs.length === 0 && firstRound === 0) throw new Error('Round 0 needs seed pairs: label or upload some first');
   if (settings.judge === 'round0' && firstRound > 1 && !round0) throw new Error('Resuming with the round-0 judge needs the round-0 checkpoint');
   const keep = (p: Params) => p === base.params || p === round0;
+  // The next round's labeller when settings.judgeWeights is 'trained' (null: label with `current`).
+  // Not persisted: a run resumed after a reload labels its next round with the kept weights.
+  let scorer: Params | null = null;
   // The base's own samples of the anchor prompts for the prior term, made once per run (deterministic).
   const anchor = await ensurePriorSamples(base, opts.anchor, settings, opts.isCancelled);
 
@@ -599,7 +620,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         const pool = opts.promptPools[round - 1];
         if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
         opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
-        const judge = settings.judge === 'round0' ? round0! : current;
+        const judge = settings.judge === 'round0' ? round0! : (scorer ?? current);
         let scoring = false;
         const annotated = await selfAnnotate({
           base,
@@ -632,11 +653,14 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         settings,
         round,
         anchor,
+        trainScorer: settings.judgeWeights === 'trained' && settings.judge === 'current' && round < settings.rounds,
         isCancelled: opts.isCancelled,
         onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
         onCheck: (c) => opts.onEvent?.({ type: 'check', round, ...c }),
       });
       const { params, curve, checks } = trained;
+      if (scorer) disposeParams(scorer);
+      scorer = trained.scorer;
       if (!trained.kept) {
         disposeParams(params);
         throw new DriftError(round, checks, roundDriftBound(settings, round));
@@ -680,10 +704,12 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   } catch (e) {
     // A cancel or a failure: free what the run holds (finished rounds were already handed to
     // onRoundDone, which persisted them).
+    if (scorer) disposeParams(scorer);
     if (current !== base.params) disposeParams(current);
     if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
     throw e;
   }
+  if (scorer) disposeParams(scorer);
   if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
   return { params: current, records };
 }
