@@ -76,6 +76,8 @@ test('on the cross-origin-isolated page, ?threads=all runs wasm on every core an
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   const threads = page.getByTestId('backend-threads');
   await expect(threads).toHaveAttribute('data-threads', String(cores));
+  // The SIMD batched-product kernel binds to the threaded build's shared heap too.
+  await expect(threads).toHaveAttribute('data-simd', 'true');
   record('wasm threads', cores);
   await setControls(page, controls);
   await startGenerating(page);
@@ -85,6 +87,7 @@ test('on the cross-origin-isolated page, ?threads=all runs wasm on every core an
   // By default wasm keeps one thread: the same prompt and seed give the same images.
   await openStudio(page, { backend: 'wasm' });
   await expect(threads).toHaveAttribute('data-threads', '1');
+  await expect(threads).toHaveAttribute('data-simd', 'true');
   await expect(threads).toHaveText('(one thread)');
   await setControls(page, controls);
   await startGenerating(page);

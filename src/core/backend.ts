@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './gradients';
 import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
 import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
-import { registerWasmBatchMatMul } from './kernels/batchMatMulWasm';
+import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatMulWasm';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
@@ -43,6 +43,12 @@ export interface BackendChoice {
   tried: { name: BackendName; error: string }[];
   /** CPU threads wasm computes with (1 without the threaded build); null on webgpu and cpu. */
   threads: number | null;
+  /**
+   * On wasm: whether the hand-written SIMD kernel for batched products (attention) runs on the
+   * backend's heap (kernels/batchMatMulWasm.ts); false where it cannot (the shipped kernel then
+   * does the work); null on webgpu and cpu.
+   */
+  simd?: boolean | null;
 }
 
 export interface InitBackendOptions {
@@ -373,6 +379,7 @@ async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> 
     adapter: (probe as Probe | null)?.adapter ?? null,
     tried,
     threads,
+    simd: chosen === 'wasm' ? simdBatchMatMulFor(tf.backend()) != null : null,
   };
 }
 

@@ -34,7 +34,8 @@ function BackendStatus() {
               <span
                 data-testid="backend-threads"
                 data-threads={backend.threads}
-                title="wasm computes on every core with ?threads=all, where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does)"
+                data-simd={backend.simd ? 'true' : 'false'}
+                title={`wasm computes on every core with ?threads=all, where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does). Attention's batched products: ${backend.simd ? 'the studio\'s wasm SIMD kernel' : 'the backend\'s own kernel (wasm SIMD is not available here)'}.`}
               >
                 {' '}
                 ({backend.threads === 1 ? 'one thread' : `${backend.threads} threads`})

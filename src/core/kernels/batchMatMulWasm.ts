@@ -1,15 +1,68 @@
-// BatchMatMul on wasm with transposed operands, made fast.
+// BatchMatMul on wasm, made fast.
 //
-// The wasm backend takes XNNPACK's fast path only for untransposed operands with batch 1, and a
-// naive blocked loop otherwise. Every gradient of a matMul asks for a transposed operand
-// (dW = x^T dy, dx = dy W^T), so on a training step of our UNet those products ran at 1.6-3.5
-// GFLOP/s and were the largest kernel time. This wrapper transposes such operands explicitly
-// (a cheap copy) and calls the shipped kernel untransposed. Batched products (attention) go to
-// the shipped kernel unchanged.
+// Unbatched products with a transposed operand: the wasm backend takes XNNPACK's fast path only
+// for untransposed operands with batch 1, and a naive blocked loop otherwise. Every gradient of a
+// matMul asks for a transposed operand (dW = x^T dy, dx = dy W^T), so on a training step of our
+// UNet those products ran at 1.6-3.5 GFLOP/s. This wrapper transposes such operands explicitly
+// (a cheap copy) and calls the shipped kernel untransposed.
+//
+// Batched products (attention: [B*heads, L, d] x [B*heads, d, L'] and their gradients, L = 16 or
+// 64, d = 12-24) ran on that naive loop at 0.7-2 GFLOP/s, about a fifth of a UNet training step.
+// They go to a hand-written wasm SIMD kernel (kernels/wasm/bmm.wat, assembled into
+// bmmSimdModule.ts) that runs on the backend's own heap: its module imports the backend's
+// WebAssembly.Memory, so operands are read and the output written in place, no copies. Any
+// transpose is a stride (of B, a copy of each B[t] into a scratch buffer). Sums run over k in
+// order, in float32, as the shipped loop does. Where the module cannot run (no wasm SIMD, no
+// reachable memory) the shipped kernel does the work.
 import { BatchMatMul, Transpose } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { KernelScope, replaceWasmKernel, type DisposingBackend } from './kernelScope';
+import { BMM_SIMD_MODULE } from './bmmSimdModule';
+import { KernelScope, replaceWasmKernel, type DisposingBackend, type HeapBackend } from './kernelScope';
 
+type BmmFn = (...args: number[]) => void;
+
+let simdEnabled = true;
+let simdCalls = 0;
+
+/** How many products the SIMD kernel has computed in this process (tests check it is the one that runs). */
+export function simdBatchMatMulCalls(): number {
+  return simdCalls;
+}
+
+/** Switches the SIMD kernel for batched products on or off (off: the shipped kernel); for parity tests and A/B timing. */
+export function setWasmSimdBatchMatMul(enabled: boolean): void {
+  simdEnabled = enabled;
+}
+
+const instances = new WeakMap<WebAssembly.Memory, BmmFn | null>();
+
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(new ArrayBuffer(bin.length));
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The SIMD kernel bound to the backend's heap, or null where it cannot run there. */
+export function simdBatchMatMulFor(backend: unknown): BmmFn | null {
+  const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
+  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  if (instances.has(memory)) return instances.get(memory)!;
+  let fn: BmmFn | null = null;
+  try {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const bytes = decodeBase64(shared ? BMM_SIMD_MODULE.shared : BMM_SIMD_MODULE.unshared);
+    if (WebAssembly.validate(bytes)) {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+      fn = instance.exports.bmm as BmmFn;
+    }
+  } catch {
+    fn = null; // no wasm SIMD here: the shipped kernel stays
+  }
+  instances.set(memory, fn);
+  return fn;
+}
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -17,13 +70,47 @@ function swapLastTwo(rank: number): number[] {
   return perm;
 }
 
-const batchMatMulUntransposed = (base: KernelFunc): KernelFunc => ({ inputs, backend, attrs }) => {
+const batchOf = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+
+/** op(A[t]) op(B[t]) for every t on the SIMD kernel; null when the product is not one it takes. */
+function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: unknown): TensorInfo | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length || a.shape.length < 3) return null;
+  const batchShape = a.shape.slice(0, -2);
+  if (b.shape.slice(0, -2).some((d, i) => d !== batchShape[i])) return null; // broadcast batches: shipped kernel
+  const r = a.shape.length;
+  const [a1, a2] = [a.shape[r - 2], a.shape[r - 1]];
+  const [b1, b2] = [b.shape[r - 2], b.shape[r - 1]];
+  const M = transposeA ? a2 : a1;
+  const K = transposeA ? a1 : a2;
+  const N = transposeB ? b1 : b2;
+  if ((transposeB ? b2 : b1) !== K) throw new Error(`BatchMatMul (wasm): inner dimensions ${K} and ${transposeB ? b2 : b1} differ`);
+  const T = batchOf(a);
+  if (T === 0 || M === 0 || N === 0 || K === 0) return null;
+  const be = backend as HeapBackend & DisposingBackend;
+  const out = be.makeOutput([...batchShape, M, N], 'float32');
+  // Scratch: B[t] as rows of N when B is transposed, and one row for an odd last row of C.
+  const scratch = be.makeOutput([(transposeB ? K * N : 0) + N], 'float32');
+  try {
+    // Offsets on the heap, read after every allocation (an allocation may grow the memory; offsets stay).
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
+    const s = ptr(scratch);
+    simdCalls++;
+    bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0));
+  } finally {
+    be.disposeData(scratch.dataId);
+  }
+  return out;
+}
+
+const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, attrs }) => {
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-  const batchOf = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-  if ((!transposeA && !transposeB) || batchOf(a) !== 1 || batchOf(b) !== 1) {
-    return base({ inputs, backend, attrs });
+  if (batchOf(a) !== 1 || batchOf(b) !== 1) {
+    const bmm = simdEnabled ? simdBatchMatMulFor(backend) : null;
+    const out = bmm ? simdBatched(bmm, a, b, !!transposeA, !!transposeB, backend) : null;
+    return out ?? base({ inputs, backend, attrs });
   }
+  if (!transposeA && !transposeB) return base({ inputs, backend, attrs });
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'BatchMatMul');
   const aa = transposeA ? scope.run(Transpose, { x: a }, { perm: swapLastTwo(a.shape.length) }) : a;
   const bb = transposeB ? scope.run(Transpose, { x: b }, { perm: swapLastTwo(b.shape.length) }) : b;
@@ -32,5 +119,5 @@ const batchMatMulUntransposed = (base: KernelFunc): KernelFunc => ({ inputs, bac
 
 /** Wraps the shipped wasm BatchMatMul. Idempotent. */
 export function registerWasmBatchMatMul(): void {
-  replaceWasmKernel(BatchMatMul, batchMatMulUntransposed);
+  replaceWasmKernel(BatchMatMul, batchMatMulFast);
 }

@@ -1,0 +1,164 @@
+;; Batched matrix product for the TF.js wasm backend, on wasm SIMD (f32x4), over the backend's own heap
+;; (its memory is imported). Source of src/core/kernels/bmmSimdModule.ts: `npm run build:wasm-kernels`
+;; assembles it (wabt) and test/bmmSimd.test.ts checks that the committed module is this text, assembled.
+;; MEMORY is replaced by the build: one module for an unshared heap, one for the threaded build's shared one.
+(module
+  (import "env" "memory" MEMORY)
+
+  ;; Two output rows: C0[j] = sum_k A0[k] B[k][j], C1[j] = sum_k A1[k] B[k][j].
+  ;; pa0, pa1: the rows of A (element k at pa + k * as); pb: B[0][0], row stride bs (bytes), B's rows contiguous.
+  (func $rows2 (param $pa0 i32) (param $pa1 i32) (param $as i32) (param $pb i32) (param $bs i32)
+               (param $K i32) (param $pc0 i32) (param $pc1 i32) (param $N i32)
+    (local $j i32) (local $k i32) (local $qa0 i32) (local $qa1 i32) (local $qb i32)
+    (local $s0 v128) (local $s1 v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $f0 f32) (local $f1 f32) (local $x f32)
+    ;; 8 columns at a time
+    (block $done8
+      (loop $j8
+        (br_if $done8 (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
+        (local.set $c00 (v128.const i32x4 0 0 0 0))
+        (local.set $c01 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0))
+        (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $qa0 (local.get $pa0))
+        (local.set $qa1 (local.get $pa1))
+        (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $dk (loop $lk
+          (br_if $dk (i32.eqz (local.get $k)))
+          (local.set $s0 (f32x4.splat (f32.load (local.get $qa0))))
+          (local.set $s1 (f32x4.splat (f32.load (local.get $qa1))))
+          (local.set $b0 (v128.load (local.get $qb)))
+          (local.set $b1 (v128.load offset=16 (local.get $qb)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s0) (local.get $b0))))
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s0) (local.get $b1))))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s1) (local.get $b0))))
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s1) (local.get $b1))))
+          (local.set $qa0 (i32.add (local.get $qa0) (local.get $as)))
+          (local.set $qa1 (i32.add (local.get $qa1) (local.get $as)))
+          (local.set $qb (i32.add (local.get $qb) (local.get $bs)))
+          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+          (br $lk)))
+        (v128.store (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $c00))
+        (v128.store offset=16 (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $c01))
+        (v128.store (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $c10))
+        (v128.store offset=16 (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $c11))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $j8)))
+    ;; 4 columns
+    (block $done4
+      (loop $j4
+        (br_if $done4 (i32.gt_s (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
+        (local.set $c00 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0))
+        (local.set $qa0 (local.get $pa0))
+        (local.set $qa1 (local.get $pa1))
+        (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $dk4 (loop $lk4
+          (br_if $dk4 (i32.eqz (local.get $k)))
+          (local.set $b0 (v128.load (local.get $qb)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (f32x4.splat (f32.load (local.get $qa0))) (local.get $b0))))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (f32x4.splat (f32.load (local.get $qa1))) (local.get $b0))))
+          (local.set $qa0 (i32.add (local.get $qa0) (local.get $as)))
+          (local.set $qa1 (i32.add (local.get $qa1) (local.get $as)))
+          (local.set $qb (i32.add (local.get $qb) (local.get $bs)))
+          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+          (br $lk4)))
+        (v128.store (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $c00))
+        (v128.store (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $c10))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $j4)))
+    ;; the last columns, one at a time
+    (block $done1
+      (loop $j1
+        (br_if $done1 (i32.ge_s (local.get $j) (local.get $N)))
+        (local.set $f0 (f32.const 0))
+        (local.set $f1 (f32.const 0))
+        (local.set $qa0 (local.get $pa0))
+        (local.set $qa1 (local.get $pa1))
+        (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $dk1 (loop $lk1
+          (br_if $dk1 (i32.eqz (local.get $k)))
+          (local.set $x (f32.load (local.get $qb)))
+          (local.set $f0 (f32.add (local.get $f0) (f32.mul (f32.load (local.get $qa0)) (local.get $x))))
+          (local.set $f1 (f32.add (local.get $f1) (f32.mul (f32.load (local.get $qa1)) (local.get $x))))
+          (local.set $qa0 (i32.add (local.get $qa0) (local.get $as)))
+          (local.set $qa1 (i32.add (local.get $qa1) (local.get $as)))
+          (local.set $qb (i32.add (local.get $qb) (local.get $bs)))
+          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+          (br $lk1)))
+        (f32.store (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $f0))
+        (f32.store (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $f1))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $j1)))
+  )
+
+  ;; C[t] = op(A[t]) op(B[t]) for t < batch; C contiguous [batch, M, N]. Strides in elements:
+  ;; A[t][i][k] at a + t*aT + i*aI + k*aK; B[t][k][j] at b + t*bT + k*bK + j*bJ. When bJ != 1,
+  ;; each B[t] is first copied to scratch (K*N floats) as rows of N. An odd last row of C is
+  ;; computed with its row as both rows of the pair (written twice, same values): scratchRow
+  ;; (N floats) takes the duplicate.
+  (func (export "bmm")
+    (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
+    (param $M i32) (param $N i32) (param $K i32)
+    (param $aT i32) (param $aI i32) (param $aK i32)
+    (param $bT i32) (param $bK i32) (param $bJ i32)
+    (param $scratch i32) (param $scratchRow i32)
+    (local $t i32) (local $i i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $bs i32)
+    (local $k i32) (local $j i32) (local $src i32) (local $dst i32)
+    (block $dt (loop $lt
+      (br_if $dt (i32.ge_s (local.get $t) (local.get $batch)))
+      (local.set $pa (i32.add (local.get $a) (i32.shl (i32.mul (local.get $t) (local.get $aT)) (i32.const 2))))
+      (local.set $pb (i32.add (local.get $b) (i32.shl (i32.mul (local.get $t) (local.get $bT)) (i32.const 2))))
+      (local.set $pc (i32.add (local.get $c) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $M) (local.get $N))) (i32.const 2))))
+      (local.set $bs (i32.shl (local.get $bK) (i32.const 2)))
+      (if (i32.ne (local.get $bJ) (i32.const 1))
+        (then
+          ;; scratch[k*N + j] = B[t][k][j]
+          (local.set $dst (local.get $scratch))
+          (local.set $k (i32.const 0))
+          (block $dk (loop $lk
+            (br_if $dk (i32.ge_s (local.get $k) (local.get $K)))
+            (local.set $src (i32.add (local.get $pb) (i32.shl (i32.mul (local.get $k) (local.get $bK)) (i32.const 2))))
+            (local.set $j (i32.const 0))
+            (block $dj (loop $lj
+              (br_if $dj (i32.ge_s (local.get $j) (local.get $N)))
+              (f32.store (local.get $dst) (f32.load (local.get $src)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+              (local.set $src (i32.add (local.get $src) (i32.shl (local.get $bJ) (i32.const 2))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br $lj)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $lk)))
+          (local.set $pb (local.get $scratch))
+          (local.set $bs (i32.shl (local.get $N) (i32.const 2)))))
+      (local.set $i (i32.const 0))
+      (block $di (loop $li
+        (br_if $di (i32.gt_s (i32.add (local.get $i) (i32.const 2)) (local.get $M)))
+        (call $rows2
+          (i32.add (local.get $pa) (i32.shl (i32.mul (local.get $i) (local.get $aI)) (i32.const 2)))
+          (i32.add (local.get $pa) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $aI)) (i32.const 2)))
+          (i32.shl (local.get $aK) (i32.const 2))
+          (local.get $pb) (local.get $bs) (local.get $K)
+          (i32.add (local.get $pc) (i32.shl (i32.mul (local.get $i) (local.get $N)) (i32.const 2)))
+          (i32.add (local.get $pc) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $N)) (i32.const 2)))
+          (local.get $N))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $li)))
+      (if (i32.lt_s (local.get $i) (local.get $M))
+        (then
+          (call $rows2
+            (i32.add (local.get $pa) (i32.shl (i32.mul (local.get $i) (local.get $aI)) (i32.const 2)))
+            (i32.add (local.get $pa) (i32.shl (i32.mul (local.get $i) (local.get $aI)) (i32.const 2)))
+            (i32.shl (local.get $aK) (i32.const 2))
+            (local.get $pb) (local.get $bs) (local.get $K)
+            (i32.add (local.get $pc) (i32.shl (i32.mul (local.get $i) (local.get $N)) (i32.const 2)))
+            (local.get $scratchRow)
+            (local.get $N))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $lt)))
+  )
+)
