@@ -80,12 +80,16 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   await expect(page.getByTestId('round-card').first().getByTestId('base-grid')).toHaveAttribute('data-cells', '8', { timeout: 60_000 });
   expect(await points(page, 'chart-loss')).toBe(6);
   await expect(page.getByTestId('run-resume')).toHaveText('Resume after round 0');
-  await setSettings(page, { ...QUICK, stepsPerRound: 6, promptsPerRound: 6, ddimSteps: 10 });
+  // 12 prompts x 3 candidates: two sampling chunks, so a second core samples one of them.
+  await setSettings(page, { ...QUICK, stepsPerRound: 6, promptsPerRound: 12, ddimSteps: 10 });
   await page.getByTestId('run-resume').click();
   await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'finished', { timeout: 180_000 });
   await expect(page.getByTestId('round-card')).toHaveCount(2);
   const round1 = page.locator('[data-testid="round-card"][data-round="1"]');
   await expect(round1.getByTestId('round-grid')).toHaveAttribute('data-cells', '8');
+  // On two or more cores the model worker started a helper worker for half of the candidates.
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  await expect(round1.getByTestId('round-workers')).toHaveAttribute('data-workers', cores >= 2 ? '2' : '1');
   const selfPairs = Number(await round1.getByTestId('self-pairs').getAttribute('data-count'));
   expect(selfPairs).toBeGreaterThan(0);
   // The self pairs lie in a grid: several share a row.

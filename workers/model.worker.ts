@@ -2,11 +2,10 @@
 // modelService.ts (where every request is answered and every error mapped): the wasm binaries'
 // URLs, the browser's image decoder, and the message loop.
 
-import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { WASM_PATHS } from './wasmPaths';
 
 import { createModelService, dpoParityProbe, loseDevice } from '../src/core/service/modelService';
+import type { HelperPort, HelperReply } from '../src/core/service/helperService';
 import type { WorkerReply, WorkerRequest } from '../src/protocol';
 
 // The DOM lib is the project's; these are the two members of the worker scope used here.
@@ -27,17 +26,24 @@ async function decodeImage(blob: Blob): Promise<{ pixels: Uint8ClampedArray; wid
 
 const service = createModelService({
   post: (reply, transfer = []) => scope.postMessage(reply, transfer),
-  wasmPaths: {
-    // Vite fingerprints and serves the binaries; TF.js would otherwise look next to the worker script.
-    'tfjs-backend-wasm.wasm': wasmUrl,
-    'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimdUrl,
-  },
+  wasmPaths: WASM_PATHS,
   decodeImage,
   // The threaded wasm build on every core where the page is cross-origin isolated (vite.config.ts
   // sends the headers) and the app asks for it (?threads=all); else one thread.
   wasmThreads: (self as { crossOriginIsolated?: boolean }).crossOriginIsolated === true ? navigator.hardwareConcurrency : 1,
+  // A second core samples half of each SAIL round's candidates (wasm on one thread only).
+  spawnHelper: navigator.hardwareConcurrency >= 2 ? spawnHelper : undefined,
 });
+
+function spawnHelper(): HelperPort {
+  const worker = new Worker(new URL('./helper.worker.ts', import.meta.url), { type: 'module' });
+  return {
+    post: (req, transfer) => worker.postMessage(req, transfer),
+    onReply: (cb) => (worker.onmessage = (e: MessageEvent<HelperReply>) => cb(e.data)),
+    onFail: (cb) => (worker.onerror = (e: ErrorEvent) => cb(e.message || 'the helper worker could not start')),
+    terminate: () => worker.terminate(),
+  };
+}
 
 scope.onmessage = (event) => {
   const req = event.data;

@@ -181,7 +181,8 @@ export interface RoundRecord {
   timestepAccuracy?: BucketAccuracy[];
   /** Mean implicit accuracy over the last quarter of the round's steps. */
   implicitAccuracy: number;
-  timing: { generateMs: number; scoreMs: number; trainMs: number; totalMs: number };
+  /** workers: how many workers sampled and scored the round's candidates (absent: 1). */
+  timing: { generateMs: number; scoreMs: number; trainMs: number; totalMs: number; workers?: number };
 }
 
 export type SailPhase = 'generate' | 'score' | 'train';
@@ -240,6 +241,8 @@ export interface RunSailOptions {
   onRoundDone: (round: FinishedRound) => Promise<void>;
   onEvent?: (e: SailEvent) => void;
   isCancelled?: () => boolean;
+  /** A second worker that samples and scores half of each round's candidates (the same pairs either way). */
+  helper?: CandidateHelper;
 }
 
 /** Scaled latents of images in [-1,1] RGB [n,32,32,3] -> per-image Float32Arrays (in chunks). */
@@ -498,12 +501,98 @@ export function candidateNoise(ck: Checkpoint, seed: number, round: number, prom
 /** Candidates sampled in one call (all prompts' candidates share the batch). */
 const SAMPLE_BATCH = 32;
 
+/** The round's prompts in chunks of whole prompts, SAMPLE_BATCH candidates (or fewer) each: indices into the prompts. */
+export function candidateChunks(prompts: number, candidatesPerPrompt: number): number[][] {
+  const perChunk = Math.max(1, Math.floor(SAMPLE_BATCH / candidatesPerPrompt));
+  const chunks: number[][] = [];
+  for (let i = 0; i < prompts; i += perChunk) chunks.push(Array.from({ length: Math.min(perChunk, prompts - i) }, (_, j) => i + j));
+  return chunks;
+}
+
+/** What sampling and scoring a chunk gives: its candidates' latents, and each candidate's K per-draw rewards. */
+export interface ChunkAnnotation<L = tf.Tensor4D> {
+  latents: L;
+  /** [candidate][draw], candidate-major: chunk.length * N * K values. */
+  perDraw: Float32Array;
+}
+
+/** The request a helper (another worker, another core) answers with `annotateChunks` on its copy of the base. */
+export interface AnnotateRequest {
+  generator: Params;
+  judge: Params;
+  prompts: string[];
+  chunks: number[][];
+  settings: SailSettings;
+  round: number;
+}
+
+/**
+ * Samples and scores some of a round's chunks elsewhere (a second worker on another core), with
+ * the same function on the same noise: the round comes out the same as when one worker does it all.
+ */
+export interface CandidateHelper {
+  annotate(req: AnnotateRequest): Promise<ChunkAnnotation<Float32Array>[]>;
+}
+
+/**
+ * Samples the N candidates of every prompt of the given chunks (noise seeded per round, prompt and
+ * candidate) and scores each with the judge's implicit reward against the base over K draws
+ * seeded per prompt: what a chunk gives does not depend on which worker runs it, or with which
+ * other chunks. Sampling of all chunks comes first, then scoring (the two phases the UI shows).
+ */
+export async function annotateChunks(opts: {
+  base: Checkpoint;
+  schedule: NoiseSchedule;
+  req: AnnotateRequest;
+  onProgress?: (phase: SailPhase, chunksDone: number) => void;
+  isCancelled?: () => boolean;
+}): Promise<{ chunks: ChunkAnnotation[]; generateMs: number; scoreMs: number }> {
+  const { base } = opts;
+  const { generator, judge, prompts, chunks, settings, round } = opts.req;
+  const config = base.config;
+  const n = settings.candidatesPerPrompt;
+  const k = settings.rewardDraws;
+  const genCk: Checkpoint = { config, params: generator };
+  const latents: tf.Tensor4D[] = [];
+  const perDraw: Float32Array[] = [];
+  try {
+    const t0 = Date.now();
+    for (const chunk of chunks) {
+      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
+      const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
+      latents.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
+      opts.onProgress?.('generate', latents.length);
+    }
+    const generateMs = Date.now() - t0;
+    const t1 = Date.now();
+    for (let ci = 0; ci < chunks.length; ci++) {
+      if (opts.isCancelled?.()) throw new CancelledError();
+      const chunk = chunks[ci];
+      const text = textStates(base, chunk.map((pi) => prompts[pi]));
+      const job = {
+        latents: latents[ci],
+        promptOf: Int32Array.from({ length: chunk.length * n }, (_, i) => Math.floor(i / n)),
+        text,
+        draws: chunk.map((pi) => rewardDraws(config, k, hashSeed(settings.seed, round, 11, pi), settings.rewardTimesteps)),
+      };
+      perDraw.push(await implicitRewardsPerDraw(judge, base.params, config, opts.schedule, job, { beta: settings.beta }).finally(() => tf.dispose([text.tokens, text.mask, text.pooled])));
+      opts.onProgress?.('score', ci + 1);
+    }
+    return { chunks: latents.map((l, ci) => ({ latents: l, perDraw: perDraw[ci] })), generateMs, scoreMs: Date.now() - t1 };
+  } catch (e) {
+    tf.dispose(latents);
+    throw e;
+  }
+}
+
 /**
  * Samples, scores and pairs the candidates of one round, batched across prompts: up to
  * SAMPLE_BATCH candidates (whole prompts) per sampling call, and all of a chunk's (candidate, draw)
- * evaluations in batches of the reward. The confidence gate keeps a best-vs-worst pair only when
- * its margin clears the threshold, at least minSignAgreement of its K draws agree on the winner,
- * and its margin ranks in the top selfKeepFraction of the round's pairs.
+ * evaluations in batches of the reward. With a helper, the second half of the chunks is sampled
+ * and scored there while this worker does the first (the same pairs either way). The confidence
+ * gate keeps a best-vs-worst pair only when its margin clears the threshold, at least
+ * minSignAgreement of its K draws agree on the winner, and its margin ranks in the top
+ * selfKeepFraction of the round's pairs.
  */
 export async function selfAnnotate(opts: {
   base: Checkpoint;
@@ -513,58 +602,63 @@ export async function selfAnnotate(opts: {
   prompts: string[];
   settings: SailSettings;
   round: number;
+  helper?: CandidateHelper;
   onProgress?: (phase: SailPhase, done: number, total: number) => void;
   isCancelled?: () => boolean;
-}): Promise<{ pairs: SelfPair[]; dropped: number; considered: number; generateMs: number; scoreMs: number }> {
+}): Promise<{ pairs: SelfPair[]; dropped: number; considered: number; generateMs: number; scoreMs: number; workers: number }> {
   const { base, settings, round, prompts } = opts;
-  const config = base.config;
   const n = settings.candidatesPerPrompt;
   const k = settings.rewardDraws;
-  const genCk: Checkpoint = { config, params: opts.generator };
-  const perChunk = Math.max(1, Math.floor(SAMPLE_BATCH / n));
-  const chunks: number[][] = [];
-  for (let i = 0; i < prompts.length; i += perChunk) chunks.push(Array.from({ length: Math.min(perChunk, prompts.length - i) }, (_, j) => i + j));
-  let generateMs = 0;
-  let scoreMs = 0;
-  const latentsPerChunk: tf.Tensor4D[] = [];
-  const rewardsPerPrompt: Float32Array[] = [];
-  const perDrawPerPrompt: Float32Array[] = [];
+  const chunks = candidateChunks(prompts.length, n);
+  const req = (cs: number[][]): AnnotateRequest => ({ generator: opts.generator, judge: opts.judge, prompts, chunks: cs, settings, round });
+  // The helper takes the second half; this worker the first (and all of them if the helper fails).
+  const split = opts.helper && chunks.length > 1 ? Math.ceil(chunks.length / 2) : chunks.length;
+  const mine = chunks.slice(0, split);
+  const theirs = chunks.slice(split);
+  const promptsIn = (cs: number[][]) => cs.reduce((s, c) => s + c.length, 0);
+  let helperDone = false;
+  const remote = theirs.length > 0 && opts.helper ? opts.helper.annotate(req(theirs)).then((r) => ((helperDone = true), r)) : null;
+  // Never an unhandled rejection: a failed helper is seen (and its chunks redone) below.
+  remote?.catch(() => undefined);
+  let workers = remote ? 2 : 1;
+  const progress = (phase: SailPhase, localDone: number) => opts.onProgress?.(phase, promptsIn(mine.slice(0, localDone)) + (helperDone ? promptsIn(theirs) : 0), prompts.length);
+  const annotated: ChunkAnnotation[] = [];
   try {
-    // 1. Candidates: N per prompt, noise seeded per (round, prompt, candidate).
-    const t0 = Date.now();
-    let done = 0;
-    for (const chunk of chunks) {
-      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
-      const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
-      latentsPerChunk.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
-      done += chunk.length;
-      opts.onProgress?.('generate', done, prompts.length);
+    const local = await annotateChunks({ base, schedule: opts.schedule, req: req(mine), onProgress: progress, isCancelled: opts.isCancelled });
+    annotated.push(...local.chunks);
+    let { generateMs, scoreMs } = local;
+    if (remote) {
+      const t = Date.now();
+      let fromHelper: ChunkAnnotation<Float32Array>[] | null = null;
+      try {
+        fromHelper = await remote;
+      } catch (err) {
+        console.warn(`The second worker failed (${err instanceof Error ? err.message : String(err)}); this one samples its candidates too.`);
+      }
+      if (fromHelper && fromHelper.length === theirs.length) {
+        const [h, w, c] = [base.config.latentSize, base.config.latentSize, base.config.autoencoder.latentChannels];
+        theirs.forEach((chunk, i) => annotated.push({ latents: tf.tensor4d(fromHelper![i].latents, [chunk.length * n, h, w, c]), perDraw: fromHelper![i].perDraw }));
+        scoreMs += Date.now() - t; // waiting for the helper's last chunks
+      } else {
+        workers = 1;
+        const redo = await annotateChunks({ base, schedule: opts.schedule, req: req(theirs), isCancelled: opts.isCancelled });
+        annotated.push(...redo.chunks);
+        generateMs += redo.generateMs;
+        scoreMs += redo.scoreMs;
+      }
+      opts.onProgress?.('score', prompts.length, prompts.length);
     }
-    generateMs = Date.now() - t0;
-    // 2. Implicit rewards: judge vs the base model as reference, K shared draws per prompt.
-    const t1 = Date.now();
-    done = 0;
-    for (let ci = 0; ci < chunks.length; ci++) {
-      if (opts.isCancelled?.()) throw new CancelledError();
-      const chunk = chunks[ci];
-      const text = textStates(base, chunk.map((pi) => prompts[pi]));
-      const job = {
-        latents: latentsPerChunk[ci],
-        promptOf: Int32Array.from({ length: chunk.length * n }, (_, i) => Math.floor(i / n)),
-        text,
-        draws: chunk.map((pi) => rewardDraws(config, k, hashSeed(settings.seed, round, 11, pi), settings.rewardTimesteps)),
-      };
-      const perDraw = await implicitRewardsPerDraw(opts.judge, base.params, config, opts.schedule, job, { beta: settings.beta }).finally(() => tf.dispose([text.tokens, text.mask, text.pooled]));
-      const means = meanOverDraws(perDraw, k);
+    // Per prompt, in prompt order: chunks are consecutive prompts, and `annotated` is in chunk order.
+    const rewardsPerPrompt: Float32Array[] = [];
+    const perDrawPerPrompt: Float32Array[] = [];
+    chunks.forEach((chunk, ci) => {
+      const means = meanOverDraws(annotated[ci].perDraw, k);
       chunk.forEach((_, j) => {
         rewardsPerPrompt.push(means.slice(j * n, (j + 1) * n));
-        perDrawPerPrompt.push(perDraw.slice(j * n * k, (j + 1) * n * k));
+        perDrawPerPrompt.push(annotated[ci].perDraw.slice(j * n * k, (j + 1) * n * k));
       });
-      done += chunk.length;
-      opts.onProgress?.('score', done, prompts.length);
-    }
-    scoreMs = Date.now() - t1;
-    // 3. Ranked pairing, then the confidence gate.
+    });
+    // Ranked pairing, then the confidence gate.
     const { kept: ranked, dropped } = rankedSelfPairs(rewardsPerPrompt, settings.pairing, settings.marginThreshold, hashSeed(settings.seed, round, 12));
     const considered = ranked.length + dropped.length;
     const agreementOf = (p: (typeof ranked)[number]) => {
@@ -573,11 +667,12 @@ export async function selfAnnotate(opts: {
     };
     const maxKept = Math.ceil(settings.selfKeepFraction * considered);
     const gated = ranked.map((p) => ({ p, agreement: agreementOf(p) })).filter((x) => x.agreement >= settings.minSignAgreement).slice(0, maxKept);
+    const perChunk = chunks[0]?.length ?? 1;
     const pairs: SelfPair[] = [];
     for (const { p, agreement } of gated) {
       const ci = Math.floor(p.promptIndex / perChunk);
       const offset = (p.promptIndex - chunks[ci][0]) * n;
-      const both = tf.tidy(() => tf.gather(latentsPerChunk[ci], [offset + p.winner, offset + p.loser]) as tf.Tensor4D);
+      const both = tf.tidy(() => tf.gather(annotated[ci].latents, [offset + p.winner, offset + p.loser]) as tf.Tensor4D);
       const data = (await both.data()) as Float32Array;
       const decoded = decodeLatents(base, both);
       const [winnerImage, loserImage] = await toRgba(decoded);
@@ -585,9 +680,9 @@ export async function selfAnnotate(opts: {
       const half = data.length / 2;
       pairs.push({ prompt: prompts[p.promptIndex], winner: data.slice(0, half), loser: data.slice(half), margin: p.margin, agreement, winnerImage, loserImage });
     }
-    return { pairs, dropped: considered - pairs.length, considered, generateMs, scoreMs };
+    return { pairs, dropped: considered - pairs.length, considered, generateMs, scoreMs, workers };
   } finally {
-    tf.dispose(latentsPerChunk);
+    tf.dispose(annotated.map((a) => a.latents));
   }
 }
 
@@ -616,6 +711,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       let considered = 0;
       let generateMs = 0;
       let scoreMs = 0;
+      let workers = 1;
       if (round > 0) {
         const pool = opts.promptPools[round - 1];
         if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
@@ -630,6 +726,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
           prompts: pool.slice(0, settings.promptsPerRound),
           settings,
           round,
+          helper: opts.helper,
           isCancelled: opts.isCancelled,
           onProgress: (phase, done, total) => {
             if (phase === 'score' && !scoring) {
@@ -639,7 +736,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
             opts.onEvent?.({ type: 'progress', round, phase, done, total });
           },
         });
-        ({ pairs: selfPairs, dropped, considered, generateMs, scoreMs } = annotated);
+        ({ pairs: selfPairs, dropped, considered, generateMs, scoreMs, workers } = annotated);
       }
       opts.onEvent?.({ type: 'phase', round, phase: 'train' });
       const t2 = Date.now();
@@ -692,7 +789,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         stoppedEarly: trained.stoppedEarly,
         timestepAccuracy,
         implicitAccuracy: tail.reduce((s, p) => s + p.implicitAccuracy, 0) / tail.length,
-        timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started },
+        timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started, ...(workers > 1 ? { workers } : {}) },
       };
       await opts.onRoundDone({ round, params, record, selfPairs });
       opts.onEvent?.({ type: 'round-done', round, record });

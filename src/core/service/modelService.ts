@@ -33,6 +33,7 @@ import { anchorSetFor } from '../sail/anchor';
 import { DriftError, NonFiniteLossError, runSail } from '../sail/loop';
 import { encodePairs } from '../sail/prepare';
 import type { AnchorSet } from '../sail/safety';
+import { remoteHelper, type HelperPort } from './helperService';
 import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
 
 /** Pixels of a decoded image, RGBA, row-major. */
@@ -52,6 +53,11 @@ export interface ModelServiceOptions {
   fetch?: typeof fetch;
   /** Decodes the dataset atlas (PNG bytes) to RGBA: the browser's decoder in the worker, a PNG library in Node. */
   decodeImage(bytes: Blob): Promise<DecodedImage>;
+  /**
+   * Starts a helper worker (workers/helper.worker.ts) for half of each SAIL round's candidates, on
+   * another core; absent where there is no second core. Used on wasm with one thread only.
+   */
+  spawnHelper?: () => HelperPort;
 }
 
 export interface ModelService {
@@ -108,6 +114,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
   const fetchFn = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const post = (reply: WorkerReply, transfer: Transferable[] = []) => options.post(reply, transfer);
   let checkpoint: Checkpoint | undefined;
+  let wasmThreads: number | null = null;
   const cancelled = new Set<number>();
 
   /**
@@ -155,6 +162,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     const backend = await initBackend({ preference: req.backendPreference, wasmPaths: options.wasmPaths, wasmThreads: req.allThreads ? options.wasmThreads : 1 }).catch((err: unknown) => {
       throw new RequestFailure('backend-failed', messageOf(err)); // names every backend tried and why it failed
     });
+    wasmThreads = backend.threads;
     checkpoint = await fetchCheckpoint(req.modelUrl, fetchFn).catch((err: unknown) => {
       throw new RequestFailure('model-load-failed', `The model at ${req.modelUrl} could not be loaded: ${messageOf(err)}`);
     });
@@ -221,6 +229,9 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     // Settings from an older caller may lack newer fields (the regularisers): the defaults fill them.
     const settings = { ...DEFAULT_SAIL_SETTINGS, ...req.settings };
     let rounds = 0;
+    // A second core samples half of each round's candidates where wasm runs on one thread here
+    // (the threaded build has its own threads; WebGPU one GPU). Started at round 1's candidates.
+    const helper = options.spawnHelper && tf.getBackend() === 'wasm' && wasmThreads === 1 ? remoteHelper(options.spawnHelper, base) : undefined;
     try {
       const seedPairs = await encodePairs(base, req.seedPairs);
       // Parsed after the seed pairs so a bad pair cannot leak them: runSail owns them from here.
@@ -237,6 +248,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
         promptPools: req.promptPools,
         settings,
         resumeFrom,
+        helper,
         isCancelled: () => cancelled.has(req.id),
         onEvent: (event) => post({ kind: 'sail-event', id: req.id, event }),
         onRoundDone: async ({ round, params, record, selfPairs }) => {
@@ -250,6 +262,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
       if (result.params !== base.params) disposeParams(result.params);
       post({ kind: 'sail-done', id: req.id, rounds });
     } finally {
+      helper?.close();
       if (base !== loaded) disposeCheckpoint(base);
       cancelled.delete(req.id);
     }

@@ -1,0 +1,94 @@
+// Half of a SAIL round's candidates on a second worker (src/core/service/helperService.ts): the
+// round's self pairs are bit for bit those one worker makes alone; a helper that fails costs time,
+// not the round; nothing is left behind. The helper runs in this process here (the same service
+// the helper worker runs, over an in-process port); Chromium runs it as a real worker (e2e).
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeSchedule } from '../src/core/diffusion/schedule';
+import type { Checkpoint } from '../src/core/model/ldm';
+import { candidateChunks, selfAnnotate, type SailSettings } from '../src/core/sail/loop';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
+import { createHelperService, remoteHelper, type HelperPort, type HelperReply } from '../src/core/service/helperService';
+import { loadCheckpointDir } from '../scripts/lib/checkpointFs';
+import { useBackend } from './helpers';
+
+let base: Checkpoint;
+const prompts = ['grinning face', 'red heart', 'dog face', 'rocket', 'banana', 'ghost', 'frog face', 'tree', 'baby', 'soccer ball', 'red apple', 'warning sign'];
+const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, candidatesPerPrompt: 8, rewardDraws: 3, ddimSteps: 2, minSignAgreement: 0, selfKeepFraction: 1 };
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  base = loadCheckpointDir('test/fixtures/tiny-base');
+});
+
+/** A helper "worker" in this process: the helper service behind a port, replies on a later turn. */
+function inProcessPort(opts: { failAfterInit?: boolean } = {}): HelperPort & { requests: string[] } {
+  let reply: (r: HelperReply) => void = () => {};
+  let fail: (m: string) => void = () => {};
+  const requests: string[] = [];
+  const service = createHelperService({ post: (r) => setTimeout(() => reply(r), 0), backend: 'current' });
+  return {
+    requests,
+    post: (req) => {
+      requests.push(req.kind);
+      if (opts.failAfterInit && req.kind === 'helper-annotate') return void setTimeout(() => fail('crashed (test)'), 0);
+      void service.handle(req);
+    },
+    onReply: (cb) => void (reply = cb),
+    onFail: (cb) => void (fail = cb),
+    terminate: () => service.dispose(),
+  };
+}
+
+const annotate = (helper?: Parameters<typeof selfAnnotate>[0]['helper']) =>
+  selfAnnotate({ base, schedule: makeSchedule(base.config.schedule), generator: base.params, judge: base.params, prompts, settings, round: 1, helper });
+
+describe('a helper worker for the candidates', () => {
+  it('splits the chunks of a round between the two workers', () => {
+    expect(candidateChunks(prompts.length, 8)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    expect(candidateChunks(5, 16)).toEqual([[0, 1], [2, 3], [4]]);
+  });
+
+  it('gives the self pairs one worker gives, bit for bit, and leaves no tensor behind', async () => {
+    const before = tf.memory().numTensors;
+    const alone = await annotate();
+    const port = inProcessPort();
+    const helper = remoteHelper(() => port, base);
+    const split = await annotate(helper);
+    helper.close();
+    expect(port.requests).toEqual(['helper-init', 'helper-annotate']);
+    expect(alone.workers).toBe(1);
+    expect(split.workers).toBe(2);
+    expect(split.pairs.length).toBe(prompts.length);
+    expect(split.pairs.map((p) => p.prompt)).toEqual(alone.pairs.map((p) => p.prompt));
+    expect(split.pairs.map((p) => p.margin)).toEqual(alone.pairs.map((p) => p.margin));
+    split.pairs.forEach((p, i) => {
+      expect(Array.from(p.winner)).toEqual(Array.from(alone.pairs[i].winner));
+      expect(Array.from(p.loser)).toEqual(Array.from(alone.pairs[i].loser));
+      expect(Array.from(p.winnerImage)).toEqual(Array.from(alone.pairs[i].winnerImage));
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a helper that fails mid-round costs time, not the round: this worker samples its chunks, the same pairs', async () => {
+    const before = tf.memory().numTensors;
+    const alone = await annotate();
+    const port = inProcessPort({ failAfterInit: true });
+    const helper = remoteHelper(() => port, base);
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (m: string) => void warnings.push(m);
+    try {
+      const split = await annotate(helper);
+      expect(split.workers).toBe(1);
+      expect(split.pairs.map((p) => p.margin)).toEqual(alone.pairs.map((p) => p.margin));
+      // Broken for good: the next round does not wait on it.
+      await expect(helper.annotate({ generator: base.params, judge: base.params, prompts, chunks: [[0]], settings, round: 1 })).rejects.toThrow(/crashed/);
+    } finally {
+      console.warn = warn;
+      helper.close();
+    }
+    expect(warnings.join(' ')).toMatch(/second worker failed.*crashed/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
