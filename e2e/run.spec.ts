@@ -87,9 +87,11 @@ test('two tiny rounds run live; a reload mid-run and Resume finish the run; the 
   await expect(page.getByTestId('round-card')).toHaveCount(2);
   const round1 = page.locator('[data-testid="round-card"][data-round="1"]');
   await expect(round1.getByTestId('round-grid')).toHaveAttribute('data-cells', '8');
-  // On two or more cores the model worker started a helper worker for half of the candidates.
+  // On two or more cores the model worker started a helper worker for half of the candidates and
+  // of every DPO step: round 0 (before the reload) and round 1 (after Resume) both used it.
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   await expect(round1.getByTestId('round-workers')).toHaveAttribute('data-workers', cores >= 2 ? '2' : '1');
+  await expect(page.locator('[data-testid="round-card"][data-round="0"]').getByTestId('round-workers')).toHaveAttribute('data-workers', cores >= 2 ? '2' : '1');
   const selfPairs = Number(await round1.getByTestId('self-pairs').getAttribute('data-count'));
   expect(selfPairs).toBeGreaterThan(0);
   // The self pairs lie in a grid: several share a row.

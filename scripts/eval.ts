@@ -77,7 +77,6 @@ const spec = {
   'candidate-noise-share': { default: -1, help: 'override the share of variance a prompt\'s SAIL candidates draw from one common noise, 0..1 (0: independent)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds | none (its last check within the drift bound)' },
   'prior-source': { default: '', help: 'override what the prior term denoises: real (the anchor emoji) | samples (the base model\'s samples of the anchor prompts)' },
-  'judge-weights': { default: '', help: 'override which weights of a round label the next round\'s candidates: kept (early-stopped) | trained (every step of the round, a labeller only)' },
   'drift-budget': { default: '', help: 'override how the drift bound is spent over rounds: whole (each round up to it) | per-round (round r up to bound (r+1)/(rounds+1))' },
   quick: { default: false, help: 'tiny settings for CI (1 repeat, 1 round, 4 prompts, 2 DDIM steps); explicit options still win' },
   model: { default: 'public/models/base', help: 'base checkpoint folder' },
@@ -140,11 +139,6 @@ function budgetArg(v: string): 'whole' | 'per-round' {
   return v;
 }
 
-function judgeWeightsArg(v: string): 'kept' | 'trained' {
-  if (v !== 'kept' && v !== 'trained') throw new Error(`--judge-weights is kept or trained, not "${v}"`);
-  return v;
-}
-
 function priorSourceArg(v: string): 'real' | 'samples' {
   if (v !== 'real' && v !== 'samples') throw new Error(`--prior-source is real or samples, not "${v}"`);
   return v;
@@ -189,7 +183,6 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('candidate-noise-share') ? { candidateNoiseShare: shareArg(num(args['candidate-noise-share'])) } : {}),
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
       ...(given('prior-source') ? { priorSource: priorSourceArg(String(args['prior-source'])) } : {}),
-      ...(given('judge-weights') ? { judgeWeights: judgeWeightsArg(String(args['judge-weights'])) } : {}),
       ...(given('drift-budget') ? { driftBudget: budgetArg(String(args['drift-budget'])) } : {}),
       ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
     },

@@ -6,19 +6,23 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSchedule } from '../src/core/diffusion/schedule';
 import type { Checkpoint } from '../src/core/model/ldm';
-import { candidateChunks, selfAnnotate, type SailSettings } from '../src/core/sail/loop';
+import { candidateChunks, selfAnnotate, trainDpoRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import type { AnchorSet } from '../src/core/sail/safety';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { createHelperService, remoteHelper, type HelperPort, type HelperReply } from '../src/core/service/helperService';
 import { loadCheckpointDir } from '../scripts/lib/checkpointFs';
-import { useBackend } from './helpers';
+import { lightDarkPairs, useBackend } from './helpers';
 
 let base: Checkpoint;
+let anchor: AnchorSet;
+let pairs: PreferencePair[];
 const prompts = ['grinning face', 'red heart', 'dog face', 'rocket', 'banana', 'ghost', 'frog face', 'tree', 'baby', 'soccer ball', 'red apple', 'warning sign'];
 const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, candidatesPerPrompt: 8, rewardDraws: 3, ddimSteps: 2, minSignAgreement: 0, selfKeepFraction: 1 };
 
 beforeAll(async () => {
   await useBackend('wasm');
   base = loadCheckpointDir('test/fixtures/tiny-base');
+  ({ anchor, pairs } = await lightDarkPairs(base, 320));
 });
 
 /** A helper "worker" in this process: the helper service behind a port, replies on a later turn. */
@@ -89,6 +93,70 @@ describe('a helper worker for the candidates', () => {
       helper.close();
     }
     expect(warnings.join(' ')).toMatch(/second worker failed.*crashed/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('a helper worker for half of every DPO step', () => {
+  const dpo: SailSettings = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 6, batchSize: 7, checksPerRound: 2, patience: 0, priorBatch: 5, driftBound: 10, heldOutFraction: 0.25 };
+  const train = (helper?: Parameters<typeof trainDpoRound>[0]['helper']) =>
+    trainDpoRound({ base, schedule: makeSchedule(base.config.schedule), start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: dpo, round: 0, anchor, helper });
+
+  it('trains the round one worker trains, up to float rounding (odd batch and prior counts), leaving no tensor behind', async () => {
+    const before = tf.memory().numTensors;
+    const alone = await train();
+    const port = inProcessPort();
+    const helper = remoteHelper(() => port, base);
+    const split = await train(helper);
+    helper.close();
+    expect(port.requests.filter((k) => k === 'helper-gradient')).toHaveLength(dpo.stepsPerRound);
+    expect(port.requests.filter((k) => k === 'helper-begin-round')).toHaveLength(1);
+    expect(split.curve).toHaveLength(alone.curve.length);
+    split.curve.forEach((p, i) => {
+      expect(p.implicitAccuracy).toBe(alone.curve[i].implicitAccuracy);
+      expect(Math.abs(p.loss - alone.curve[i].loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(alone.curve[i].loss)));
+    });
+    // Adam moves a weight whose gradient is near zero by sign(m)/sqrt(v) x lr, so rounding can flip
+    // single weights; over the whole UNet the two rounds agree: the difference is a sliver of the move.
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    let diff = 0;
+    let move = 0;
+    for (const n of unet) {
+      const [a, b, o] = [await alone.params[n].data(), await split.params[n].data(), await base.params[n].data()];
+      a.forEach((v, i) => {
+        diff += (v - b[i]) ** 2;
+        move += (v - o[i]) ** 2;
+      });
+    }
+    expect(Math.sqrt(move)).toBeGreaterThan(1e-3);
+    expect(Math.sqrt(diff) / Math.sqrt(move)).toBeLessThan(0.005);
+    for (const r of [alone, split]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a helper that fails mid-round: this worker trains on the whole batch from then on, the same round', async () => {
+    const before = tf.memory().numTensors;
+    const alone = await train();
+    const port = inProcessPort();
+    const helper = remoteHelper(() => port, base);
+    // Steps 1 and 2 on the helper; from step 3 it fails, as a crashed worker's requests do.
+    let calls = 0;
+    const failing = { ...helper, gradient: (r: Parameters<typeof helper.gradient>[0]) => (++calls >= 3 ? Promise.reject(new Error('crashed (test)')) : helper.gradient(r)) };
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (m: string) => void warnings.push(m);
+    let split: Awaited<ReturnType<typeof train>>;
+    try {
+      split = await train(failing);
+    } finally {
+      console.warn = warn;
+      helper.close();
+    }
+    expect(calls).toBe(3); // not asked again after it failed
+    expect(warnings.join(' ')).toMatch(/second worker failed.*crashed.*whole batch/);
+    expect(split.curve).toHaveLength(alone.curve.length);
+    split.curve.forEach((p, i) => expect(Math.abs(p.loss - alone.curve[i].loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(alone.curve[i].loss))));
+    for (const r of [alone, split]) Object.values(r.params).forEach((t) => t.dispose());
     expect(tf.memory().numTensors).toBe(before);
   });
 });

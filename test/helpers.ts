@@ -3,6 +3,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend';
 import { makeConfig, type ModelConfig } from '../src/core/model/config';
 import { initParams, type Checkpoint } from '../src/core/model/ldm';
+import { cutAtlas } from '../src/core/data/atlas';
+import { anchorSetFor } from '../src/core/sail/anchor';
+import { encodeToLatents, type PreferencePair } from '../src/core/sail/loop';
+import type { AnchorSet } from '../src/core/sail/safety';
+import { loadEmojiDataset } from '../scripts/lib/png';
 
 export const TINY_VOCAB = ['grinning', 'face', 'dog', 'frog', 'cat', 'red', 'heart', 'flag'];
 
@@ -24,4 +29,19 @@ export function tinyCheckpoint(seed = 1): Checkpoint {
 export function memorySnapshot(): { tensors: number; bytes: number } {
   const m = tf.memory();
   return { tensors: m.numTensors, bytes: m.numBytes };
+}
+
+/**
+ * Real emoji as synthetic preference pairs (each emoji lightened beats it darkened) and the anchor
+ * set a run is held to: every 16th of the first `first` pretraining ids.
+ */
+export async function lightDarkPairs(base: Checkpoint, first: number): Promise<{ anchor: AnchorSet; pairs: PreferencePair[]; prompts: string[] }> {
+  const data = loadEmojiDataset('public/data');
+  const anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 }, 16);
+  const ids = data.manifest.splits.pretrain.slice(0, first).filter((_, i) => i % 16 === 0);
+  const images = cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
+  const w = await encodeToLatents(base, images.map((v) => 0.6 * v + 0.4));
+  const l = await encodeToLatents(base, images.map((v) => 0.6 * v - 0.4));
+  const prompts = ids.map((id) => data.manifest.records[id].prompt);
+  return { anchor, prompts, pairs: prompts.map((prompt, i) => ({ prompt, winner: w[i], loser: l[i] })) };
 }

@@ -4,14 +4,13 @@
 // learning rate wrecks while the round before it is kept.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cutAtlas } from '../src/core/data/atlas';
 import { makeSchedule } from '../src/core/diffusion/schedule';
 import { cloneParams } from '../src/core/io/checkpoint';
 import type { Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
-import { anchorIds, anchorSetFor } from '../src/core/sail/anchor';
+import { anchorIds } from '../src/core/sail/anchor';
 import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
-import { DriftError, encodeToLatents, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
   anchorBatch,
@@ -31,7 +30,7 @@ import {
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { loadCheckpointDir } from '../scripts/lib/checkpointFs';
 import { loadEmojiDataset } from '../scripts/lib/png';
-import { useBackend } from './helpers';
+import { lightDarkPairs, useBackend } from './helpers';
 
 let base: Checkpoint;
 let anchor: AnchorSet;
@@ -41,14 +40,7 @@ let prompts: string[];
 beforeAll(async () => {
   await useBackend('wasm');
   base = loadCheckpointDir('test/fixtures/tiny-base');
-  const data = loadEmojiDataset('public/data');
-  anchor = await anchorSetFor(base, data.manifest, { pixels: data.atlasRGBA, width: data.width, channels: 4 }, 16);
-  const ids = data.manifest.splits.pretrain.slice(0, 256).filter((_, i) => i % 16 === 0);
-  const images = cutAtlas(data.atlasRGBA, data.width, 4, data.manifest.columns, ids);
-  const w = await encodeToLatents(base, images.map((v) => 0.6 * v + 0.4));
-  const l = await encodeToLatents(base, images.map((v) => 0.6 * v - 0.4));
-  prompts = ids.map((id) => data.manifest.records[id].prompt);
-  pairs = prompts.map((prompt, i) => ({ prompt, winner: w[i], loser: l[i] }));
+  ({ anchor, pairs, prompts } = await lightDarkPairs(base, 256));
 });
 
 describe('learning-rate schedule', () => {
@@ -342,33 +334,4 @@ describe('a later round', () => {
     for (const r of [against, along]) Object.values(r.params).forEach((t) => t.dispose());
     expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });
-});
-
-describe("a labeller trained past early stopping (judgeWeights 'trained')", () => {
-  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 8, batchSize: 4, checksPerRound: 4, patience: 1 };
-
-  it('keeps the early-stopped weights and returns the weights of every step as the scorer, leaking nothing', async () => {
-    const schedule = makeSchedule(base.config.schedule);
-    const memBefore = tf.memory();
-    const train = (s: SailSettings, trainScorer: boolean) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: s, round: 0, anchor, trainScorer });
-    const stopped = await train(settings, true);
-    const plain = await train(settings, false);
-    // Checks never change training: the same run never stopped and judged on nothing keeps its last step.
-    const whole = await train({ ...settings, patience: 0, heldOutCriterion: 'none', driftBound: 1e9 }, false);
-    expect(plain.scorer).toBeNull();
-    expect(stopped.curve).toHaveLength(settings.stepsPerRound);
-    expect(whole.kept!.step).toBe(settings.stepsPerRound);
-    // The scorer is the never-stopped run's last weights, bit for bit; the kept weights are the plain round's.
-    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
-    for (const n of unet) {
-      expect(Array.from(await stopped.scorer![n].data())).toEqual(Array.from(await whole.params[n].data()));
-      expect(Array.from(await stopped.params[n].data())).toEqual(Array.from(await plain.params[n].data()));
-    }
-    expect(stopped.kept!.step).toBe(plain.kept!.step);
-    expect(stopped.checks.map((c) => c.step)).toEqual(plain.checks.map((c) => c.step));
-    if (plain.stoppedEarly) expect(plain.curve.length).toBeLessThan(settings.stepsPerRound);
-    for (const p of [stopped.params, stopped.scorer!, plain.params, whole.params]) Object.values(p).forEach((t) => t.dispose());
-    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
-  });
-
 });

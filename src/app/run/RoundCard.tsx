@@ -52,11 +52,9 @@ export function RoundCard({
           {record.droppedPairs > 0 && `, ${record.droppedPairs} left out by the confidence gate`}
           {record.selfKeptShare !== undefined && ` (${Math.round(100 * record.selfKeptShare)}% of candidate pairs kept)`} · implicit accuracy{' '}
           {(record.implicitAccuracy * 100).toFixed(0)}% · {formatMs(record.timing.totalMs)}
-          {round.round > 0 && (
-            <span data-testid="round-workers" data-workers={record.timing.workers ?? 1}>
-              {(record.timing.workers ?? 1) > 1 ? ` · candidates sampled on ${record.timing.workers} workers` : ''}
-            </span>
-          )}
+          <span data-testid="round-workers" data-workers={record.timing.workers ?? 1}>
+            {(record.timing.workers ?? 1) > 1 ? ` · on ${record.timing.workers} workers (cores)` : ''}
+          </span>
         </span>
         {record.kept && (
           <span className="muted" data-testid="round-kept" data-step={record.kept.step} data-drift={record.kept.drift} data-held-out-accuracy={record.kept.heldOutAccuracy ?? ''}>

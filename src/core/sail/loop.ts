@@ -14,13 +14,15 @@ import { initialNoise, sampleLatents, toRgba, CancelledError } from '../generate
 import { disposeParams, gaussianArray, type Params } from '../model/layers';
 import { decodeLatents, encodeImages, paramNames, textStates, type Checkpoint } from '../model/ldm';
 import { hashSeed, mulberry32 } from '../random';
-import { adamInit, adamStep, disposeAdam } from '../train';
+import { adamApply, adamInit, adamStep, disposeAdam, flatConcat } from '../train';
+import { shardGradient, sliceShard, type GradientHelper, type ShardGradient, type ShardLossSettings, type StepShard } from './shardStep';
 import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, winnerLoserMse, type DpoBatch } from './dpo';
 import { rankedMixup } from './mixup';
 import { rankedSelfPairs, type PairingMode } from './pairing';
 import { implicitRewardsPerDraw, meanOverDraws, rewardAccuracyByTimestep, rewardDraws, type BucketAccuracy } from './reward';
 import {
   anchorBatch,
+  anchorBatchData,
   anchorFromPairs,
   chooseCheck,
   disposeDenoiseBatch,
@@ -126,14 +128,6 @@ export interface SailSettings {
    * On the shipped base a higher scale draws a prompt's samples further apart (docs/base-model.md).
    */
   candidateGuidance?: number;
-  /**
-   * Which weights of a round label the next round's candidates (with judge 'current'): 'kept', the
-   * round's kept (early-stopped, drift-bounded) weights; 'trained', the weights after all of the
-   * round's steps, trained on past early stopping and the drift bound: a labeller, never shipped.
-   * A handful of early-stopped steps barely moves the policy from the base, so its implicit reward
-   * is mostly noise (absent: 'kept').
-   */
-  judgeWeights?: 'kept' | 'trained';
 }
 
 /** A preference pair ready for training: scaled latents of winner and loser. */
@@ -181,7 +175,7 @@ export interface RoundRecord {
   timestepAccuracy?: BucketAccuracy[];
   /** Mean implicit accuracy over the last quarter of the round's steps. */
   implicitAccuracy: number;
-  /** workers: how many workers sampled and scored the round's candidates (absent: 1). */
+  /** workers: how many workers the round's sampling, scoring and training were split over (absent: 1). */
   timing: { generateMs: number; scoreMs: number; trainMs: number; totalMs: number; workers?: number };
 }
 
@@ -241,8 +235,8 @@ export interface RunSailOptions {
   onRoundDone: (round: FinishedRound) => Promise<void>;
   onEvent?: (e: SailEvent) => void;
   isCancelled?: () => boolean;
-  /** A second worker that samples and scores half of each round's candidates (the same pairs either way). */
-  helper?: CandidateHelper;
+  /** A second worker that samples and scores half of each round's candidates (the same pairs either way) and differentiates half of every DPO step. */
+  helper?: CandidateHelper & GradientHelper;
 }
 
 /** Scaled latents of images in [-1,1] RGB [n,32,32,3] -> per-image Float32Arrays (in chunks). */
@@ -288,6 +282,25 @@ function disposeDpoBatch(b: DpoBatch): void {
   tf.dispose([b.winners, b.losers, b.noise, b.text.tokens, b.text.mask, b.text.pooled]);
 }
 
+/** Float32Arrays joined end to end. */
+function concatArrays(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** params[names] flat, in order, as values (a copy the caller owns). */
+async function flatValuesOf(params: Params, names: string[]): Promise<Float32Array> {
+  const flat = flatConcat(params, names);
+  const values = (await flat.data()) as Float32Array;
+  flat.dispose();
+  return values;
+}
+
 /** (t, e) draws per held-out pair in a check. */
 const HELD_OUT_DRAWS = 4;
 /** Anchor items (x 2 fixed draws each) of the drift measure. */
@@ -301,8 +314,8 @@ export interface TrainedRound {
   kept: RoundCheck | null;
   stoppedEarly?: string;
   heldOut: PreferencePair[];
-  /** With trainScorer: the weights after every step of the round (null when not asked for). */
-  scorer: Params | null;
+  /** Workers that differentiated the round's steps: 2 while a helper answered to the end, else 1. */
+  workers: number;
 }
 
 /**
@@ -322,8 +335,8 @@ export async function trainDpoRound(opts: {
   settings: SailSettings;
   round: number;
   anchor?: AnchorSet;
-  /** Train every step (past early stopping and the drift stop) and return the last weights as `scorer`. */
-  trainScorer?: boolean;
+  /** A second worker that differentiates half of every step (shardStep.ts); the same step up to float rounding. */
+  helper?: GradientHelper;
   onStep?: (p: StepPoint) => void;
   onCheck?: (c: RoundCheck) => void;
   isCancelled?: () => boolean;
@@ -346,7 +359,6 @@ export async function trainDpoRound(opts: {
   let keptCheck: RoundCheck | null = null;
   let keptWeights: Params | null = null;
   let stoppedEarly: string | undefined;
-  let stopped = false;
   const total = plans.length;
   const checkEvery = Math.max(1, Math.round(total / Math.max(1, settings.checksPerRound)));
 
@@ -361,6 +373,16 @@ export async function trainDpoRound(opts: {
   // so a later round can be compared with the one it started from.
   const heldRef = held ? tf.tidy(() => mseDifference(base.params, config, schedule, held)) : null;
   const baseDriftMse = driftBatch ? await meanDenoiseMse(base.params, config, schedule, driftBatch) : NaN;
+  const lossSettings: ShardLossSettings = { beta: settings.beta, positiveWeight: settings.positiveWeight, priorWeight: settings.priorWeight };
+  let helperLive = false;
+  if (opts.helper) {
+    try {
+      await opts.helper.beginRound({ names, reference: await flatValuesOf(opts.reference, names) });
+      helperLive = true;
+    } catch (err) {
+      console.warn(`The second worker could not start the round (${err instanceof Error ? err.message : String(err)}); this one trains alone.`);
+    }
+  }
 
   const check = async (step: number): Promise<RoundCheck> => {
     let heldOutAccuracy: number | null = null;
@@ -407,33 +429,68 @@ export async function trainDpoRound(opts: {
       const pairs = [...plans[step].self.map((i) => opts.selfPairs[i]), ...plans[step].seed.map((i) => seedTrain[i])];
       const b = pairs.length;
       const rand = mulberry32(hashSeed(settings.seed, round, 2, step));
-      const batch: DpoBatch = {
-        winners: stack(pairs.map((p) => p.winner), shape),
-        losers: stack(pairs.map((p) => p.loser), shape),
-        text: textStates(base, pairs.map((p) => p.prompt)),
-        timesteps: Int32Array.from({ length: b }, () => Math.floor(rand() * config.schedule.trainSteps)),
-        noise: tf.tensor4d(gaussianArray(b * per, hashSeed(settings.seed, round, 3, step)), [b, ...shape]),
-      };
-      const prior: DenoiseBatch | null = settings.priorWeight > 0 ? anchorBatch(base, priorSet, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
-      const reference = tf.tidy(() => winnerLoserMse(opts.reference, config, schedule, batch));
-      let inside: tf.Tensor1D | null = null;
+      const timesteps = Int32Array.from({ length: b }, () => Math.floor(rand() * config.schedule.trainSteps));
+      const noiseValues = gaussianArray(b * per, hashSeed(settings.seed, round, 3, step));
       const lr = learningRateAt(step, total, settings.learningRate, settings.warmupFraction, settings.finalLrFraction);
-      const { loss } = await adamStep(policy, names, adam, { lr, clipNorm: 1 }, (p) => {
-        const i = dpoPositiveInside(winnerLoserMse(p, config, schedule, batch), reference, settings.beta, settings.positiveWeight);
-        inside = tf.keep(i);
-        const dpo = dpoLossFromInside(i);
-        return prior ? (tf.add(dpo, tf.mul(tf.mean(denoiseMse(p, config, schedule, prior)), settings.priorWeight)) as tf.Scalar) : dpo;
-      });
-      const stats = await dpoStats(inside!);
-      tf.dispose([inside!, reference.w, reference.l]);
-      disposeDpoBatch(batch);
-      if (prior) disposeDenoiseBatch(prior);
+      let loss: number;
+      let stats: Awaited<ReturnType<typeof dpoStats>>;
+      if (helperLive && b >= 2) {
+        // Half of the pairs and of the prior items differentiated on the helper worker, at the same weights.
+        const priorData = settings.priorWeight > 0 ? anchorBatchData(base, priorSet, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
+        const whole: StepShard = { winners: concatArrays(pairs.map((p) => p.winner)), losers: concatArrays(pairs.map((p) => p.loser)), prompts: pairs.map((p) => p.prompt), timesteps, noise: noiseValues, prior: priorData };
+        const pb = priorData?.prompts.length ?? 0;
+        const [half, priorHalf] = [Math.ceil(b / 2), Math.ceil(pb / 2)];
+        const shardOpts = { base, schedule, policy, reference: opts.reference, names, totals: { pairs: b, prior: Math.max(1, pb) }, settings: lossSettings };
+        const remote = opts.helper!.gradient({ weights: await flatValuesOf(policy, names), shard: sliceShard(whole, half, b, priorHalf, pb), totals: shardOpts.totals, settings: lossSettings });
+        remote.catch(() => undefined); // seen below
+        const mine = await shardGradient({ ...shardOpts, shard: sliceShard(whole, 0, half, 0, priorHalf) });
+        let theirs: ShardGradient;
+        try {
+          const r = await remote;
+          theirs = { loss: r.loss, grad: tf.tensor1d(r.grad), inside: r.inside };
+        } catch (err) {
+          helperLive = false;
+          console.warn(`The second worker failed (${err instanceof Error ? err.message : String(err)}); this one trains on the whole batch.`);
+          theirs = await shardGradient({ ...shardOpts, shard: sliceShard(whole, half, b, priorHalf, pb) });
+        }
+        const grad = tf.add(mine.grad, theirs.grad) as tf.Tensor1D;
+        tf.dispose([mine.grad, theirs.grad]);
+        try {
+          await adamApply(policy, names, adam, { lr, clipNorm: 1 }, grad);
+        } finally {
+          grad.dispose();
+        }
+        loss = mine.loss + theirs.loss;
+        const inside = tf.tensor1d(Float32Array.from([...mine.inside, ...theirs.inside]));
+        stats = await dpoStats(inside);
+        inside.dispose();
+      } else {
+        const batch: DpoBatch = {
+          winners: stack(pairs.map((p) => p.winner), shape),
+          losers: stack(pairs.map((p) => p.loser), shape),
+          text: textStates(base, pairs.map((p) => p.prompt)),
+          timesteps,
+          noise: tf.tensor4d(noiseValues, [b, ...shape]),
+        };
+        const prior: DenoiseBatch | null = settings.priorWeight > 0 ? anchorBatch(base, priorSet, hashSeed(settings.seed, round, 4, step), settings.priorBatch) : null;
+        const reference = tf.tidy(() => winnerLoserMse(opts.reference, config, schedule, batch));
+        let inside: tf.Tensor1D | null = null;
+        ({ loss } = await adamStep(policy, names, adam, { lr, clipNorm: 1 }, (p) => {
+          const i = dpoPositiveInside(winnerLoserMse(p, config, schedule, batch), reference, settings.beta, settings.positiveWeight);
+          inside = tf.keep(i);
+          const dpo = dpoLossFromInside(i);
+          return prior ? (tf.add(dpo, tf.mul(tf.mean(denoiseMse(p, config, schedule, prior)), settings.priorWeight)) as tf.Scalar) : dpo;
+        }));
+        stats = await dpoStats(inside!);
+        tf.dispose([inside!, reference.w, reference.l]);
+        disposeDpoBatch(batch);
+        if (prior) disposeDenoiseBatch(prior);
+      }
       if (!Number.isFinite(loss)) throw new NonFiniteLossError(round, step, loss);
       const point = { step: step + 1, loss: stats.loss, implicitAccuracy: stats.implicitAccuracy, rewardMargin: stats.rewardMargin };
       curve.push(point);
       opts.onStep?.(point);
-      // Checks only until the kept weights are chosen (a scorer trains on unchecked).
-      if (!stopped && ((step + 1) % checkEvery === 0 || step + 1 === total)) {
+      if ((step + 1) % checkEvery === 0 || step + 1 === total) {
         const c = await check(step + 1);
         checks.push(c);
         opts.onCheck?.(c);
@@ -441,16 +498,14 @@ export async function trainDpoRound(opts: {
         if (best === c) remember(c);
         if (step + 1 < total && shouldStopEarly(checks, settings.patience, guardKey)) {
           stoppedEarly = `${guardKey === 'seedLoss' ? 'seed-pair loss' : guardKey === 'heldOutSoftError' ? 'held-out soft error' : 'held-out loss'} did not improve for ${settings.patience} checks (step ${step + 1} of ${total})`;
-          stopped = true;
+          break;
         }
         // Far past the bound twice in a row: more steps will not bring it back.
         const last2 = checks.slice(-2);
-        if (!stopped && step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * bound)) {
+        if (step + 1 < total && last2.length === 2 && last2.every((x) => x.drift > 2 * bound)) {
           stoppedEarly = `drift passed twice the bound (step ${step + 1} of ${total})`;
-          stopped = true;
+          break;
         }
-        // The kept weights are chosen; a scorer trains on to the round's last step.
-        if (stopped && !opts.trainScorer) break;
       }
       // A macrotask turn per step: on wasm awaited reads never yield one, and a worker would not
       // read a cancel message until the round ended.
@@ -476,13 +531,11 @@ export async function trainDpoRound(opts: {
     keptCheck = null;
   }
   // The kept weights: the chosen check's, or the start's (kept at step 0, or the round refused).
-  let scorer: Params | null = null;
-  if (opts.trainScorer) scorer = cloneParams(policy);
   for (const n of names) {
     policy[n].dispose();
     policy[n] = keptWeights ? keptWeights[n] : tf.clone(opts.start[n]);
   }
-  return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut, scorer };
+  return { params: policy, curve, checks, kept: keptCheck, stoppedEarly, heldOut, workers: helperLive ? 2 : 1 };
 }
 
 /**
@@ -697,9 +750,6 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   if (opts.seedPairs.length === 0 && firstRound === 0) throw new Error('Round 0 needs seed pairs: label or upload some first');
   if (settings.judge === 'round0' && firstRound > 1 && !round0) throw new Error('Resuming with the round-0 judge needs the round-0 checkpoint');
   const keep = (p: Params) => p === base.params || p === round0;
-  // The next round's labeller when settings.judgeWeights is 'trained' (null: label with `current`).
-  // Not persisted: a run resumed after a reload labels its next round with the kept weights.
-  let scorer: Params | null = null;
   // The base's own samples of the anchor prompts for the prior term, made once per run (deterministic).
   const anchor = await ensurePriorSamples(base, opts.anchor, settings, opts.isCancelled);
 
@@ -716,7 +766,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         const pool = opts.promptPools[round - 1];
         if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
         opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
-        const judge = settings.judge === 'round0' ? round0! : (scorer ?? current);
+        const judge = settings.judge === 'round0' ? round0! : current;
         let scoring = false;
         const annotated = await selfAnnotate({
           base,
@@ -750,14 +800,12 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         settings,
         round,
         anchor,
-        trainScorer: settings.judgeWeights === 'trained' && settings.judge === 'current' && round < settings.rounds,
+        helper: opts.helper,
         isCancelled: opts.isCancelled,
         onStep: (p) => opts.onEvent?.({ type: 'step', round, total: settings.stepsPerRound, ...p }),
         onCheck: (c) => opts.onEvent?.({ type: 'check', round, ...c }),
       });
       const { params, curve, checks } = trained;
-      if (scorer) disposeParams(scorer);
-      scorer = trained.scorer;
       if (!trained.kept) {
         disposeParams(params);
         throw new DriftError(round, checks, roundDriftBound(settings, round));
@@ -789,7 +837,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         stoppedEarly: trained.stoppedEarly,
         timestepAccuracy,
         implicitAccuracy: tail.reduce((s, p) => s + p.implicitAccuracy, 0) / tail.length,
-        timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started, ...(workers > 1 ? { workers } : {}) },
+        timing: { generateMs, scoreMs, trainMs, totalMs: Date.now() - started, ...(Math.max(workers, trained.workers) > 1 ? { workers: Math.max(workers, trained.workers) } : {}) },
       };
       await opts.onRoundDone({ round, params, record, selfPairs });
       opts.onEvent?.({ type: 'round-done', round, record });
@@ -801,12 +849,10 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
   } catch (e) {
     // A cancel or a failure: free what the run holds (finished rounds were already handed to
     // onRoundDone, which persisted them).
-    if (scorer) disposeParams(scorer);
     if (current !== base.params) disposeParams(current);
     if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
     throw e;
   }
-  if (scorer) disposeParams(scorer);
   if (round0 && round0 !== current && round0 !== base.params) disposeParams(round0);
   return { params: current, records };
 }

@@ -85,6 +85,19 @@ export interface DenoiseBatch {
  * undefined), each with a timestep and a noise fixed by the seed.
  */
 export function anchorBatch(base: Checkpoint, anchor: AnchorSet, seed: number, count?: number, timesteps?: [number, number]): DenoiseBatch {
+  return denoiseBatchOf(base, anchorBatchData(base, anchor, seed, count, timesteps));
+}
+
+/** A denoising batch as plain arrays (what a helper worker is sent): latents, noise, timesteps, prompts. */
+export interface DenoiseData {
+  x0: Float32Array;
+  noise: Float32Array;
+  timesteps: Int32Array;
+  prompts: string[];
+}
+
+/** anchorBatch's items as arrays: the same draws. */
+export function anchorBatchData(base: Checkpoint, anchor: AnchorSet, seed: number, count?: number, timesteps?: [number, number]): DenoiseData {
   const config = base.config;
   const n = anchor.latents.length;
   if (n === 0) throw new Error('The anchor set is empty');
@@ -97,10 +110,23 @@ export function anchorBatch(base: Checkpoint, anchor: AnchorSet, seed: number, c
   const data = new Float32Array(idx.length * per);
   idx.forEach((k, i) => data.set(anchor.latents[k], i * per));
   return {
-    x0: tf.tensor4d(data, [idx.length, s, s, c]),
-    noise: tf.tensor4d(gaussianArray(idx.length * per, hashSeed(seed, 6)), [idx.length, s, s, c]),
+    x0: data,
+    noise: gaussianArray(idx.length * per, hashSeed(seed, 6)),
     timesteps: Int32Array.from(idx, () => lo + Math.floor(rand() * (hi - lo + 1))),
-    text: textStates(base, idx.map((k) => anchor.prompts[k])),
+    prompts: idx.map((k) => anchor.prompts[k]),
+  };
+}
+
+/** The tensors of a denoising batch given as arrays (text states from the base's frozen text encoder). */
+export function denoiseBatchOf(base: Checkpoint, d: DenoiseData): DenoiseBatch {
+  const s = base.config.latentSize;
+  const c = base.config.autoencoder.latentChannels;
+  const count = d.prompts.length;
+  return {
+    x0: tf.tensor4d(d.x0, [count, s, s, c]),
+    noise: tf.tensor4d(d.noise, [count, s, s, c]),
+    timesteps: d.timesteps,
+    text: textStates(base, d.prompts),
   };
 }
 

@@ -1,7 +1,8 @@
-// A second model worker for the candidates of a SAIL round (issue 11: both cores). The run's worker
-// hands it half of a round's chunks; it samples and scores them with annotateChunks on its own
-// copy of the base, on another core, and sends back latents and per-draw rewards. The same function
-// on the same seeded noise: the round's pairs are the ones one worker alone would make.
+// A second model worker for a SAIL run (issue 11: both cores). The run's worker hands it half of a
+// round's candidate chunks, which it samples and scores with annotateChunks on its own copy of the
+// base (the same function on the same seeded noise: the round's pairs are the ones one worker
+// alone would make), and half of every DPO step, which it differentiates with shardGradient at
+// the weights it is sent (the summed gradients are the step's, up to float rounding).
 //
 // The helper side (createHelperService) is what workers/helper.worker.ts runs; the run's side
 // (remoteHelper) is a CandidateHelper over a port to it. Both are plain modules: Node tests wire
@@ -13,14 +14,19 @@ import type { ModelConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/layers';
 import type { Checkpoint } from '../model/ldm';
 import { annotateChunks, type AnnotateRequest, type CandidateHelper, type ChunkAnnotation, type SailSettings } from '../sail/loop';
+import { shardGradient, type GradientHelper, type ShardLossSettings, type ShardTotals, type StepShard } from '../sail/shardStep';
+import { tensorsFromValues } from '../train';
 
 export type HelperRequest =
   | { kind: 'helper-init'; id: number; config: ModelConfig; weights: ArrayBuffer }
+  | { kind: 'helper-begin-round'; id: number; names: string[]; reference: ArrayBuffer }
+  | { kind: 'helper-gradient'; id: number; weights: ArrayBuffer; shard: StepShard; totals: ShardTotals; settings: ShardLossSettings }
   | { kind: 'helper-annotate'; id: number; generator: ArrayBuffer; judge: ArrayBuffer | null; prompts: string[]; chunks: number[][]; settings: SailSettings; round: number };
 
 export type HelperReply =
   | { kind: 'helper-ready'; id: number }
   | { kind: 'helper-annotated'; id: number; latents: ArrayBuffer[]; perDraw: ArrayBuffer[] }
+  | { kind: 'helper-gradient-done'; id: number; loss: number; grad: ArrayBuffer; inside: ArrayBuffer }
   | { kind: 'helper-error'; id: number; message: string };
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -33,6 +39,32 @@ export function createHelperService(options: {
   backend?: 'wasm' | 'current';
 }): { handle(req: HelperRequest): Promise<void>; dispose(): void } {
   let base: Checkpoint | undefined;
+  // A round's trained names, and the policy (sent every step) and frozen reference over the base's other parameters.
+  let names: string[] = [];
+  let policy: Params | null = null;
+  let reference: Params | null = null;
+  const releaseRound = () => {
+    for (const p of [policy, reference]) if (p) names.forEach((n) => p[n].dispose());
+    policy = reference = null;
+  };
+  /** The base's parameters with `names` taken from flat values (tensors this service owns). */
+  const withValues = (flat: ArrayBuffer, old: Params | null): Params => {
+    if (old) names.forEach((n) => old[n].dispose());
+    const tensors = tensorsFromValues(new Float32Array(flat), names.map((n) => base!.params[n].shape));
+    const p: Params = { ...base!.params };
+    names.forEach((n, i) => (p[n] = tensors[i]));
+    return p;
+  };
+
+  async function gradient(req: Extract<HelperRequest, { kind: 'helper-gradient' }>): Promise<void> {
+    if (!base || !reference) throw new Error('the helper has no round begun');
+    policy = withValues(req.weights, policy);
+    const r = await shardGradient({ base, schedule: makeSchedule(base.config.schedule), policy, reference, names, shard: req.shard, totals: req.totals, settings: req.settings });
+    const grad = ((await r.grad.data()) as Float32Array).slice().buffer as ArrayBuffer;
+    r.grad.dispose();
+    const inside = r.inside.slice().buffer as ArrayBuffer;
+    options.post({ kind: 'helper-gradient-done', id: req.id, loss: r.loss, grad, inside }, [grad, inside]);
+  }
 
   async function annotate(req: Extract<HelperRequest, { kind: 'helper-annotate' }>): Promise<void> {
     if (!base) throw new Error('the helper has no base model yet');
@@ -56,6 +88,7 @@ export function createHelperService(options: {
 
   return {
     dispose() {
+      releaseRound();
       if (base) disposeParams(base.params);
       base = undefined;
     },
@@ -63,11 +96,20 @@ export function createHelperService(options: {
       try {
         if (req.kind === 'helper-init') {
           if ((options.backend ?? 'wasm') === 'wasm') await initBackend({ preference: 'wasm', wasmPaths: options.wasmPaths, wasmThreads: 1 });
+          releaseRound();
           if (base) disposeParams(base.params);
           base = parseCheckpoint(req.config, req.weights);
           options.post({ kind: 'helper-ready', id: req.id });
         } else if (req.kind === 'helper-annotate') {
           await annotate(req);
+        } else if (req.kind === 'helper-begin-round') {
+          if (!base) throw new Error('the helper has no base model yet');
+          releaseRound();
+          names = req.names;
+          reference = withValues(req.reference, null);
+          options.post({ kind: 'helper-ready', id: req.id });
+        } else if (req.kind === 'helper-gradient') {
+          await gradient(req);
         } else {
           throw new Error(`unknown helper request ${JSON.stringify((req as { kind?: unknown }).kind)}`);
         }
@@ -94,7 +136,7 @@ const ownBuffer = (bytes: Uint8Array): ArrayBuffer => bytes.slice().buffer as Ar
  * ended by close(). A failed worker rejects every request from then on: the run then samples
  * those candidates itself (selfAnnotate), so a helper can slow a round but never break it.
  */
-export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): CandidateHelper & { close(): void } {
+export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): CandidateHelper & GradientHelper & { close(): void } {
   let port: HelperPort | null = null;
   let broken: string | null = null;
   let ready: Promise<void> | null = null;
@@ -143,6 +185,18 @@ export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): Candida
       );
       if (reply.kind !== 'helper-annotated') throw new Error(`unexpected helper reply ${reply.kind}`);
       return reply.latents.map((l, i) => ({ latents: new Float32Array(l), perDraw: new Float32Array(reply.perDraw[i]) }));
+    },
+    async beginRound(req: { names: string[]; reference: Float32Array }): Promise<void> {
+      await start();
+      const reference = ownBuffer(new Uint8Array(req.reference.buffer, req.reference.byteOffset, req.reference.byteLength));
+      await request({ kind: 'helper-begin-round', id: nextId++, names: req.names, reference }, [reference]);
+    },
+    async gradient(req) {
+      await start();
+      const weights = ownBuffer(new Uint8Array(req.weights.buffer, req.weights.byteOffset, req.weights.byteLength));
+      const reply = await request({ kind: 'helper-gradient', id: nextId++, weights, shard: req.shard, totals: req.totals, settings: req.settings }, [weights]);
+      if (reply.kind !== 'helper-gradient-done') throw new Error(`unexpected helper reply ${reply.kind}`);
+      return { loss: reply.loss, grad: new Float32Array(reply.grad), inside: new Float32Array(reply.inside) };
     },
     close() {
       port?.terminate();
