@@ -44,7 +44,11 @@ test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   const totalMs = Date.now() - started;
   const status = await page.getByTestId('run-status').getAttribute('data-status');
   const notice = (await page.getByTestId('run-notice').innerText().catch(() => '')).slice(0, 300);
-  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads, wasmThreads, status, notice };
+  // The worker's own timing of each kept round (a refused round has no card): phases and workers.
+  const rounds = await page.getByTestId('round-workers').evaluateAll((els) =>
+    els.map((el) => Object.fromEntries(['workers', 'generateMs', 'scoreMs', 'trainMs', 'totalMs'].map((k) => [k, Number(el.getAttribute(`data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`))]))),
+  );
+  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads, wasmThreads, status, notice, roundTiming: rounds };
   console.log(JSON.stringify(result));
   writeFileSync(allThreads ? 'bench/chromium-round-threads.json' : 'bench/chromium-round.json', `${JSON.stringify(result, null, 1)}\n`);
 });

@@ -52,7 +52,14 @@ export function RoundCard({
           {record.droppedPairs > 0 && `, ${record.droppedPairs} left out by the confidence gate`}
           {record.selfKeptShare !== undefined && ` (${Math.round(100 * record.selfKeptShare)}% of candidate pairs kept)`} · implicit accuracy{' '}
           {(record.implicitAccuracy * 100).toFixed(0)}% · {formatMs(record.timing.totalMs)}
-          <span data-testid="round-workers" data-workers={record.timing.workers ?? 1}>
+          <span
+            data-testid="round-workers"
+            data-workers={record.timing.workers ?? 1}
+            data-generate-ms={Math.round(record.timing.generateMs)}
+            data-score-ms={Math.round(record.timing.scoreMs)}
+            data-train-ms={Math.round(record.timing.trainMs)}
+            data-total-ms={Math.round(record.timing.totalMs)}
+          >
             {(record.timing.workers ?? 1) > 1 ? ` · on ${record.timing.workers} workers (cores)` : ''}
           </span>
         </span>

@@ -673,6 +673,9 @@ export async function selfAnnotate(opts: {
   const remote = theirs.length > 0 && opts.helper ? opts.helper.annotate(req(theirs)).then((r) => ((helperDone = true), r)) : null;
   // Never an unhandled rejection: a failed helper is seen (and its chunks redone) below.
   remote?.catch(() => undefined);
+  // One macrotask turn, so the request (the weights serialised over microtasks) is posted before
+  // this worker's own sampling starts: its wasm kernels would hold the microtasks back.
+  if (remote) await new Promise((resolve) => setTimeout(resolve, 0));
   let workers = remote ? 2 : 1;
   const progress = (phase: SailPhase, localDone: number) => opts.onProgress?.(phase, promptsIn(mine.slice(0, localDone)) + (helperDone ? promptsIn(theirs) : 0), prompts.length);
   const annotated: ChunkAnnotation[] = [];

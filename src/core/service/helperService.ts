@@ -140,6 +140,7 @@ export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): Candida
   let port: HelperPort | null = null;
   let broken: string | null = null;
   let ready: Promise<void> | null = null;
+  let started = false;
   let nextId = 1;
   const pending = new Map<number, { resolve: (r: HelperReply) => void; reject: (e: Error) => void }>();
 
@@ -169,6 +170,7 @@ export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): Candida
       port.onFail((message) => fail(`the helper worker failed: ${message}`));
       const weights = ownBuffer((await serializeCheckpoint(base)).safetensors);
       await request({ kind: 'helper-init', id: nextId++, config: base.config, weights }, [weights]);
+      started = true;
     })();
     return ready;
   };
@@ -191,12 +193,18 @@ export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): Candida
       const reference = ownBuffer(new Uint8Array(req.reference.buffer, req.reference.byteOffset, req.reference.byteLength));
       await request({ kind: 'helper-begin-round', id: nextId++, names: req.names, reference }, [reference]);
     },
-    async gradient(req) {
-      await start();
-      const weights = ownBuffer(new Uint8Array(req.weights.buffer, req.weights.byteOffset, req.weights.byteLength));
-      const reply = await request({ kind: 'helper-gradient', id: nextId++, weights, shard: req.shard, totals: req.totals, settings: req.settings }, [weights]);
-      if (reply.kind !== 'helper-gradient-done') throw new Error(`unexpected helper reply ${reply.kind}`);
-      return { loss: reply.loss, grad: new Float32Array(reply.grad), inside: new Float32Array(reply.inside) };
+    gradient(req) {
+      // Posted before this returns once the helper has started: the caller then computes its own
+      // share synchronously (wasm kernels do not yield), and a post left to a microtask would wait
+      // for all of it, so the two shares would run one after the other.
+      const send = () => {
+        const weights = ownBuffer(new Uint8Array(req.weights.buffer, req.weights.byteOffset, req.weights.byteLength));
+        return request({ kind: 'helper-gradient', id: nextId++, weights, shard: req.shard, totals: req.totals, settings: req.settings }, [weights]);
+      };
+      return (started ? send() : start().then(send)).then((reply) => {
+        if (reply.kind !== 'helper-gradient-done') throw new Error(`unexpected helper reply ${reply.kind}`);
+        return { loss: reply.loss, grad: new Float32Array(reply.grad), inside: new Float32Array(reply.inside) };
+      });
     },
     close() {
       port?.terminate();
