@@ -4,6 +4,8 @@
 //   npm run eval -- --oracle warm,bright --repeats 3 --out docs/results.md
 //   npm run eval -- --quick                       (tiny settings for CI, out/eval-quick.md)
 //   npm run eval -- --merge a.json,b.json --out docs/results.md
+import { remoteHelper } from '../src/core/service/helperService';
+import { nodeHelperPort } from './lib/helperPort';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -86,6 +88,7 @@ const spec = {
   notes: { default: '', help: 'a markdown file whose text goes into the report under "Findings" (written by a person after reading the tables)' },
   merge: { default: '', help: 'comma-separated JSONs of earlier runs: write one report from them, run nothing' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
+  threads: { default: 1, help: 'worker threads: 2 gives a helper thread half of every trained arm\'s DPO steps and of SAIL\'s candidates (another core; equal up to float rounding, so runs with 1 and 2 differ slightly)' },
 };
 
 const sd = DEFAULT_SAIL_SETTINGS;
@@ -309,11 +312,15 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
   };
   const records: RunRecord[] = [];
+  const threads = Number(args.threads);
+  if (threads !== 1 && threads !== 2) throw new Error(`--threads is 1 or 2, not ${args.threads}`);
+  const helper = threads === 2 ? remoteHelper(nodeHelperPort, base) : undefined;
   for (const settings of settingsList) {
     let bar: ProgressBar | undefined;
     let total = 0;
     const result = await runEvaluation({ base, classifier, prompts, plugins, anchor }, settings, {
       backend,
+      helper,
       onProgress: (e) => {
         total = e.total;
         bar ??= new ProgressBar(`eval ${settings.oracle}`, e.total);
@@ -325,6 +332,7 @@ async function main() {
     console.log(`\n${settings.oracle}: ${formatDuration(result.totalMs / 1000)}\n${quickTable(result)}\n`);
     writeReport(records, out, args.notes ? readFileSync(String(args.notes), 'utf8') : ''); // after each oracle, so a long run leaves its finished part
   }
+  helper?.close();
   console.log(`wrote ${out} (+ plots and ${out.replace(/\.md$/, '')}.json)`);
 }
 

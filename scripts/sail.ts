@@ -3,6 +3,9 @@
 // self pairs (pairs.zip, the upload format) and record.json. Rerunning the same command resumes
 // after the last finished round.
 //   npm run sail -- --pairs seed.zip --rounds 3 --out runs/sail
+import { availableParallelism } from 'node:os';
+import { remoteHelper } from '../src/core/service/helperService';
+import { nodeHelperPort } from './lib/helperPort';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePairsBytes, type PairRecord } from '../src/core/data/pairs';
@@ -47,6 +50,7 @@ const spec = {
   'positive-weight': { default: d.positiveWeight, help: 'DPO-Positive weight: penalises the winner\'s error rising above the reference\'s' },
   'drift-bound': { default: d.driftBound, help: 'largest rise of the denoising loss on real emoji over the base\'s that a kept round may have' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
+  threads: { default: availableParallelism() >= 2 ? 2 : 1, help: 'worker threads: 2 gives a helper thread (another core) half of every DPO step and of the candidates; 1 runs on this thread alone' },
 };
 
 async function readPairs(path: string, imageSize: number): Promise<PairRecord[]> {
@@ -135,6 +139,9 @@ async function main() {
   };
   const started = Date.now();
   const records_: RoundRecord[] = [];
+  const threads = Number(args.threads);
+  if (threads !== 1 && threads !== 2) throw new Error(`--threads is 1 or 2, not ${args.threads}`);
+  const helper = threads === 2 ? remoteHelper(nodeHelperPort, base) : undefined;
   const finished = await runSail({
     base,
     seedPairs,
@@ -142,6 +149,7 @@ async function main() {
     anchor,
     settings,
     resumeFrom,
+    helper,
     onEvent,
     onRoundDone: async ({ round, params, record, selfPairs }) => {
       const dir = join(out, `round-${round}`);
@@ -166,6 +174,7 @@ async function main() {
       throw e;
     },
   );
+  helper?.close();
   if (finished) console.log(finished);
   console.log(`SAIL finished in ${formatDuration((Date.now() - started) / 1000)}; rounds in ${out}`);
 }

@@ -160,3 +160,35 @@ describe('a helper worker for half of every DPO step', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('the helper on a Node worker thread (npm run sail and npm run eval with --threads 2)', () => {
+  it('a real thread gives the self pairs one worker gives, and half of a DPO round', async () => {
+    const { nodeHelperPort } = await import('../scripts/lib/helperPort');
+    const before = tf.memory().numTensors;
+    const alone = await annotate();
+    const helper = remoteHelper(nodeHelperPort, base);
+    try {
+      const split = await annotate(helper);
+      expect(split.workers).toBe(2);
+      expect(split.pairs.map((p) => p.margin)).toEqual(alone.pairs.map((p) => p.margin));
+      const round = await trainDpoRound({
+        base,
+        schedule: makeSchedule(base.config.schedule),
+        start: base.params,
+        reference: base.params,
+        selfPairs: [],
+        seedPairs: pairs,
+        settings: { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 3, batchSize: 6, checksPerRound: 1, patience: 0, driftBound: 10 },
+        round: 0,
+        anchor,
+        helper,
+      });
+      expect(round.workers).toBe(2);
+      expect(round.curve.every((p) => Number.isFinite(p.loss))).toBe(true);
+      Object.values(round.params).forEach((t) => t.dispose());
+    } finally {
+      helper.close();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+});

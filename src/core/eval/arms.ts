@@ -19,7 +19,8 @@ import { decodeLatents, type Checkpoint } from '../model/ldm';
 import { hashSeed } from '../random';
 import { DEFAULT_SAIL_SETTINGS } from '../sail/settings';
 import { ensurePriorSamples, type AnchorSet } from '../sail/safety';
-import { DriftError, runSail, trainDpoRound, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
+import { DriftError, runSail, trainDpoRound, type CandidateHelper, type PreferencePair, type SailEvent, type SailSettings } from '../sail/loop';
+import type { GradientHelper } from '../sail/shardStep';
 import { compositeOnWhite } from '../data/image';
 import { simulateClick } from './clicker';
 import { classifierCategories, meanPairwiseDistance, parseClassifier, predictCategories, type Classifier } from './classifier';
@@ -49,6 +50,8 @@ export interface EvalProgress {
 
 export interface EvaluationOptions {
   backend: string;
+  /** A second worker (another core) for half of every trained arm's DPO steps and of SAIL's candidates. */
+  helper?: CandidateHelper & GradientHelper;
   onProgress?: (p: EvalProgress) => void;
   isCancelled?: () => boolean;
 }
@@ -302,7 +305,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);
@@ -322,7 +325,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
     if (sailArms.length === 0) continue;
     const onStep0 = trainProgress('sail', 'SAIL round 0 on the seed pairs');
     const [round0, round0TrainMs] = await timed(() =>
-      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, anchor, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
+      trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: sail, round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep0(p, s.stepsPerRound) }),
     );
     try {
       progress(repeat, 'sail', 'evaluate SAIL round 0');
@@ -347,6 +350,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           settings: { ...sail, ...arm.variant },
           anchor,
           resumeFrom: { round: 0, params: start, round0Params: start },
+          helper: opts.helper,
           isCancelled: opts.isCancelled,
           onEvent,
           onRoundDone: async ({ round, params, record, selfPairs }) => {
