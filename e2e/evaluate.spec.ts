@@ -2,7 +2,7 @@
 // for the same settings and seed, shows exactly the table the Node CLI prints. Tiny test model.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { quickTable, type EvalResult } from '../src/core/eval/summary';
@@ -10,10 +10,15 @@ import { expect, openStudio, record, test } from './studio';
 
 const TINY = { model: 'test-models/tiny/', backend: 'wasm' };
 
-/** The quick table of `npm run eval -- --quick` on the same tiny checkpoint, computed in Node. */
+/**
+ * The quick table of `npm run eval -- --quick` on the same tiny checkpoint, computed in Node: with
+ * a helper thread where the page's worker has a helper worker (2 or more cores), as the same split
+ * of the same work gives the same numbers.
+ */
 function nodeQuickTable(): string {
   const dir = mkdtempSync(join(tmpdir(), 'e2e-eval-'));
-  execFileSync('node', ['--import', './scripts/lib/node-tfjs.mjs', '--import', 'tsx', 'scripts/eval.ts', '--quick', '--model', 'test/fixtures/tiny-base', '--out', join(dir, 'quick.md')], { encoding: 'utf8', timeout: 240_000 });
+  const threads = availableParallelism() >= 2 ? '2' : '1';
+  execFileSync('node', ['--import', './scripts/lib/node-tfjs.mjs', '--import', 'tsx', 'scripts/eval.ts', '--quick', '--threads', threads, '--model', 'test/fixtures/tiny-base', '--out', join(dir, 'quick.md')], { encoding: 'utf8', timeout: 240_000 });
   const json = JSON.parse(readFileSync(join(dir, 'quick.json'), 'utf8')) as { runs: { result: EvalResult }[] };
   return quickTable(json.runs[0].result);
 }

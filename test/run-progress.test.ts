@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SailEvent, SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { describePosition, estimateRunMs, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses } from '../src/app/run/runProgress';
+import { describePosition, estimateRunMs, FALLBACK_MS_PER_PASS, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses, TWO_WORKER_SPEEDUP } from '../src/app/run/runProgress';
 import { presetOf, presetSettings, RUN_PRESETS, settingsProblems, withDefaults } from '../src/app/run/runSettings';
 
 type Tick = { event: SailEvent } | { saved: number };
@@ -116,6 +116,11 @@ describe('the estimate before Start and the presets', () => {
     const later = candidates * d.ddimSteps * 2 + candidates * d.rewardDraws * 2 + round0;
     expect(runPasses(d, 8)).toBe(round0 + d.rounds * later);
     expect(estimateRunMs(d, 8, 2)).toBe(2 * runPasses(d, 8));
+    // A second worker (the helper on another core) takes the measured share off.
+    expect(estimateRunMs(d, 8, 2, 2)).toBeCloseTo((2 * runPasses(d, 8)) / TWO_WORKER_SPEEDUP, 6);
+    expect(TWO_WORKER_SPEEDUP).toBeGreaterThan(1);
+    // The fallback pace is the measured default run: its passes at that pace take its 93.5 s.
+    expect(estimateRunMs({ ...d, rounds: 1 }, 8, FALLBACK_MS_PER_PASS)).toBeCloseTo(93_500, 0);
     expect(msPerPassFrom(4000, 4, 25)).toBe(20);
     expect(msPerPassFrom(0, 4, 25)).toBeNull();
   });

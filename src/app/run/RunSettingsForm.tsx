@@ -43,15 +43,18 @@ function SettingInput({ field, disabled }: { field: SettingField; disabled: bool
 function DurationEstimate() {
   const settings = useRun((s) => s.settings);
   const generation = useStudio((s) => s.result);
+  const backend = useStudio((s) => s.backend);
   const measured = generation ? msPerPassFrom(generation.ms, generation.images.length, generation.steps) : null;
-  const ms = estimateRunMs(settings, GRID_CELLS, measured ?? FALLBACK_MS_PER_PASS);
+  // The model worker starts a helper worker on a second core where wasm runs on one thread.
+  const workers = backend?.name === 'wasm' && backend.threads === 1 && navigator.hardwareConcurrency >= 2 ? 2 : 1;
+  const ms = estimateRunMs(settings, GRID_CELLS, measured ?? FALLBACK_MS_PER_PASS, workers);
   return (
-    <p className="muted" data-testid="run-estimate" data-ms={Math.round(ms)} data-passes={runPasses(settings, GRID_CELLS)}>
+    <p className="muted" data-testid="run-estimate" data-ms={Math.round(ms)} data-passes={runPasses(settings, GRID_CELLS)} data-workers={workers}>
       Estimated time for the whole run: about {formatDuration(ms)}{' '}
       {measured !== null
-        ? `(at this browser's speed in the last Generate on ${generation!.backend})`
-        : '(at the speed of one CPU core on wasm; generate an image first for this browser\'s own pace)'}
-      .
+        ? `(at this browser's speed in the last Generate on ${generation!.backend}`
+        : '(at the speed of one CPU core on wasm; generate an image first for this browser\'s own pace'}
+      {workers > 1 ? ', with a second worker on another core)' : ')'}.
     </p>
   );
 }

@@ -51,11 +51,18 @@ export function runPasses(settings: SailSettings, gridCells: number): number {
 }
 
 /**
- * Milliseconds per network pass when nothing on this page has been timed yet: round 0 of the
- * defaults on the shipped model in headless Chromium on wasm, one core (2.0 s per step of 16 pairs,
- * TRAIN_COST passes per latent).
+ * Milliseconds per network pass when nothing on this page has been timed yet: a default run on 16
+ * pairs on the shipped model in headless Chromium on wasm, one worker (`npm run bench:chromium`
+ * before the helper worker, 2026-12-05: 93.5 s for the 27,520 passes runPasses counts; its rounds
+ * stopped early, as most do).
  */
-export const FALLBACK_MS_PER_PASS = 2000 / (16 * 2 * TRAIN_COST);
+export const FALLBACK_MS_PER_PASS = 93_500 / 27_520;
+
+/**
+ * How much faster a run is on two workers (a helper worker on a second core, wasm on one thread):
+ * the default run above took 54.3 s against 93.5 s (bench:chromium, alternated, 2 runs each).
+ */
+export const TWO_WORKER_SPEEDUP = 1.7;
 
 /** Per network pass, from a generation: `images` images of `steps` DDIM steps with guidance took `ms`. */
 export function msPerPassFrom(ms: number, images: number, steps: number): number | null {
@@ -64,8 +71,8 @@ export function msPerPassFrom(ms: number, images: number, steps: number): number
 }
 
 /** The estimated wall time of a whole run; the checks and the saves' encoding add a little. */
-export function estimateRunMs(settings: SailSettings, gridCells: number, msPerPass: number): number {
-  return runPasses(settings, gridCells) * msPerPass;
+export function estimateRunMs(settings: SailSettings, gridCells: number, msPerPass: number, workers = 1): number {
+  return (runPasses(settings, gridCells) * msPerPass) / (workers > 1 ? TWO_WORKER_SPEEDUP : 1);
 }
 
 export interface RunPosition {

@@ -222,6 +222,14 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     post({ kind: 'model-checked', id: req.id, model });
   }
 
+  /**
+   * A second core for a run's candidates and steps where wasm runs on one thread here (the threaded
+   * build has its own threads; WebGPU one GPU); started when the run first asks for it.
+   */
+  function helperFor(base: Checkpoint): ReturnType<typeof remoteHelper> | undefined {
+    return options.spawnHelper && tf.getBackend() === 'wasm' && wasmThreads === 1 ? remoteHelper(options.spawnHelper, base) : undefined;
+  }
+
   /** SAIL on the loaded model (or the project's imported base); the engine's events go to the app unchanged. */
   async function runSailRequest(req: RunSailRequest, loaded: Checkpoint): Promise<void> {
     const base = req.base ? checkpointFor(req.base, loaded) : loaded;
@@ -229,9 +237,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     // Settings from an older caller may lack newer fields (the regularisers): the defaults fill them.
     const settings = { ...DEFAULT_SAIL_SETTINGS, ...req.settings };
     let rounds = 0;
-    // A second core samples half of each round's candidates where wasm runs on one thread here
-    // (the threaded build has its own threads; WebGPU one GPU). Started at round 1's candidates.
-    const helper = options.spawnHelper && tf.getBackend() === 'wasm' && wasmThreads === 1 ? remoteHelper(options.spawnHelper, base) : undefined;
+    const helper = helperFor(base);
     try {
       const seedPairs = await encodePairs(base, req.seedPairs);
       // Parsed after the seed pairs so a bad pair cannot leak them: runSail owns them from here.
@@ -292,14 +298,17 @@ export function createModelService(options: ModelServiceOptions): ModelService {
           throw new RequestFailure('model-load-failed', `The real emoji the evaluation holds models to could not be loaded: ${messageOf(err)}`);
         });
       }
+      const helper = helperFor(base);
       try {
         const result = await runEvaluation(inputs, req.settings, {
           backend: tf.getBackend(),
+          helper,
           isCancelled: () => cancelled.has(req.id),
           onProgress: (p) => post({ kind: 'progress', id: req.id, done: p.done, total: p.total, stage: p.stage }),
         });
         post({ kind: 'eval-done', id: req.id, result, table: quickTable(result) });
       } finally {
+        helper?.close();
         disposeParams(inputs.classifier.params);
       }
     } finally {
