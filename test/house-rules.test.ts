@@ -99,10 +99,19 @@ describe('house rules', () => {
     expect(importsOf(join(root, 'src/core/service/modelService.ts'))).toContain('@tensorflow/tfjs-core');
   });
 
-  it('the model worker is a shell over core\'s model service (its logic is where Node tests reach it)', () => {
-    const worker = join(root, 'workers/model.worker.ts');
-    const local = importsOf(worker, true).filter((spec) => spec.startsWith('.')).map((spec) => target(worker, spec));
-    expect(local).toEqual([join('src', 'core', 'service', 'modelService')]);
-    expect(readFileSync(worker, 'utf8').split('\n').length).toBeLessThan(80);
+  it('the model worker and its helper are shells over core\'s services (their logic is where Node tests reach it)', () => {
+    // Besides its service, a worker may import only the wasm binaries' URLs (workers/wasmPaths.ts).
+    const shells: [string, string, number][] = [
+      ['workers/model.worker.ts', 'modelService', 80],
+      ['workers/helper.worker.ts', 'helperService', 30],
+    ];
+    for (const [file, service, maxLines] of shells) {
+      const worker = join(root, file);
+      const local = importsOf(worker, true).filter((spec) => spec.startsWith('.')).map((spec) => target(worker, spec));
+      expect(local.sort()).toEqual([join('src', 'core', 'service', service), join('workers', 'wasmPaths')].sort());
+      expect(readFileSync(worker, 'utf8').split('\n').length).toBeLessThan(maxLines);
+    }
+    const paths = join(root, 'workers/wasmPaths.ts');
+    expect(importsOf(paths, true).filter((spec) => !spec.endsWith('?url'))).toEqual([]);
   });
 });
