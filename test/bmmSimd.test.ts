@@ -1,4 +1,4 @@
-// The wasm SIMD kernel for batched products (src/core/kernels/batchMatMulWasm.ts, wasm/bmm.wat):
+// The wasm SIMD kernel for batched products (src/core/kernels/batchMatMulWasm.ts, wasm/simd.wat):
 // the committed module is its source assembled; at the model's attention shapes, every transpose,
 // odd and remainder sizes, forward and gradients equal the cpu backend's; it leaves no data behind;
 // and it is the kernel that ran (the shipped one gives other timings, not other values: the same
@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BMM_SIMD_MODULE } from '../src/core/kernels/bmmSimdModule';
+import { SIMD_MODULE } from '../src/core/kernels/simdModule.generated';
 import { setWasmSimdBatchMatMul, simdBatchMatMulCalls, simdBatchMatMulFor } from '../src/core/kernels/batchMatMulWasm';
 import { assembleKernel, moduleSource } from '../scripts/lib/wasmKernels.mjs';
 import { useBackend } from './helpers';
@@ -26,11 +26,11 @@ async function product(sa: number[], sb: number[], ta: boolean, tb: boolean): Pr
 }
 
 describe('wasm SIMD batched matMul', () => {
-  it('the committed module is bmm.wat assembled (npm run build:wasm-kernels)', async () => {
-    const wat = 'src/core/kernels/wasm/bmm.wat';
+  it('the committed module is simd.wat assembled (npm run build:wasm-kernels)', async () => {
+    const wat = 'src/core/kernels/wasm/simd.wat';
     const modules = await assembleKernel(wat);
-    expect(modules).toEqual({ ...BMM_SIMD_MODULE });
-    expect(readFileSync('src/core/kernels/bmmSimdModule.ts', 'utf8')).toBe(moduleSource('BMM_SIMD_MODULE', wat, modules));
+    expect(modules).toEqual({ ...SIMD_MODULE });
+    expect(readFileSync('src/core/kernels/simdModule.generated.ts', 'utf8')).toBe(moduleSource('SIMD_MODULE', wat, modules));
   });
 
   it('runs on the wasm backend here (wasm SIMD and the backend heap are reachable)', async () => {

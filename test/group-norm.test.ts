@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../src/core/kernels/groupNormWasm';
+import { simdKernelsFor } from '../src/core/kernels/simdModule';
 import { gaussianArray, groupNorm, type ParamGetter } from '../src/core/model/layers';
 import { memorySnapshot, useBackend } from './helpers';
 
@@ -53,6 +54,28 @@ describe('GroupNorm + SiLU with the fused wasm backward', () => {
       });
     }
   }
+
+  it('the SIMD backward (channels in fours, SiLU from the saved sigmoid) equals the JS loop (the exp recomputed), and leaks nothing', () => {
+    expect(simdKernelsFor(tf.backend())).not.toBeNull();
+    for (const [shape, groups] of [[[16, 8, 8, 48], 8], [[3, 4, 4, 96], 8], [[2, 5, 3, 16], 4]] as [[number, number, number, number], number][]) {
+      const before = memorySnapshot();
+      const [simd, js] = tf.tidy(() => {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const x = tf.tensor4d(gaussianArray(size, 7).map((v, i) => 1 + 2 * v + (i % 5)), shape);
+        const dy = tf.tensor4d(gaussianArray(size, 8), shape);
+        const gamma = tf.tensor1d(gaussianArray(shape[3], 9).map((v) => 1 + 0.3 * v));
+        const beta = tf.tensor1d(gaussianArray(shape[3], 10, 0.4));
+        const [z, mean, rstd] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const sg = tf.sigmoid(z);
+        const attrs = { groups, silu: true } as unknown as tf.NamedAttrMap;
+        const withS = tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dy, x, gamma, beta, mean, rstd, s: sg }, attrs) as tf.Tensor[];
+        const withoutS = tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dy, x, gamma, beta, mean, rstd }, attrs) as tf.Tensor[];
+        return [withS.map((t) => t.dataSync() as Float32Array), withoutS.map((t) => t.dataSync() as Float32Array)];
+      });
+      expect(memorySnapshot()).toEqual(before);
+      simd.forEach((v, i) => expect(relErr(v, js[i]), `${shape} output ${i}`).toBeLessThan(1e-5));
+    }
+  });
 
   it('the model path really runs the fused backward, and leaks nothing forward or backward', () => {
     const shape: [number, number, number, number] = [2, 4, 4, 8];

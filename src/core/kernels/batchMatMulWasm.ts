@@ -8,15 +8,15 @@
 //
 // Batched products (attention: [B*heads, L, d] x [B*heads, d, L'] and their gradients, L = 16 or
 // 64, d = 12-24) ran on that naive loop at 0.7-2 GFLOP/s, about a fifth of a UNet training step.
-// They go to a hand-written wasm SIMD kernel (kernels/wasm/bmm.wat, assembled into
-// bmmSimdModule.ts) that runs on the backend's own heap: its module imports the backend's
+// They go to a hand-written wasm SIMD kernel (kernels/wasm/simd.wat, simdModule.ts) that runs on
+// the backend's own heap: its module imports the backend's
 // WebAssembly.Memory, so operands are read and the output written in place, no copies. Any
 // transpose is a stride (of B, a copy of each B[t] into a scratch buffer). Sums run over k in
 // order, in float32, as the shipped loop does. Where the module cannot run (no wasm SIMD, no
 // reachable memory) the shipped kernel does the work.
 import { BatchMatMul, Transpose } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { BMM_SIMD_MODULE } from './bmmSimdModule';
+import { simdKernelsFor } from './simdModule';
 import { KernelScope, replaceWasmKernel, type DisposingBackend, type HeapBackend } from './kernelScope';
 
 type BmmFn = (...args: number[]) => void;
@@ -34,34 +34,9 @@ export function setWasmSimdBatchMatMul(enabled: boolean): void {
   simdEnabled = enabled;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, BmmFn | null>();
-
-function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(s);
-  const out = new Uint8Array(new ArrayBuffer(bin.length));
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-/** The SIMD kernel bound to the backend's heap, or null where it cannot run there. */
+/** The SIMD kernel for batched products bound to the backend's heap, or null where it cannot run there. */
 export function simdBatchMatMulFor(backend: unknown): BmmFn | null {
-  const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
-  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
-  if (instances.has(memory)) return instances.get(memory)!;
-  let fn: BmmFn | null = null;
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = decodeBase64(shared ? BMM_SIMD_MODULE.shared : BMM_SIMD_MODULE.unshared);
-    if (WebAssembly.validate(bytes)) {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-      fn = instance.exports.bmm as BmmFn;
-    }
-  } catch {
-    fn = null; // no wasm SIMD here: the shipped kernel stays
-  }
-  instances.set(memory, fn);
-  return fn;
+  return simdKernelsFor(backend)?.bmm ?? null;
 }
 
 function swapLastTwo(rank: number): number[] {

@@ -15,7 +15,8 @@
 // Sums are accumulated in float64. Other backends never see this kernel.
 import { getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import type { HeapBackend } from './kernelScope';
+import type { DisposingBackend, HeapBackend } from './kernelScope';
+import { simdKernelsFor, type SimdKernels } from './simdModule';
 
 const BACKEND = 'wasm';
 export const GROUP_NORM_GRAD_KERNEL = 'SailGroupNormSiluGrad';
@@ -38,6 +39,65 @@ function checkVector(t: TensorInfo, C: number, what: string, owner: string): voi
   if (t.dtype !== 'float32' || t.shape.length !== 1 || t.shape[0] !== C) throw new Error(`${owner} (wasm): ${what} must be float32 [${C}], got ${t.dtype} [${t.shape}]`);
 }
 
+function checkSame(t: TensorInfo, x: TensorInfo, what: string, owner: string): void {
+  if (t.dtype !== 'float32' || t.shape.join(',') !== x.shape.join(',')) throw new Error(`${owner} (wasm): ${what} must be float32 [${x.shape}], got ${t.dtype} [${t.shape}]`);
+}
+
+/**
+ * The backward on the wasm SIMD kernels (kernels/wasm/simd.wat): per batch item, pass 1 over its
+ * HW x C values four channels at a time (the mean and 1/std spread to per-channel vectors, SiLU's
+ * derivative from the sigmoid the forward saved, so no exp), the group sums of dxh and dxh xh
+ * folded here, then pass 2. Sums in float32 (the JS loop below keeps float64).
+ */
+function groupNormGradSimd(
+  k: SimdKernels,
+  be: HeapBackend & DisposingBackend,
+  t: { dy: TensorInfo; x: TensorInfo; s: TensorInfo | null; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; rstd: TensorInfo; dx: TensorInfo; dg: TensorInfo; db: TensorInfo },
+  d: { B: number; HW: number; C: number; cpg: number; groups: number },
+): void {
+  const { B, HW, C, cpg, groups } = d;
+  // Scratch, per channel: mean, 1/std, the sums of dxh and dxh xh, and their group means a, q.
+  const scratch = be.makeOutput([6 * C], 'float32');
+  try {
+    const S = be.typedArrayFromHeap(scratch);
+    const ptr = (u: TensorInfo) => be.typedArrayFromHeap(u).byteOffset;
+    const [mC, rC, s1, s2, aC, qC] = [0, 1, 2, 3, 4, 5].map((i) => S.byteOffset + 4 * i * C);
+    const view = (i: number) => S.subarray(i * C, (i + 1) * C);
+    const [vm, vr, v1, v2, va, vq] = [0, 1, 2, 3, 4, 5].map(view);
+    const M = be.typedArrayFromHeap(t.mean);
+    const R = be.typedArrayFromHeap(t.rstd);
+    be.typedArrayFromHeap(t.dg).fill(0);
+    be.typedArrayFromHeap(t.db).fill(0);
+    const [dy, x, dx, g, bt, dg, db] = [t.dy, t.x, t.dx, t.gamma, t.beta, t.dg, t.db].map(ptr);
+    const sp = t.s ? ptr(t.s) : 0;
+    const item = HW * C * 4;
+    const n = HW * cpg;
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        const gi = b * groups + Math.floor(c / cpg);
+        vm[c] = M[gi];
+        vr[c] = R[gi];
+      }
+      v1.fill(0);
+      v2.fill(0);
+      k.gnPass1(dy + b * item, x + b * item, t.s ? sp + b * item : 0, dx + b * item, HW, C, mC, rC, g, bt, dg, db, s1, s2, t.s ? 1 : 0);
+      for (let gi = 0; gi < groups; gi++) {
+        let a = 0;
+        let q = 0;
+        for (let c = gi * cpg; c < (gi + 1) * cpg; c++) {
+          a += v1[c];
+          q += v2[c];
+        }
+        va.fill(a / n, gi * cpg, (gi + 1) * cpg);
+        vq.fill(q / n, gi * cpg, (gi + 1) * cpg);
+      }
+      k.gnPass2(x + b * item, dx + b * item, HW, C, mC, rC, aC, qC);
+    }
+  } finally {
+    be.disposeData(scratch.dataId);
+  }
+}
+
 export const groupNormGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const owner = GROUP_NORM_GRAD_KERNEL;
   const { dy, x, gamma, beta, mean, rstd } = inputs as Record<'dy' | 'x' | 'gamma' | 'beta' | 'mean' | 'rstd', TensorInfo>;
@@ -52,6 +112,13 @@ export const groupNormGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const dxInfo = be.makeOutput([...x.shape], 'float32');
   const dgInfo = be.makeOutput([C], 'float32');
   const dbInfo = be.makeOutput([C], 'float32');
+  const s = (inputs as { s?: TensorInfo }).s;
+  const simd = C % 4 === 0 && (!silu || s != null) ? simdKernelsFor(backend) : null;
+  if (simd) {
+    if (s) checkSame(s, x, 's', owner);
+    groupNormGradSimd(simd, be as HeapBackend & DisposingBackend, { dy, x, s: silu ? s! : null, gamma, beta, mean, rstd, dx: dxInfo, dg: dgInfo, db: dbInfo }, { B, HW, C, cpg, groups });
+    return [dxInfo, dgInfo, dbInfo];
+  }
   const DY = be.typedArrayFromHeap(dy);
   const X = be.typedArrayFromHeap(x);
   const G = be.typedArrayFromHeap(gamma);

@@ -128,12 +128,14 @@ export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, 
  * two passes over the heap instead of about ten element-wise passes and the transposes of a
  * non-trailing mean); SiLU stays on the backend's SIMD kernels.
  */
-function groupNormForward(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): { y: tf.Tensor4D; mean: tf.Tensor; rstd: tf.Tensor } {
+function groupNormForward(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): { y: tf.Tensor4D; mean: tf.Tensor; rstd: tf.Tensor; s: tf.Tensor | null } {
   const [z, mean, rstd] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  if (!withSilu) return { y: z as tf.Tensor4D, mean, rstd };
-  const y = silu(z) as tf.Tensor4D;
+  if (!withSilu) return { y: z as tf.Tensor4D, mean, rstd, s: null };
+  // silu(z) = z sigmoid(z); the sigmoid is kept for the backward, which then needs no exp.
+  const s = tf.sigmoid(z);
+  const y = tf.mul(z, s) as tf.Tensor4D;
   z.dispose();
-  return { y, mean, rstd };
+  return { y, mean, rstd, s };
 }
 
 /**
@@ -150,13 +152,13 @@ function fusedGroupNormOp(groups: number, withSilu: boolean) {
   if (!op) {
     const attrs = { groups, silu: withSilu };
     op = tf.customGrad(((x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-      const { y, mean, rstd } = groupNormForward(x, gamma, beta, groups, withSilu);
-      save([x, gamma, beta, mean, rstd]);
+      const { y, mean, rstd, s } = groupNormForward(x, gamma, beta, groups, withSilu);
+      save(s ? [x, gamma, beta, mean, rstd, s] : [x, gamma, beta, mean, rstd]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [sx, sg, sb, sm, sr] = saved;
-          return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          const [sx, sg, sb, sm, sr, ss] = saved;
+          return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr, ...(ss ? { s: ss } : {}) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;

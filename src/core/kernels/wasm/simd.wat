@@ -1,6 +1,7 @@
-;; Batched matrix product for the TF.js wasm backend, on wasm SIMD (f32x4), over the backend's own heap
-;; (its memory is imported). Source of src/core/kernels/bmmSimdModule.ts: `npm run build:wasm-kernels`
-;; assembles it (wabt) and test/bmmSimd.test.ts checks that the committed module is this text, assembled.
+;; Kernels for the TF.js wasm backend on wasm SIMD (f32x4), over the backend's own heap (its memory is
+;; imported): the batched matrix product (bmm) and the two passes of the GroupNorm(+SiLU) backward.
+;; Source of src/core/kernels/simdModule.generated.ts: `npm run build:wasm-kernels` assembles it (wabt)
+;; and test/bmmSimd.test.ts checks that the committed module is this text, assembled.
 ;; MEMORY is replaced by the build: one module for an unshared heap, one for the threaded build's shared one.
 (module
   (import "env" "memory" MEMORY)
@@ -160,5 +161,77 @@
             (local.get $N))))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $lt)))
+  )
+
+  ;; GroupNorm(+SiLU) backward, pass 1, over one batch item's HW x C values (C a multiple of 4),
+  ;; per channel vectors of 4: xh = (x - m[c]) r[c]; with SiLU (s = sigmoid(z) saved by the forward,
+  ;; z = g[c] xh + b[c]) dz = dy s (1 + z (1 - s)), else dz = dy; dg[c] += dz xh, db[c] += dz;
+  ;; dxh = dz g[c]; s1[c] += dxh, s2[c] += dxh xh (the caller sums those per group); dx = dxh.
+  (func (export "gn_pass1")
+    (param $dy i32) (param $x i32) (param $s i32) (param $dx i32) (param $HW i32) (param $C i32)
+    (param $m i32) (param $r i32) (param $g i32) (param $b i32)
+    (param $dg i32) (param $db i32) (param $s1 i32) (param $s2 i32) (param $silu i32)
+    (local $p i32) (local $c i32) (local $off i32) (local $co i32)
+    (local $xh v128) (local $d v128) (local $gv v128) (local $z v128) (local $sv v128) (local $dxh v128)
+    (block $dp (loop $lp
+      (br_if $dp (i32.ge_s (local.get $p) (local.get $HW)))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $p) (local.get $C)) (local.get $c)) (i32.const 2)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $xh (f32x4.mul
+          (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $m) (local.get $co))))
+          (v128.load (i32.add (local.get $r) (local.get $co)))))
+        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $co))))
+        (local.set $d (v128.load (i32.add (local.get $dy) (local.get $off))))
+        (if (local.get $silu)
+          (then
+            (local.set $z (f32x4.add (f32x4.mul (local.get $gv) (local.get $xh)) (v128.load (i32.add (local.get $b) (local.get $co)))))
+            (local.set $sv (v128.load (i32.add (local.get $s) (local.get $off))))
+            (local.set $d (f32x4.mul (f32x4.mul (local.get $d) (local.get $sv))
+              (f32x4.add (f32x4.splat (f32.const 1))
+                (f32x4.mul (local.get $z) (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $sv))))))))
+        (v128.store (i32.add (local.get $dg) (local.get $co))
+          (f32x4.add (v128.load (i32.add (local.get $dg) (local.get $co))) (f32x4.mul (local.get $d) (local.get $xh))))
+        (v128.store (i32.add (local.get $db) (local.get $co))
+          (f32x4.add (v128.load (i32.add (local.get $db) (local.get $co))) (local.get $d)))
+        (local.set $dxh (f32x4.mul (local.get $d) (local.get $gv)))
+        (v128.store (i32.add (local.get $s1) (local.get $co))
+          (f32x4.add (v128.load (i32.add (local.get $s1) (local.get $co))) (local.get $dxh)))
+        (v128.store (i32.add (local.get $s2) (local.get $co))
+          (f32x4.add (v128.load (i32.add (local.get $s2) (local.get $co))) (f32x4.mul (local.get $dxh) (local.get $xh))))
+        (v128.store (i32.add (local.get $dx) (local.get $off)) (local.get $dxh))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))
+  )
+
+  ;; Pass 2 over the same item: dx = r[c] (dxh - a[c] - xh q[c]), a and q the group means of dxh and
+  ;; dxh xh spread to the group's channels; dxh is read from dx (pass 1 left it there).
+  (func (export "gn_pass2")
+    (param $x i32) (param $dx i32) (param $HW i32) (param $C i32) (param $m i32) (param $r i32) (param $a i32) (param $q i32)
+    (local $p i32) (local $c i32) (local $off i32) (local $co i32) (local $rv v128) (local $xh v128)
+    (block $dp (loop $lp
+      (br_if $dp (i32.ge_s (local.get $p) (local.get $HW)))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $p) (local.get $C)) (local.get $c)) (i32.const 2)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $rv (v128.load (i32.add (local.get $r) (local.get $co))))
+        (local.set $xh (f32x4.mul
+          (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $m) (local.get $co))))
+          (local.get $rv)))
+        (v128.store (i32.add (local.get $dx) (local.get $off))
+          (f32x4.mul (local.get $rv)
+            (f32x4.sub
+              (f32x4.sub (v128.load (i32.add (local.get $dx) (local.get $off))) (v128.load (i32.add (local.get $a) (local.get $co))))
+              (f32x4.mul (local.get $xh) (v128.load (i32.add (local.get $q) (local.get $co)))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))
   )
 )
