@@ -8,7 +8,11 @@
 // one pass over dy with float64 accumulators. Other backends keep the matMul.
 import { getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import type { HeapBackend } from './kernelScope';
+import type { DisposingBackend, HeapBackend } from './kernelScope';
+import { simdKernelsFor } from './simdModule';
+
+/** Rows a float32 SIMD block sums before it is added to the float64 totals. */
+const SIMD_BLOCK = 256;
 
 const BACKEND = 'wasm';
 export const CHANNEL_SUM_KERNEL = 'SailChannelSum';
@@ -24,7 +28,22 @@ export const channelSumWasm: KernelFunc = ({ inputs, backend }) => {
   const out = be.makeOutput([c], 'float32');
   if (c === 0) return out;
   const acc = new Float64Array(c);
-  if (rows > 0) {
+  const simd = c % 4 === 0 && rows > 0 ? simdKernelsFor(backend) : null;
+  if (simd) {
+    // Blocks of SIMD_BLOCK rows summed in float32 on the SIMD kernel, the blocks added in float64.
+    const block = (be as HeapBackend & DisposingBackend).makeOutput([c], 'float32');
+    try {
+      const part = be.typedArrayFromHeap(block);
+      const px = be.typedArrayFromHeap(x).byteOffset;
+      for (let r = 0; r < rows; r += SIMD_BLOCK) {
+        part.fill(0);
+        simd.colsum(px + 4 * r * c, Math.min(SIMD_BLOCK, rows - r), c, part.byteOffset);
+        for (let k = 0; k < c; k++) acc[k] += part[k];
+      }
+    } finally {
+      (be as unknown as DisposingBackend).disposeData(block.dataId);
+    }
+  } else if (rows > 0) {
     const X = be.typedArrayFromHeap(x);
     for (let r = 0, off = 0; r < rows; r++, off += c) {
       for (let k = 0; k < c; k++) acc[k] += X[off + k];

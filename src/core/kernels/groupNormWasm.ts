@@ -203,6 +203,11 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const zInfo = be.makeOutput([...x.shape], 'float32');
   const mInfo = be.makeOutput([B * groups], 'float32');
   const rInfo = be.makeOutput([B * groups], 'float32');
+  const simd = C % 4 === 0 && HW > 0 ? simdKernelsFor(backend) : null;
+  if (simd) {
+    groupNormAffineSimd(simd, be as HeapBackend & DisposingBackend, { x, gamma, beta, z: zInfo, mean: mInfo, rstd: rInfo }, { B, HW, C, cpg, groups });
+    return [zInfo, mInfo, rInfo];
+  }
   const X = be.typedArrayFromHeap(x);
   const G = be.typedArrayFromHeap(gamma);
   const Bt = be.typedArrayFromHeap(beta);
@@ -250,6 +255,63 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   }
   return [zInfo, mInfo, rInfo];
 };
+
+/**
+ * The forward on the wasm SIMD kernels, per batch item: per-channel moments about a pivot (the
+ * channel's first value, so the float32 sums of squares hold deviations, not a large mean), folded
+ * per group in float64; then z = x scale[c] + shift[c] four channels at a time.
+ */
+function groupNormAffineSimd(
+  k: SimdKernels,
+  be: HeapBackend & DisposingBackend,
+  t: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; z: TensorInfo; mean: TensorInfo; rstd: TensorInfo },
+  d: { B: number; HW: number; C: number; cpg: number; groups: number },
+): void {
+  const { B, HW, C, cpg, groups } = d;
+  const scratch = be.makeOutput([5 * C], 'float32'); // pivot, s1, s2, scale, shift
+  try {
+    const S = be.typedArrayFromHeap(scratch);
+    const [pv, s1, s2, sc, sh] = [0, 1, 2, 3, 4].map((i) => S.subarray(i * C, (i + 1) * C));
+    const [pp, p1, p2, psc, psh] = [0, 1, 2, 3, 4].map((i) => S.byteOffset + 4 * i * C);
+    const X = be.typedArrayFromHeap(t.x);
+    const G = be.typedArrayFromHeap(t.gamma);
+    const Bt = be.typedArrayFromHeap(t.beta);
+    const M = be.typedArrayFromHeap(t.mean);
+    const R = be.typedArrayFromHeap(t.rstd);
+    const [px, pz] = [X.byteOffset, be.typedArrayFromHeap(t.z).byteOffset];
+    const n = HW * cpg;
+    const item = HW * C;
+    for (let b = 0; b < B; b++) {
+      pv.set(X.subarray(b * item, b * item + C));
+      s1.fill(0);
+      s2.fill(0);
+      k.gnMoments(px + 4 * b * item, HW, C, pp, p1, p2);
+      for (let g = 0; g < groups; g++) {
+        // The group's sum of x from each channel's moments about its pivot, in float64.
+        let sx = 0;
+        for (let c = g * cpg; c < (g + 1) * cpg; c++) sx += s1[c] + HW * pv[c];
+        const mu = sx / n;
+        // Its sum of squared deviations: sum (x - p + p - mu)^2 = s2 + 2 (p - mu) s1 + HW (p - mu)^2.
+        let dev = 0;
+        for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+          const off = pv[c] - mu;
+          dev += s2[c] + 2 * off * s1[c] + HW * off * off;
+        }
+        const variance = Math.max(0, dev / n);
+        const r = 1 / Math.sqrt(variance + 1e-5);
+        M[b * groups + g] = mu;
+        R[b * groups + g] = r;
+        for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+          sc[c] = G[c] * r;
+          sh[c] = Bt[c] - mu * G[c] * r;
+        }
+      }
+      k.gnAffine(px + 4 * b * item, pz + 4 * b * item, HW, C, psc, psh);
+    }
+  } finally {
+    be.disposeData(scratch.dataId);
+  }
+}
 
 export const groupNormAffineWasmConfig: KernelConfig = { kernelName: GROUP_NORM_AFFINE_KERNEL, backendName: BACKEND, kernelFunc: groupNormAffineWasm };
 

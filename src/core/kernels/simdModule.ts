@@ -13,6 +13,11 @@ export interface SimdKernels {
   /** GroupNorm(+SiLU) backward, passes 1 and 2 over one batch item, see simd.wat. */
   gnPass1: Fn;
   gnPass2: Fn;
+  /** GroupNorm forward: moments about a pivot per channel, then the affine map. */
+  gnMoments: Fn;
+  gnAffine: Fn;
+  /** Column sums of a [rows, C] block into out (float32). */
+  colsum: Fn;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
@@ -36,7 +41,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
     const bytes = decodeBase64(shared ? SIMD_MODULE.shared : SIMD_MODULE.unshared);
     if (WebAssembly.validate(bytes)) {
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn };
     }
   } catch {
     kernels = null; // no wasm SIMD here

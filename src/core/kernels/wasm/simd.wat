@@ -1,5 +1,6 @@
 ;; Kernels for the TF.js wasm backend on wasm SIMD (f32x4), over the backend's own heap (its memory is
-;; imported): the batched matrix product (bmm) and the two passes of the GroupNorm(+SiLU) backward.
+;; imported): the batched matrix product (bmm), the GroupNorm(+SiLU) backward's two passes, the
+;; GroupNorm forward's moments and affine map, and column sums (bias gradients).
 ;; Source of src/core/kernels/simdModule.generated.ts: `npm run build:wasm-kernels` assembles it (wabt)
 ;; and test/bmmSimd.test.ts checks that the committed module is this text, assembled.
 ;; MEMORY is replaced by the build: one module for an unshared heap, one for the threaded build's shared one.
@@ -229,6 +230,64 @@
             (f32x4.sub
               (f32x4.sub (v128.load (i32.add (local.get $dx) (local.get $off))) (v128.load (i32.add (local.get $a) (local.get $co))))
               (f32x4.mul (local.get $xh) (v128.load (i32.add (local.get $q) (local.get $co)))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))
+  )
+
+  ;; Column sums of a [rows, C] block (C a multiple of 4): out[c] += sum_r x[r][c], in float32 (the
+  ;; caller keeps blocks short and adds them up in float64).
+  (func (export "colsum") (param $x i32) (param $rows i32) (param $C i32) (param $out i32)
+    (local $r i32) (local $c i32) (local $co i32) (local $row i32)
+    (block $dr (loop $lr
+      (br_if $dr (i32.ge_s (local.get $r) (local.get $rows)))
+      (local.set $row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $C)) (i32.const 2))))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (v128.store (i32.add (local.get $out) (local.get $co))
+          (f32x4.add (v128.load (i32.add (local.get $out) (local.get $co))) (v128.load (i32.add (local.get $row) (local.get $co)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $lr)))
+  )
+
+  ;; GroupNorm forward, moments of one batch item's HW x C values about a pivot per channel:
+  ;; s1[c] += x - pivot[c], s2[c] += (x - pivot[c])^2 (the caller combines them per group in float64).
+  (func (export "gn_moments") (param $x i32) (param $HW i32) (param $C i32) (param $pivot i32) (param $s1 i32) (param $s2 i32)
+    (local $p i32) (local $c i32) (local $co i32) (local $row i32) (local $d v128)
+    (block $dp (loop $lp
+      (br_if $dp (i32.ge_s (local.get $p) (local.get $HW)))
+      (local.set $row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $p) (local.get $C)) (i32.const 2))))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $d (f32x4.sub (v128.load (i32.add (local.get $row) (local.get $co))) (v128.load (i32.add (local.get $pivot) (local.get $co)))))
+        (v128.store (i32.add (local.get $s1) (local.get $co)) (f32x4.add (v128.load (i32.add (local.get $s1) (local.get $co))) (local.get $d)))
+        (v128.store (i32.add (local.get $s2) (local.get $co)) (f32x4.add (v128.load (i32.add (local.get $s2) (local.get $co))) (f32x4.mul (local.get $d) (local.get $d))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))
+  )
+
+  ;; GroupNorm forward, the affine map of one batch item: z = x scale[c] + shift[c].
+  (func (export "gn_affine") (param $x i32) (param $z i32) (param $HW i32) (param $C i32) (param $scale i32) (param $shift i32)
+    (local $p i32) (local $c i32) (local $co i32) (local $off i32)
+    (block $dp (loop $lp
+      (br_if $dp (i32.ge_s (local.get $p) (local.get $HW)))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $p) (local.get $C)) (local.get $c)) (i32.const 2)))
+        (v128.store (i32.add (local.get $z) (local.get $off))
+          (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $scale) (local.get $co))))
+            (v128.load (i32.add (local.get $shift) (local.get $co)))))
         (local.set $c (i32.add (local.get $c) (i32.const 4)))
         (br $lc)))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
