@@ -239,14 +239,7 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
     }
     for (let g = 0; g < groups; g++) {
       const mu = s1[g] / n;
-      const variance = Math.max(0, s2[g] / n - mu * mu);
-      const r = 1 / Math.sqrt(variance + 1e-5);
-      M[b * groups + g] = mu;
-      R[b * groups + g] = r;
-      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
-        scale[c] = G[c] * r;
-        shift[c] = Bt[c] - mu * G[c] * r;
-      }
+      foldGroup({ M, R, G, Bt, scale, shift }, b * groups + g, g * cpg, cpg, mu, Math.max(0, s2[g] / n - mu * mu));
     }
     for (let p = 0; p < HW; p++) {
       const off = base + p * C;
@@ -255,6 +248,24 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   }
   return [zInfo, mInfo, rInfo];
 };
+
+/** A group's mean and 1/std into M and R, and its channels' folded scale gamma r and shift beta - mu gamma r. */
+function foldGroup(
+  a: { M: Float32Array; R: Float32Array; G: Float32Array; Bt: Float32Array; scale: Float32Array; shift: Float32Array },
+  at: number,
+  c0: number,
+  cpg: number,
+  mu: number,
+  variance: number,
+): void {
+  const r = 1 / Math.sqrt(variance + 1e-5);
+  a.M[at] = mu;
+  a.R[at] = r;
+  for (let c = c0; c < c0 + cpg; c++) {
+    a.scale[c] = a.G[c] * r;
+    a.shift[c] = a.Bt[c] - mu * a.G[c] * r;
+  }
+}
 
 /**
  * The forward on the wasm SIMD kernels, per batch item: per-channel moments about a pivot (the
@@ -297,14 +308,7 @@ function groupNormAffineSimd(
           const off = pv[c] - mu;
           dev += s2[c] + 2 * off * s1[c] + HW * off * off;
         }
-        const variance = Math.max(0, dev / n);
-        const r = 1 / Math.sqrt(variance + 1e-5);
-        M[b * groups + g] = mu;
-        R[b * groups + g] = r;
-        for (let c = g * cpg; c < (g + 1) * cpg; c++) {
-          sc[c] = G[c] * r;
-          sh[c] = Bt[c] - mu * G[c] * r;
-        }
+        foldGroup({ M, R, G, Bt, scale: sc, shift: sh }, b * groups + g, g * cpg, cpg, mu, Math.max(0, dev / n));
       }
       k.gnAffine(px + 4 * b * item, pz + 4 * b * item, HW, C, psc, psh);
     }
