@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../../src/core/model/config';
 import type { Params } from '../../src/core/model/layers';
 import { diffusionBatch, disposeBatch, makeSchedule, sliceBatch, unetStepLoss } from '../../src/core/pretrain';
-import { flatConcat, flatGradients, tensorsFromValues } from '../../src/core/train';
+import { flatGradients, flatValues, tensorsFromValues } from '../../src/core/train';
 
 /** What every shard needs to build a step's batch. */
 export interface UnetShardJob {
@@ -28,13 +28,7 @@ export interface UnetShardJob {
   names: string[];
 }
 
-/** Flat values of params[names], concatenated in order. */
-export async function flatValues(params: Params, names: string[]): Promise<Float32Array> {
-  const flat = flatConcat(params, names);
-  const values = (await flat.data()) as Float32Array;
-  flat.dispose();
-  return values;
-}
+export { flatValues } from '../../src/core/train';
 
 /** params[names] replaced by tensors cut from `flat` (old ones disposed). */
 export function setFlatValues(params: Params, names: string[], flat: Float32Array): void {

@@ -98,6 +98,14 @@ export function flatConcat(params: Params, names: string[]): tf.Tensor1D {
   return tf.tidy(() => tf.concat(names.map((n) => tf.reshape(params[n], [-1]))) as tf.Tensor1D);
 }
 
+/** Flat values of params[names], concatenated in order (a copy the caller owns). */
+export async function flatValues(params: Params, names: string[]): Promise<Float32Array> {
+  const flat = flatConcat(params, names);
+  const values = (await flat.data()) as Float32Array;
+  flat.dispose();
+  return values;
+}
+
 /**
  * The gradient of loss(params) w.r.t. params[names], flattened and concatenated in the order of
  * `names` (the Adam state's flat layout), and the loss. The caller disposes both.

@@ -14,7 +14,7 @@ import { initialNoise, sampleLatents, toRgba, CancelledError } from '../generate
 import { disposeParams, gaussianArray, type Params } from '../model/layers';
 import { decodeLatents, encodeImages, paramNames, textStates, type Checkpoint } from '../model/ldm';
 import { hashSeed, mulberry32 } from '../random';
-import { adamApply, adamInit, adamStep, disposeAdam, flatConcat } from '../train';
+import { adamApply, adamInit, adamStep, disposeAdam, flatValues } from '../train';
 import { shardGradient, sliceShard, type GradientHelper, type ShardGradient, type ShardLossSettings, type StepShard } from './shardStep';
 import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, winnerLoserMse, type DpoBatch } from './dpo';
 import { rankedMixup } from './mixup';
@@ -293,14 +293,6 @@ function concatArrays(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-/** params[names] flat, in order, as values (a copy the caller owns). */
-async function flatValuesOf(params: Params, names: string[]): Promise<Float32Array> {
-  const flat = flatConcat(params, names);
-  const values = (await flat.data()) as Float32Array;
-  flat.dispose();
-  return values;
-}
-
 /** (t, e) draws per held-out pair in a check. */
 const HELD_OUT_DRAWS = 4;
 /** Anchor items (x 2 fixed draws each) of the drift measure. */
@@ -377,7 +369,7 @@ export async function trainDpoRound(opts: {
   let helperLive = false;
   if (opts.helper) {
     try {
-      await opts.helper.beginRound({ names, reference: await flatValuesOf(opts.reference, names) });
+      await opts.helper.beginRound({ names, reference: await flatValues(opts.reference, names) });
       helperLive = true;
     } catch (err) {
       console.warn(`The second worker could not start the round (${err instanceof Error ? err.message : String(err)}); this one trains alone.`);
@@ -441,7 +433,7 @@ export async function trainDpoRound(opts: {
         const pb = priorData?.prompts.length ?? 0;
         const [half, priorHalf] = [Math.ceil(b / 2), Math.ceil(pb / 2)];
         const shardOpts = { base, schedule, policy, reference: opts.reference, names, totals: { pairs: b, prior: Math.max(1, pb) }, settings: lossSettings };
-        const remote = opts.helper!.gradient({ weights: await flatValuesOf(policy, names), shard: sliceShard(whole, half, b, priorHalf, pb), totals: shardOpts.totals, settings: lossSettings });
+        const remote = opts.helper!.gradient({ weights: await flatValues(policy, names), shard: sliceShard(whole, half, b, priorHalf, pb), totals: shardOpts.totals, settings: lossSettings });
         remote.catch(() => undefined); // seen below
         const mine = await shardGradient({ ...shardOpts, shard: sliceShard(whole, 0, half, 0, priorHalf) });
         let theirs: ShardGradient;
