@@ -4,7 +4,9 @@
 // for untransposed operands with batch 1, and a naive blocked loop otherwise. Every gradient of a
 // matMul asks for a transposed operand (dW = x^T dy, dx = dy W^T), so on a training step of our
 // UNet those products ran at 1.6-3.5 GFLOP/s. This wrapper transposes such operands explicitly
-// (a cheap copy) and calls the shipped kernel untransposed.
+// (a cheap copy) and calls the shipped kernel untransposed. The weight gradient A^T B (A
+// transposed, B not) goes instead to the SIMD filter-gradient kernel (simdTransposedA below), which
+// reads A in place: the transpose plus XNNPACK's packing of B at every call held it at 8-11 GFLOP/s.
 //
 // Batched products (attention: [B*heads, L, d] x [B*heads, d, L'] and their gradients, L = 16 or
 // 64, d = 12-24) ran on that naive loop at 0.7-2 GFLOP/s, about a fifth of a UNet training step.
@@ -77,6 +79,28 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
   return out;
 }
 
+/**
+ * A^T B for unbatched A [K, M], B [K, N] (M, N multiples of 4: every weight gradient of our dense
+ * layers) on the SIMD filter-gradient kernel (simd.wat conv_dw, as a 1x1 conv over a [1, 1, K, M]
+ * image): no transpose, no packing. Sums run over k in order in float32, in chunks of up to 256
+ * rows added in turn. Null where the kernel cannot run or the product is not one it takes.
+ */
+function simdTransposedA(a: TensorInfo, b: TensorInfo, backend: unknown): TensorInfo | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const [K, M] = a.shape.slice(-2);
+  const [Kb, N] = b.shape.slice(-2);
+  if (K !== Kb || M % 4 !== 0 || N % 4 !== 0 || K === 0 || M === 0 || N === 0) return null;
+  const simd = simdKernelsFor(backend);
+  if (!simd) return null;
+  const be = backend as HeapBackend;
+  const out = be.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
+  const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after the allocation (the heap may grow)
+  const rows = K % 256 === 0 ? 256 : K % 128 === 0 ? 128 : K % 64 === 0 ? 64 : K;
+  simdCalls++;
+  simd.convDw(ptr(a), ptr(b), ptr(out), K / rows, 1, rows, M, 1, rows, N, 1, 1, 1, 1, 0, 0, 1);
+  return out;
+}
+
 const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, attrs }) => {
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
@@ -86,6 +110,10 @@ const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, at
     return out ?? base({ inputs, backend, attrs });
   }
   if (!transposeA && !transposeB) return base({ inputs, backend, attrs });
+  if (transposeA && !transposeB) {
+    const out = simdEnabled ? simdTransposedA(a, b, backend) : null;
+    if (out) return out;
+  }
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'BatchMatMul');
   const aa = transposeA ? scope.run(Transpose, { x: a }, { perm: swapLastTwo(a.shape.length) }) : a;
   const bb = transposeB ? scope.run(Transpose, { x: b }, { perm: swapLastTwo(b.shape.length) }) : b;

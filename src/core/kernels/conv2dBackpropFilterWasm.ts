@@ -24,6 +24,10 @@
 // because the wasm StridedSlice is an element loop and the big patch matrix has
 // to be packed for XNNPACK; here XNNPACK's convolution does all the work.
 //
+// Where wasm SIMD runs and both channel counts are multiples of 4, a hand-written kernel
+// (kernels/wasm/simd.wat conv_dw) does it directly instead: tap by tap, dW[i, j] = X_shifted^T dY
+// with 4 x 8 register tiles, no transposes, no packing, on the backend's heap.
+//
 // XNNPACK caches its packed weights per filter tensor id; our filter F' is a
 // temporary that is disposed right away, which frees that cache entry too.
 // The kernels run through a KernelScope (kernelScope.ts), which releases every
@@ -47,7 +51,8 @@ import type {
   KernelFunc,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { KernelScope, type DisposingBackend } from './kernelScope';
+import { KernelScope, type DisposingBackend, type HeapBackend } from './kernelScope';
+import { simdKernelsFor } from './simdModule';
 
 const BACKEND = 'wasm';
 
@@ -57,6 +62,24 @@ function readDilations(attrs: Record<string, unknown>): [number, number] {
   if (typeof d === 'number') return [d, d];
   if (Array.isArray(d) && d.length === 2) return [Number(d[0]), Number(d[1])];
   throw new Error(`Conv2DBackpropFilter (wasm): cannot read dilations ${JSON.stringify(d)}`);
+}
+
+let simdEnabled = true;
+let simdConvDwCalls = 0;
+
+/** Switches the SIMD filter gradient on or off (off: the XNNPACK route below); for parity tests and A/B timing. */
+export function setWasmSimdConvFilterGradient(enabled: boolean): void {
+  simdEnabled = enabled;
+}
+
+/** How many filter (or dense weight) gradients the SIMD kernel has computed in this process. */
+export function simdFilterGradientCalls(): number {
+  return simdConvDwCalls;
+}
+
+/** Images per chunk of the SIMD kernel: about 128 output pixels (64-1024 measured: 64-128 fastest), so a chunk's x and dy stay in cache. */
+export function chunkImages(pixelsPerImage: number): number {
+  return Math.max(1, Math.floor(128 / Math.max(1, pixelsPerImage)));
 }
 
 export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: rawAttrs }) => {
@@ -119,6 +142,16 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: r
   if (batchSize === 0 || outHeight <= 0 || outWidth <= 0 || hUse <= 0 || wUse <= 0 || inChannels === 0) {
     // Nothing reaches the output: the gradient is all zeros.
     return scope.close(scope.run(Fill, {}, { shape: filterShape, value: 0, dtype: 'float32' }));
+  }
+  const simd = simdEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernelsFor(backend) : null;
+  if (simd) {
+    const be = backend as unknown as HeapBackend;
+    const out = be.makeOutput(filterShape, 'float32');
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after the allocation (the heap may grow)
+    simdConvDwCalls++;
+    simd.convDw(ptr(x), ptr(dy), ptr(out), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
+      kh, kw, sh, sw, top, left, chunkImages(outHeight * outWidth));
+    return out;
   }
   const bottom = needH - top - hUse;
   const right = needW - left - wUse;

@@ -18,6 +18,8 @@ export interface SimdKernels {
   gnAffine: Fn;
   /** Column sums of a [rows, C] block into out (float32). */
   colsum: Fn;
+  /** Filter gradient of a conv (and A^T B of a dense layer), see simd.wat. */
+  convDw: Fn;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
@@ -41,7 +43,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
     const bytes = decodeBase64(shared ? SIMD_MODULE.shared : SIMD_MODULE.unshared);
     if (WebAssembly.validate(bytes)) {
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn };
     }
   } catch {
     kernels = null; // no wasm SIMD here

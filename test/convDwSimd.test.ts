@@ -1,0 +1,156 @@
+// The wasm SIMD filter-gradient kernel (simd.wat conv_dw, conv2dBackpropFilterWasm.ts) and the
+// dense weight gradient A^T B it also computes (batchMatMulWasm.ts): at the UNet's shapes and at
+// odd ones (stride 2, valid padding, a 4-channel input, a chunk of images cut short, Cout = 4 mod 8,
+// rectangular filters and images), the values equal the cpu backend's; switched off, the XNNPACK
+// route gives the same; it is the kernel that runs; it leaves no data behind.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { chunkImages, setWasmSimdConvFilterGradient, simdFilterGradientCalls } from '../src/core/kernels/conv2dBackpropFilterWasm';
+import { setWasmSimdBatchMatMul, simdBatchMatMulCalls } from '../src/core/kernels/batchMatMulWasm';
+import { useBackend } from './helpers';
+
+type Pad = 'same' | 'valid' | number;
+const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) + 0.1 * Math.cos(i * 1.3 + seed));
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: number, pad: Pad): tf.Tensor {
+  return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy } as unknown as tf.NamedTensorMap,
+    { strides, pad, dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+async function dw(xs: number[], fs: number[], s: number, p: Pad): Promise<Float32Array> {
+  const x = tf.tensor4d(values(size(xs), 1), xs as [number, number, number, number]);
+  const os = tf.tidy(() => tf.conv2d(x, tf.zeros(fs) as tf.Tensor4D, s, p).shape);
+  const dy = tf.tensor4d(values(size(os), 2), os as [number, number, number, number]);
+  const g = filterGrad(x, dy, fs, s, p);
+  const v = (await g.data()) as Float32Array;
+  tf.dispose([x, dy, g]);
+  return v;
+}
+
+function relativeError(want: Float32Array, got: Float32Array): number {
+  expect(got.length).toBe(want.length);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    diff = Math.max(diff, Math.abs(want[i]! - got[i]!));
+  }
+  expect(scale).toBeGreaterThan(0);
+  return diff / scale;
+}
+
+describe('wasm SIMD filter gradient', () => {
+  const cases: [number[], number[], number, Pad][] = [
+    [[6, 8, 8, 96], [3, 3, 96, 48], 1, 'same'], // the UNet's 8x8 level (3 chunks of 2 images)
+    [[16, 4, 4, 96], [3, 3, 96, 96], 1, 'same'], // its 4x4 level
+    [[8, 8, 8, 48], [3, 3, 48, 48], 2, 'same'], // the downsampling conv
+    [[8, 8, 8, 96], [1, 1, 96, 48], 1, 'same'], // a skip projection
+    [[8, 8, 8, 4], [3, 3, 4, 48], 1, 'same'], // conv_in on 4 latent channels
+    [[7, 9, 5, 8], [3, 2, 8, 12], 1, 'same'], // chunks cut short, Cout = 4 mod 8, rectangular
+    [[3, 9, 9, 4], [3, 3, 4, 8], 2, 'valid'],
+    [[2, 6, 7, 8], [5, 5, 8, 4], 1, 1], // explicit padding, a filter wider than the padding
+    [[5, 7, 7, 12], [3, 3, 12, 16], 2, 1],
+  ];
+  it.each(cases)('x %j, filter %j, stride %i, pad %s: equals cpu within 1e-5 relative, leaves nothing behind', async (xs, fs, s, p) => {
+    await useBackend('cpu');
+    const cpu = await dw(xs, fs, s, p);
+    await useBackend('wasm');
+    const calls = simdFilterGradientCalls();
+    const tensors = tf.memory().numTensors;
+    const ids = backendIds();
+    const wasm = await dw(xs, fs, s, p);
+    expect(simdFilterGradientCalls()).toBe(calls + 1);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backendIds()).toBe(ids);
+    expect(relativeError(cpu, wasm)).toBeLessThan(1e-5);
+  });
+
+  it('switched off, the XNNPACK route gives the same values; channels not a multiple of 4 take that route', async () => {
+    await useBackend('wasm');
+    const fast = await dw([16, 8, 8, 48], [3, 3, 48, 48], 1, 'same');
+    setWasmSimdConvFilterGradient(false);
+    try {
+      const calls = simdFilterGradientCalls();
+      const shipped = await dw([16, 8, 8, 48], [3, 3, 48, 48], 1, 'same');
+      expect(simdFilterGradientCalls()).toBe(calls);
+      expect(relativeError(shipped, fast)).toBeLessThan(1e-5);
+    } finally {
+      setWasmSimdConvFilterGradient(true);
+    }
+    const calls = simdFilterGradientCalls();
+    await dw([2, 5, 5, 3], [3, 3, 3, 4], 1, 'same');
+    expect(simdFilterGradientCalls()).toBe(calls);
+  });
+
+  it('chunks about 128 output pixels', () => {
+    expect(chunkImages(64)).toBe(2);
+    expect(chunkImages(16)).toBe(8);
+    expect(chunkImages(1024)).toBe(1);
+  });
+
+  it('leaves no data behind across 20 conv gradients through tf.grads', async () => {
+    await useBackend('wasm');
+    const x = tf.tensor4d(values(4 * 8 * 8 * 8, 3), [4, 8, 8, 8]);
+    const f = tf.tensor4d(values(3 * 3 * 8 * 12, 4), [3, 3, 8, 12]);
+    const step = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))))([x, f]));
+    tf.dispose(step());
+    const ids = backendIds();
+    const tensors = tf.memory().numTensors;
+    const calls = simdFilterGradientCalls();
+    for (let i = 0; i < 20; i++) tf.dispose(step());
+    expect(simdFilterGradientCalls()).toBe(calls + 20);
+    expect(backendIds()).toBe(ids);
+    expect(tf.memory().numTensors).toBe(tensors);
+    tf.dispose([x, f]);
+  });
+});
+
+describe('wasm SIMD dense weight gradient A^T B', () => {
+  async function tn(K: number, M: number, N: number): Promise<Float32Array> {
+    const a = tf.tensor2d(values(K * M, 5), [K, M]);
+    const b = tf.tensor2d(values(K * N, 6), [K, N]);
+    const c = tf.matMul(a, b, true, false);
+    const v = (await c.data()) as Float32Array;
+    tf.dispose([a, b, c]);
+    return v;
+  }
+  const cases: [number, number, number][] = [[1024, 96, 96], [4096, 48, 48], [1024, 64, 96], [100, 12, 8], [3, 4, 4], [640, 8, 20]];
+  it.each(cases)('K %i, M %i, N %i: equals cpu within 1e-5 relative and is the SIMD kernel', async (K, M, N) => {
+    await useBackend('cpu');
+    const cpu = await tn(K, M, N);
+    await useBackend('wasm');
+    const calls = simdBatchMatMulCalls();
+    const ids = backendIds();
+    const wasm = await tn(K, M, N);
+    expect(simdBatchMatMulCalls()).toBe(calls + 1);
+    expect(backendIds()).toBe(ids);
+    expect(relativeError(cpu, wasm)).toBeLessThan(1e-5);
+  });
+
+  it('the gradient of a dense layer through tf.grads equals cpu; off, the transpose + XNNPACK route agrees', async () => {
+    const run = async () => {
+      const x = tf.tensor2d(values(256 * 48, 7), [256, 48]);
+      const w = tf.tensor2d(values(48 * 96, 8), [48, 96]);
+      const g = tf.grad((ww: tf.Tensor) => tf.sum(tf.sin(tf.matMul(x, ww as tf.Tensor2D))))(w);
+      const v = (await g.data()) as Float32Array;
+      tf.dispose([x, w, g]);
+      return v;
+    };
+    await useBackend('cpu');
+    const cpu = await run();
+    await useBackend('wasm');
+    const fast = await run();
+    expect(relativeError(cpu, fast)).toBeLessThan(1e-5);
+    setWasmSimdBatchMatMul(false);
+    try {
+      const calls = simdBatchMatMulCalls();
+      const shipped = await run();
+      expect(simdBatchMatMulCalls()).toBe(calls);
+      expect(relativeError(shipped, fast)).toBeLessThan(1e-6);
+    } finally {
+      setWasmSimdBatchMatMul(true);
+    }
+  });
+});
