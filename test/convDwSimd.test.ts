@@ -7,12 +7,23 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { chunkImages, setWasmSimdConvFilterGradient, simdFilterGradientCalls } from '../src/core/kernels/conv2dBackpropFilterWasm';
 import { setWasmSimdBatchMatMul, simdBatchMatMulCalls } from '../src/core/kernels/batchMatMulWasm';
+import { setWasmSimdConvInputGradient } from '../src/core/kernels/conv2dBackpropInputWasm';
+import { simdConvCallCount } from '../src/core/kernels/convSimd';
+import { setRelaxedSimdKernels, simdKernelsFor } from '../src/core/kernels/simdModule';
 import { useBackend } from './helpers';
 
 type Pad = 'same' | 'valid' | number;
 const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) + 0.1 * Math.cos(i * 1.3 + seed));
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+
+function outShape(xs: number[], fs: number[], s: number, p: Pad): number[] {
+  const [x, f] = [tf.zeros(xs as [number, number, number, number]), tf.zeros(fs as [number, number, number, number])] as tf.Tensor4D[];
+  const y = tf.conv2d(x, f, s, p);
+  const shape = y.shape.slice();
+  tf.dispose([x, f, y]);
+  return shape;
+}
 
 function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: number, pad: Pad): tf.Tensor {
   return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy } as unknown as tf.NamedTensorMap,
@@ -21,7 +32,7 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], stri
 
 async function dw(xs: number[], fs: number[], s: number, p: Pad): Promise<Float32Array> {
   const x = tf.tensor4d(values(size(xs), 1), xs as [number, number, number, number]);
-  const os = tf.tidy(() => tf.conv2d(x, tf.zeros(fs) as tf.Tensor4D, s, p).shape);
+  const os = outShape(xs, fs, s, p);
   const dy = tf.tensor4d(values(size(os), 2), os as [number, number, number, number]);
   const g = filterGrad(x, dy, fs, s, p);
   const v = (await g.data()) as Float32Array;
@@ -148,9 +159,99 @@ describe('wasm SIMD dense weight gradient A^T B', () => {
       const calls = simdBatchMatMulCalls();
       const shipped = await run();
       expect(simdBatchMatMulCalls()).toBe(calls);
-      expect(relativeError(shipped, fast)).toBeLessThan(1e-6);
+      expect(relativeError(shipped, fast)).toBeLessThan(1e-5); // fused multiply-adds round once, not twice
     } finally {
       setWasmSimdBatchMatMul(true);
     }
+  });
+});
+
+describe('wasm SIMD convolution (conv_fwd): the input gradient of stride-1 convs', () => {
+  async function dx(xs: number[], fs: number[], p: Pad): Promise<Float32Array> {
+    const f = tf.tensor4d(values(size(fs), 3), fs as [number, number, number, number]);
+    const os = outShape(xs, fs, 1, p);
+    const dy = tf.tensor4d(values(size(os), 4), os as [number, number, number, number]);
+    const g = tf.conv2dTranspose(dy, f, xs as [number, number, number, number], 1, p);
+    const v = (await g.data()) as Float32Array;
+    tf.dispose([f, dy, g]);
+    return v;
+  }
+  const cases: [number[], number[], Pad][] = [
+    [[6, 8, 8, 96], [3, 3, 96, 48], 'same'],
+    [[16, 4, 4, 192], [3, 3, 192, 96], 'same'],
+    [[8, 8, 8, 96], [1, 1, 96, 48], 'same'],
+    [[8, 8, 8, 48], [3, 3, 48, 4], 'same'], // conv_out: 4 output channels
+    [[3, 6, 8, 12], [3, 3, 12, 20], 'valid'], // cropped, N = 4 mod 8
+    [[2, 5, 8, 8], [5, 3, 8, 8], 'same'], // rectangular filter
+    [[2, 6, 8, 8], [3, 3, 8, 8], 1], // numeric padding
+  ];
+  it.each(cases)('x %j, filter %j, pad %s: equals cpu within 1e-5 relative on the SIMD kernel, leaves nothing behind', async (xs, fs, p) => {
+    await useBackend('cpu');
+    const cpu = await dx(xs, fs, p);
+    await useBackend('wasm');
+    const calls = simdConvCallCount();
+    const tensors = tf.memory().numTensors;
+    const ids = backendIds();
+    const wasm = await dx(xs, fs, p);
+    expect(simdConvCallCount()).toBe(calls + 1);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backendIds()).toBe(ids);
+    expect(relativeError(cpu, wasm)).toBeLessThan(1e-5);
+  });
+
+  it('stride 2, an odd output width, or the switch off take the XNNPACK route, with the same values', async () => {
+    await useBackend('wasm');
+    const calls = simdConvCallCount();
+    await dx([2, 8, 8, 8], [3, 3, 8, 8], 'same'); // OW 8: SIMD
+    expect(simdConvCallCount()).toBe(calls + 1);
+    const f = tf.tensor4d(values(9 * 8 * 8, 3), [3, 3, 8, 8]);
+    const dy = tf.tensor4d(values(2 * 4 * 4 * 8, 4), [2, 4, 4, 8]);
+    tf.dispose(tf.conv2dTranspose(dy, f, [2, 8, 8, 8], 2, 'same')); // stride 2
+    tf.dispose([f, dy]);
+    await dx([2, 7, 7, 8], [3, 3, 8, 8], 'same'); // width 7
+    // A numeric padding with a non-square filter: TF.js sizes dy with the filter's height both ways.
+    await useBackend('cpu');
+    const quirkCpu = await dx([2, 5, 8, 8], [5, 3, 8, 8], 1);
+    await useBackend('wasm');
+    expect(relativeError(quirkCpu, await dx([2, 5, 8, 8], [5, 3, 8, 8], 1))).toBeLessThan(1e-5);
+    expect(simdConvCallCount()).toBe(calls + 1);
+    const fast = await dx([4, 8, 8, 48], [3, 3, 48, 48], 'same');
+    setWasmSimdConvInputGradient(false);
+    try {
+      const shipped = await dx([4, 8, 8, 48], [3, 3, 48, 48], 'same');
+      expect(simdConvCallCount()).toBe(calls + 2);
+      expect(relativeError(shipped, fast)).toBeLessThan(1e-5);
+    } finally {
+      setWasmSimdConvInputGradient(true);
+    }
+  });
+});
+
+describe('the fused (relaxed SIMD) and the plain kernel modules', () => {
+  it('Node runs the fused module here (relaxed SIMD on, as in Chromium); the plain one gives the same values within 1e-5', async () => {
+    await useBackend('wasm');
+    expect(simdKernelsFor(tf.backend())?.fused).toBe(true);
+    const run = async () => [
+      ...(await dw([4, 8, 8, 48], [3, 3, 48, 48], 1, 'same')),
+      ...(await (async () => {
+        const a = tf.tensor3d(values(8 * 16 * 24, 1), [8, 16, 24]);
+        const b = tf.tensor3d(values(8 * 16 * 24, 2), [8, 16, 24]);
+        const c = tf.matMul(a, b, false, true);
+        const v = await c.data();
+        tf.dispose([a, b, c]);
+        return v;
+      })()),
+    ];
+    const fused = Float32Array.from(await run());
+    setRelaxedSimdKernels(false);
+    try {
+      expect(simdKernelsFor(tf.backend())?.fused).toBe(false);
+      const plain = Float32Array.from(await run());
+      expect(relativeError(plain, fused)).toBeLessThan(1e-5);
+      expect(plain).not.toEqual(fused); // a different module really ran
+    } finally {
+      setRelaxedSimdKernels(true);
+    }
+    expect(simdKernelsFor(tf.backend())?.fused).toBe(true);
   });
 });

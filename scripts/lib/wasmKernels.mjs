@@ -5,20 +5,39 @@ import wabtInit from 'wabt';
 
 const MEMORIES = { unshared: '(memory 1)', shared: '(memory 1 65536 shared)' };
 
+// (local.set $cRC (f32x4.add (local.get $cRC) (f32x4.mul A B))), A and B a local or a splat of a load.
+const OPERAND = String.raw`\((?:local\.get \$\w+|f32x4\.splat \(f32\.load \(local\.get \$\w+\)\))\)`;
+const ACCUMULATE = new RegExp(String.raw`\(f32x4\.add \(local\.get (\$c\d+)\) \(f32x4\.mul (${OPERAND}) (${OPERAND})\)\)`, 'g');
+
+/** The text with every register-tile accumulation fused into relaxed_madd, and how many were. */
+export function fuseAccumulations(text) {
+  let count = 0;
+  const fused = text.replace(ACCUMULATE, (_, c, a, b) => {
+    count++;
+    return `(f32x4.relaxed_madd ${a} ${b} (local.get ${c}))`;
+  });
+  return { text: fused, count };
+}
+
 /** { unshared, shared }: base64 of the assembled module for each kind of heap. */
 export async function assembleKernel(watPath) {
   const wabt = await wabtInit();
-  const text = readFileSync(watPath, 'utf8');
+  const plain = readFileSync(watPath, 'utf8');
+  const fused = fuseAccumulations(plain);
+  if (fused.count === 0) throw new Error(`${watPath}: no accumulation to fuse`);
   const out = {};
-  for (const [kind, memory] of Object.entries(MEMORIES)) {
-    const mod = wabt.parseWat(watPath, text.replace('(import "env" "memory" MEMORY)', `(import "env" "memory" ${memory})`), { simd: true, threads: true });
-    try {
-      const bytes = mod.toBinary({}).buffer;
-      // wabt's validator rejects shared memories whatever the features; V8 validates both.
-      if (!WebAssembly.validate(bytes)) throw new Error(`${watPath} (${kind}): not a valid module`);
-      out[kind] = Buffer.from(bytes).toString('base64');
-    } finally {
-      mod.destroy();
+  for (const [variant, text] of [['', plain], ['Relaxed', fused.text]]) {
+    for (const [kind, memory] of Object.entries(MEMORIES)) {
+      const mod = wabt.parseWat(watPath, text.replace('(import "env" "memory" MEMORY)', `(import "env" "memory" ${memory})`), { simd: true, threads: true, relaxed_simd: true });
+      try {
+        const bytes = mod.toBinary({}).buffer;
+        // wabt's validator rejects shared memories whatever the features; V8 validates both (the
+        // fused ones only where relaxed SIMD is on, so they are not checked here).
+        if (!variant && !WebAssembly.validate(bytes)) throw new Error(`${watPath} (${kind}): not a valid module`);
+        out[kind + variant] = Buffer.from(bytes).toString('base64');
+      } finally {
+        mod.destroy();
+      }
     }
   }
   return out;

@@ -12,6 +12,7 @@
 import { backend_util, Conv2D, Conv2DBackpropInput, getKernel, PadV2, registerKernel, Reshape, Reverse, Slice, Transpose, unregisterKernel } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropInputAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { KernelScope, type DisposingBackend } from './kernelScope';
+import { simdConv } from './convSimd';
 
 const BACKEND = 'wasm';
 
@@ -21,12 +22,30 @@ function checkSupported(owner: string, dataFormat: string | undefined, attrs: ob
   if (d != null && (Array.isArray(d) ? d.some((v) => v !== 1) : d !== 1)) throw new Error(`${owner} (wasm): only dilation 1 is supported`);
 }
 
+let simdEnabled = true;
+
+/** Switches the SIMD input gradient (stride 1) on or off (off: the XNNPACK route); for parity tests and A/B timing. */
+export function setWasmSimdConvInputGradient(enabled: boolean): void {
+  simdEnabled = enabled;
+}
+
 export const conv2DBackpropInputViaConv: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
   checkSupported('Conv2DBackpropInput', dataFormat, attrs ?? {});
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  // (Only where dy's size is the full one: TF.js sizes a numeric padding's output with the filter's
+  // height in both directions, which a non-square filter makes inconsistent; the route below copes.)
+  const consistent = OH === H + padInfo.top + padInfo.bottom - kh + 1 && OW === W + padInfo.left + padInfo.right - kw + 1;
+  if (simdEnabled && sh === 1 && sw === 1 && consistent && dy.dtype === 'float32' && filter.dtype === 'float32') {
+    // dx[b][ih][iw][n] = sum_{i, j, k} dyp[b][ih + i][iw + j][k] W[kh-1-i][kw-1-j][n][k], dyp = dy padded
+    // by k-1-pad: a stride-1 convolution on the SIMD kernel, the filter turned and swapped in its packing.
+    const out = simdConv(backend, dy, filter,
+      { B, H: OH, W: OW, K: Cout, OH: H, OW: W, N: Cin, kh, kw, sh: 1, sw: 1, top: kh - 1 - padInfo.top, left: kw - 1 - padInfo.left },
+      (i, j, k, n) => (((kh - 1 - i) * kw + (kw - 1 - j)) * Cin + n) * Cout + k);
+    if (out) return out;
+  }
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'Conv2DBackpropInput');
   // Dilate dy by the stride: put s-1 zeros after every row and column (length OH*s).
   let d = dy;

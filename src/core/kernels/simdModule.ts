@@ -20,9 +20,23 @@ export interface SimdKernels {
   colsum: Fn;
   /** Filter gradient of a conv (and A^T B of a dense layer), see simd.wat. */
   convDw: Fn;
+  /** A convolution over a padded input with a packed filter, see simd.wat and convSimd.ts. */
+  convFwd: Fn;
+  /** Whether the matrix kernels fuse multiply and add (relaxed SIMD's relaxed_madd: one FMA). */
+  fused: boolean;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
+const plainInstances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
+let relaxedAllowed = true;
+
+/**
+ * Whether the kernels may use the fused multiply-add module (relaxed SIMD) where it validates;
+ * off, the module as written (mul then add). For parity tests and A/B timing.
+ */
+export function setRelaxedSimdKernels(allowed: boolean): void {
+  relaxedAllowed = allowed;
+}
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   const bin = atob(s);
@@ -36,18 +50,25 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
   const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
   const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) return null;
-  if (instances.has(memory)) return instances.get(memory)!;
+  const cache = relaxedAllowed ? instances : plainInstances;
+  if (cache.has(memory)) return cache.get(memory)!;
   let kernels: SimdKernels | null = null;
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = decodeBase64(shared ? SIMD_MODULE.shared : SIMD_MODULE.unshared);
-    if (WebAssembly.validate(bytes)) {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const variants: [string, boolean][] = [
+    ...(relaxedAllowed ? [[shared ? SIMD_MODULE.sharedRelaxed : SIMD_MODULE.unsharedRelaxed, true] as [string, boolean]] : []),
+    [shared ? SIMD_MODULE.shared : SIMD_MODULE.unshared, false],
+  ];
+  for (const [source, fused] of variants) {
+    try {
+      const bytes = decodeBase64(source);
+      if (!WebAssembly.validate(bytes)) continue; // no wasm SIMD, or (fused) no relaxed SIMD here
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, fused };
+      break;
+    } catch {
+      kernels = null;
     }
-  } catch {
-    kernels = null; // no wasm SIMD here
   }
-  instances.set(memory, kernels);
+  cache.set(memory, kernels);
   return kernels;
 }

@@ -1,0 +1,96 @@
+// Convolutions on the hand-written wasm SIMD kernel (kernels/wasm/simd.wat conv_fwd), on the backend's heap.
+//
+// conv_fwd computes out[b][oh][ow][n] = sum_{i, j, k} xp[b][oh*sh + i][ow*sw + j][k] f[i][j][k][n]
+// over an input padded so that every tap is inside, with the filter packed in blocks of 8 (then 4)
+// output channels. Here: the padded copy of the input (rows copied with TypedArray.set) and the
+// packed filter, for a forward convolution and for the input gradient of a stride-1 one (a full
+// correlation of dy with the filter turned 180 degrees, in and out channels swapped: the packing
+// does the turning and the swapping). Both scratch buffers are released before returning.
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { DisposingBackend, HeapBackend } from './kernelScope';
+import { simdKernelsFor } from './simdModule';
+
+type Backend = HeapBackend & DisposingBackend;
+
+/** Output rows a chunk of the kernel sweeps per block of output channels. */
+const ROW_CHUNK = 16;
+
+/** Geometry of one conv_fwd call: the input [B, H, W, K] read with zero padding top/left. */
+export interface SimdConvGeometry {
+  B: number; H: number; W: number; K: number;
+  OH: number; OW: number; N: number;
+  kh: number; kw: number; sh: number; sw: number;
+  top: number; left: number;
+}
+
+/** Whether conv_fwd takes this geometry (channel counts and the output width multiples of 4). */
+export function simdConvTakes(g: SimdConvGeometry): boolean {
+  return g.K % 4 === 0 && g.N % 4 === 0 && g.OW % 4 === 0 && g.K > 0 && g.N > 0 && g.OW > 0 && g.OH > 0 && g.B > 0 &&
+    g.top >= 0 && g.left >= 0;
+}
+
+/**
+ * Runs conv_fwd: `filterAt(i, j, k, n)` gives the index, in `filter`'s values, of tap (i, j), input
+ * channel k, output channel n. Returns the output [B, OH, OW, N], or null where the SIMD kernels
+ * cannot run on this backend.
+ */
+export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, filterAt: (i: number, j: number, k: number, n: number) => number): TensorInfo | null {
+  const simd = simdKernelsFor(backend);
+  if (!simd || !simdConvTakes(g)) return null;
+  const be = backend as Backend;
+  const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
+  const Hp = (OH - 1) * sh + kh;
+  const Wp = (OW - 1) * sw + kw;
+  const out = be.makeOutput([B, OH, OW, N], 'float32');
+  const xp = be.makeOutput([B * Hp * Wp * K], 'float32');
+  const fp = be.makeOutput([kh * kw * K * N], 'float32');
+  try {
+    // Views after every allocation (an allocation may grow the heap and detach older views).
+    const X = be.typedArrayFromHeap(x) as Float32Array;
+    const XP = be.typedArrayFromHeap(xp) as Float32Array;
+    const F = be.typedArrayFromHeap(filter) as Float32Array;
+    const FP = be.typedArrayFromHeap(fp) as Float32Array;
+    // The padded input: zeros, then the rows of x that fall inside [0, Hp) x [0, Wp).
+    XP.fill(0);
+    const cols = Math.min(W, Wp - left); // columns of x the conv reads (left >= 0)
+    if (cols > 0) {
+      for (let b = 0; b < B; b++) {
+        for (let r = 0; r < H; r++) {
+          const rp = r + top;
+          if (rp >= Hp) break;
+          const src = (b * H + r) * W * K;
+          XP.set(X.subarray(src, src + cols * K), ((b * Hp + rp) * Wp + left) * K);
+        }
+      }
+    }
+    // The filter in blocks of 8 output channels, [i][j][k][8], then one block of 4 if N = 4 mod 8.
+    let o = 0;
+    for (let n0 = 0; n0 < N; n0 += 8) {
+      const w = Math.min(8, N - n0);
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          for (let k = 0; k < K; k++) {
+            for (let c = 0; c < w; c++) FP[o++] = F[filterAt(i, j, k, n0 + c)]!;
+          }
+        }
+      }
+    }
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
+    simdConvCalls++;
+    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK);
+  } catch (e) {
+    be.disposeData(out.dataId);
+    throw e;
+  } finally {
+    be.disposeData(xp.dataId);
+    be.disposeData(fp.dataId);
+  }
+  return out;
+}
+
+let simdConvCalls = 0;
+
+/** How many convolutions (forward or input gradient) conv_fwd has computed in this process. */
+export function simdConvCallCount(): number {
+  return simdConvCalls;
+}
