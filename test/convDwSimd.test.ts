@@ -63,6 +63,9 @@ describe('wasm SIMD filter gradient', () => {
     [[3, 9, 9, 4], [3, 3, 4, 8], 2, 'valid'],
     [[2, 6, 7, 8], [5, 5, 8, 4], 1, 1], // explicit padding, a filter wider than the padding
     [[5, 7, 7, 12], [3, 3, 12, 16], 2, 1],
+    [[4, 16, 16, 3], [3, 3, 3, 32], 1, 'same'], // an RGB image in (channels padded to 4)
+    [[4, 16, 16, 32], [3, 3, 32, 3], 1, 'same'], // an RGB image out
+    [[2, 5, 5, 3], [3, 3, 3, 5], 2, 'valid'], // both padded
   ];
   it.each(cases)('x %j, filter %j, stride %i, pad %s: equals cpu within 1e-5 relative, leaves nothing behind', async (xs, fs, s, p) => {
     await useBackend('cpu');
@@ -78,7 +81,7 @@ describe('wasm SIMD filter gradient', () => {
     expect(relativeError(cpu, wasm)).toBeLessThan(1e-5);
   });
 
-  it('switched off, the XNNPACK route gives the same values; channels not a multiple of 4 take that route', async () => {
+  it('switched off, the XNNPACK route gives the same values', async () => {
     await useBackend('wasm');
     const fast = await dw([16, 8, 8, 48], [3, 3, 48, 48], 1, 'same');
     setWasmSimdConvFilterGradient(false);
@@ -90,9 +93,7 @@ describe('wasm SIMD filter gradient', () => {
     } finally {
       setWasmSimdConvFilterGradient(true);
     }
-    const calls = simdFilterGradientCalls();
-    await dw([2, 5, 5, 3], [3, 3, 3, 4], 1, 'same');
-    expect(simdFilterGradientCalls()).toBe(calls);
+
   });
 
   it('chunks about 128 output pixels', () => {

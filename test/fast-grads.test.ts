@@ -2,7 +2,7 @@
 // row, and Adam + clipping over one flat buffer. Each against the plain formulation, and for leaks.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gaussianArray, addBias, scaleShift, type Params } from '../src/core/model/layers';
+import { gaussianArray, addBias, scaleShift, upsample2x, type Params } from '../src/core/model/layers';
 import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam } from '../src/core/train';
 import { useBackend } from './helpers';
 
@@ -107,5 +107,41 @@ describe('Adam over one flat buffer', () => {
     disposeAdam(loaded);
     disposeAdam(adam);
     tf.dispose([...Object.values(params), target, input]);
+  });
+});
+
+describe('upsample2x', () => {
+  it('values are nearest-neighbour copies; its gradient (a depthwise 2x2 sum) equals the broadcast formulation and a hand sum on cpu and wasm, leaking nothing', async () => {
+    const shape = [2, 3, 5, 8] as [number, number, number, number];
+    const run = async () => {
+      const x = tf.tensor4d(gaussianArray(2 * 3 * 5 * 8, 4), shape);
+      const dy = tf.tensor4d(gaussianArray(2 * 6 * 10 * 8, 5), [2, 6, 10, 8]);
+      const y = upsample2x(x);
+      const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(upsample2x(z as tf.Tensor4D), dy)))(x);
+      const plain = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tf.reshape(tf.mul(tf.reshape(z, [2, 3, 1, 5, 1, 8]), tf.ones([1, 1, 2, 1, 2, 1])), [2, 6, 10, 8]), dy)))(x);
+      const out = { x: await x.data(), y: await y.data(), dy: await dy.data(), g: await g.data(), plain: await plain.data() };
+      tf.dispose([x, dy, y, g, plain]);
+      return out;
+    };
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      const before = tf.memory().numTensors;
+      const r = await run();
+      expect(tf.memory().numTensors).toBe(before);
+      // y[b][2i+di][2j+dj][c] = x[b][i][j][c]; dx[b][i][j][c] = the sum of dy over that 2x2 block.
+      const at = (b: number, i: number, j: number, c: number, h: number, w: number) => ((b * h + i) * w + j) * 8 + c;
+      let worst = 0;
+      for (let b = 0; b < 2; b++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) for (let c = 0; c < 8; c++) {
+        let sum = 0;
+        for (const di of [0, 1]) for (const dj of [0, 1]) {
+          expect(r.y[at(b, 2 * i + di, 2 * j + dj, c, 6, 10)]).toBe(r.x[at(b, i, j, c, 3, 5)]);
+          sum += r.dy[at(b, 2 * i + di, 2 * j + dj, c, 6, 10)];
+        }
+        worst = Math.max(worst, Math.abs(r.g[at(b, i, j, c, 3, 5)] - sum));
+      }
+      expect(worst).toBeLessThan(1e-5);
+      expect(maxRelDiff(r.g, r.plain)).toBeLessThan(1e-6);
+    }
+    await useBackend('wasm');
   });
 });

@@ -24,7 +24,7 @@
 // because the wasm StridedSlice is an element loop and the big patch matrix has
 // to be packed for XNNPACK; here XNNPACK's convolution does all the work.
 //
-// Where wasm SIMD runs and both channel counts are multiples of 4, a hand-written kernel
+// Where wasm SIMD runs (channel counts padded to multiples of 4 where they are not), a hand-written kernel
 // (kernels/wasm/simd.wat conv_dw) does it directly instead: tap by tap, dW[i, j] = X_shifted^T dY
 // with 4 x 8 register tiles, no transposes, no packing, on the backend's heap.
 //
@@ -80,6 +80,20 @@ export function simdFilterGradientCalls(): number {
 /** Images per chunk of the SIMD kernel: about 128 output pixels (64-1024 measured: 64-128 fastest), so a chunk's x and dy stay in cache. */
 export function chunkImages(pixelsPerImage: number): number {
   return Math.max(1, Math.floor(128 / Math.max(1, pixelsPerImage)));
+}
+
+/** A copy of the NHWC tensor t with its channels padded by zeros to c4 (added to scratch, for the caller to release). */
+function padChannels(be: HeapBackend & DisposingBackend, t: TensorInfo, c4: number, scratch: TensorInfo[]): TensorInfo {
+  const c = t.shape[t.shape.length - 1];
+  const pixels = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const out = be.makeOutput([...t.shape.slice(0, -1), c4], 'float32');
+  scratch.push(out);
+  const [src, dst] = [be.typedArrayFromHeap(t) as Float32Array, be.typedArrayFromHeap(out) as Float32Array];
+  dst.fill(0);
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += c, o += c4) {
+    for (let k = 0; k < c; k++) dst[o + k] = src[i + k]!;
+  }
+  return out;
 }
 
 export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: rawAttrs }) => {
@@ -143,14 +157,38 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: r
     // Nothing reaches the output: the gradient is all zeros.
     return scope.close(scope.run(Fill, {}, { shape: filterShape, value: 0, dtype: 'float32' }));
   }
-  const simd = simdEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernelsFor(backend) : null;
+  const simd = simdEnabled ? simdKernelsFor(backend) : null;
   if (simd) {
-    const be = backend as unknown as HeapBackend;
+    const be = backend as unknown as HeapBackend & DisposingBackend;
     const out = be.makeOutput(filterShape, 'float32');
-    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after the allocation (the heap may grow)
-    simdConvDwCalls++;
-    simd.convDw(ptr(x), ptr(dy), ptr(out), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
-      kh, kw, sh, sw, top, left, chunkImages(outHeight * outWidth));
+    // Channel counts not a multiple of 4 (an RGB image, a 3-channel output): x and/or dy copied with
+    // their channels padded by zeros, the gradient computed for the padded counts, then cut back.
+    const ci = Math.ceil(inChannels / 4) * 4;
+    const co = Math.ceil(outChannels / 4) * 4;
+    const scratch: TensorInfo[] = [];
+    try {
+      const xs = ci === inChannels ? x : padChannels(be, x, ci, scratch);
+      const dys = co === outChannels ? dy : padChannels(be, dy, co, scratch);
+      const dws = ci === inChannels && co === outChannels ? out : be.makeOutput([kh, kw, ci, co], 'float32');
+      if (dws !== out) scratch.push(dws);
+      const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation (the heap may grow)
+      simdConvDwCalls++;
+      simd.convDw(ptr(xs), ptr(dys), ptr(dws), batchSize, inHeight, inWidth, ci, outHeight, outWidth, co,
+        kh, kw, sh, sw, top, left, chunkImages(outHeight * outWidth));
+      if (dws !== out) {
+        const [src, dst] = [be.typedArrayFromHeap(dws) as Float32Array, be.typedArrayFromHeap(out) as Float32Array];
+        for (let r = 0; r < kh * kw * inChannels; r++) {
+          const [tap, c] = [Math.floor(r / inChannels), r % inChannels];
+          const from = (tap * ci + c) * co;
+          dst.set(src.subarray(from, from + outChannels), r * outChannels);
+        }
+      }
+    } catch (e) {
+      be.disposeData(out.dataId);
+      throw e;
+    } finally {
+      for (const t of scratch) be.disposeData(t.dataId);
+    }
     return out;
   }
   const bottom = needH - top - hUse;

@@ -31,35 +31,39 @@ export function simdConvTakes(g: SimdConvGeometry): boolean {
 
 /**
  * Runs conv_fwd: `filterAt(i, j, k, n)` gives the index, in `filter`'s values, of tap (i, j), input
- * channel k, output channel n. Returns the output [B, OH, OW, N], or null where the SIMD kernels
- * cannot run on this backend.
+ * channel k, output channel n. Returns the output [B, OH, OW, N] (or that data as outShape), or
+ * null where the SIMD kernels cannot run on this backend or take this geometry.
  */
-export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, filterAt: (i: number, j: number, k: number, n: number) => number): TensorInfo | null {
+export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, filterAt: (i: number, j: number, k: number, n: number) => number, outShape?: number[]): TensorInfo | null {
   const simd = simdKernelsFor(backend);
   if (!simd || !simdConvTakes(g)) return null;
   const be = backend as Backend;
   const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
   const Hp = (OH - 1) * sh + kh;
   const Wp = (OW - 1) * sw + kw;
-  const out = be.makeOutput([B, OH, OW, N], 'float32');
-  const xp = be.makeOutput([B * Hp * Wp * K], 'float32');
+  const out = be.makeOutput(outShape ?? [B, OH, OW, N], 'float32');
+  // Where no padding is needed and the input is read whole (a 1x1 conv, a matrix product), the input itself.
+  const direct = top === 0 && left === 0 && Hp === H && Wp === W;
+  const xp = direct ? x : be.makeOutput([B * Hp * Wp * K], 'float32');
   const fp = be.makeOutput([kh * kw * K * N], 'float32');
   try {
     // Views after every allocation (an allocation may grow the heap and detach older views).
-    const X = be.typedArrayFromHeap(x) as Float32Array;
-    const XP = be.typedArrayFromHeap(xp) as Float32Array;
     const F = be.typedArrayFromHeap(filter) as Float32Array;
     const FP = be.typedArrayFromHeap(fp) as Float32Array;
-    // The padded input: zeros, then the rows of x that fall inside [0, Hp) x [0, Wp).
-    XP.fill(0);
-    const cols = Math.min(W, Wp - left); // columns of x the conv reads (left >= 0)
-    if (cols > 0) {
-      for (let b = 0; b < B; b++) {
-        for (let r = 0; r < H; r++) {
-          const rp = r + top;
-          if (rp >= Hp) break;
-          const src = (b * H + r) * W * K;
-          XP.set(X.subarray(src, src + cols * K), ((b * Hp + rp) * Wp + left) * K);
+    if (!direct) {
+      const X = be.typedArrayFromHeap(x) as Float32Array;
+      const XP = be.typedArrayFromHeap(xp) as Float32Array;
+      // The padded input: zeros, then the rows of x that fall inside [0, Hp) x [0, Wp).
+      XP.fill(0);
+      const cols = Math.min(W, Wp - left); // columns of x the conv reads (left >= 0)
+      if (cols > 0) {
+        for (let b = 0; b < B; b++) {
+          for (let r = 0; r < H; r++) {
+            const rp = r + top;
+            if (rp >= Hp) break;
+            const src = (b * H + r) * W * K;
+            XP.set(X.subarray(src, src + cols * K), ((b * Hp + rp) * Wp + left) * K);
+          }
         }
       }
     }
@@ -82,7 +86,7 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
     be.disposeData(out.dataId);
     throw e;
   } finally {
-    be.disposeData(xp.dataId);
+    if (!direct) be.disposeData(xp.dataId);
     be.disposeData(fp.dataId);
   }
   return out;
