@@ -21,6 +21,7 @@ import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatM
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
+import { registerWasmSiluGrad } from './kernels/siluWasm';
 import { registerWasmIdentity } from './kernels/identityWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -251,6 +252,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();
       registerWasmChannelSum();
+      registerWasmSiluGrad();
       registerWasmIdentity();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);

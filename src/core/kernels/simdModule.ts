@@ -22,6 +22,8 @@ export interface SimdKernels {
   convDw: Fn;
   /** A convolution over a padded input with a packed filter, see simd.wat and convSimd.ts. */
   convFwd: Fn;
+  /** SiLU's gradient from its saved sigmoid, see simd.wat. */
+  siluGrad: Fn;
   /** Whether the matrix kernels fuse multiply and add (relaxed SIMD's relaxed_madd: one FMA). */
   fused: boolean;
 }
@@ -63,7 +65,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
       const bytes = decodeBase64(source);
       if (!WebAssembly.validate(bytes)) continue; // no wasm SIMD, or (fused) no relaxed SIMD here
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, fused };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, fused };
       break;
     } catch {
       kernels = null;

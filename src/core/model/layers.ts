@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { channelSumKernelAvailable, CHANNEL_SUM_KERNEL } from '../kernels/channelSumWasm';
 import { fusedGroupNormAvailable, GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../kernels/groupNormWasm';
+import { siluGradKernelAvailable, SILU_GRAD_KERNEL } from '../kernels/siluWasm';
 import { hashSeed, mulberry32 } from '../random';
 
 export type Params = Record<string, tf.Tensor>;
@@ -66,7 +67,22 @@ export function initialisingParams(seed: number, out: Params): ParamGetter {
   };
 }
 
-export const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
+const siluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const s = tf.sigmoid(x);
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, ss] = saved as [tf.Tensor, tf.Tensor];
+      // d/dx x s(x) = s (1 + x (1 - s)): one kernel on wasm (kernels/siluWasm.ts), composed elsewhere.
+      if (siluGradKernelAvailable(tf.getBackend())) return tf.engine().runKernel(SILU_GRAD_KERNEL, { dy, x: sx, s: ss }, {}) as tf.Tensor;
+      return tf.mul(tf.mul(dy, ss), tf.add(1, tf.mul(sx, tf.sub(1, ss))));
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** x sigmoid(x); its gradient from the saved sigmoid in one kernel on wasm. */
+export const silu = (x: tf.Tensor): tf.Tensor => siluOp(x);
 
 /**
  * Gradient of a per-channel vector broadcast over the leading axes of dy: on wasm one loop

@@ -701,4 +701,19 @@
       (local.set $row0 (local.get $row1))
       (br $lc)))
   )
+
+  ;; SiLU's gradient from its saved sigmoid: dx = dy s (1 + x (1 - s)), n a multiple of 4.
+  (func (export "silu_grad") (param $dy i32) (param $x i32) (param $s i32) (param $out i32) (param $n i32)
+    (local $o i32) (local $end i32) (local $sv v128)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $o) (local.get $end)))
+      (local.set $sv (v128.load (i32.add (local.get $s) (local.get $o))))
+      (v128.store (i32.add (local.get $out) (local.get $o))
+        (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $o))) (local.get $sv))
+          (f32x4.add (v128.const f32x4 1 1 1 1)
+            (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $o))) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $sv))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $l)))
+  )
 )
