@@ -21,6 +21,7 @@ const spec = {
   guidance: { default: -1, help: 'guidance scale (-1 = the checkpoint default)' },
   'guidance-bands': { default: '', help: 'guidance by timestep, "from-to:factor,..." (the factor multiplies the guidance for t in [from, to)); replaces the checkpoint\'s' },
   'guidance-rescale': { default: -1, help: 'guidance rescale phi in [0, 1] (Lin et al. 2023; -1 = the checkpoint\'s)' },
+  eta: { default: -1, help: 'DDIM eta, 0 = deterministic, 1 = DDPM variance (-1 = the checkpoint\'s)' },
   seed: { default: 1, help: 'noise seed' },
   'extra-seeds': { default: 'default', help: 'more noise seeds for balanced accuracy and KID, comma-separated (default: 2, none with --quick; "none" for none)' },
   batch: { default: -1, help: 'images per sampling batch (-1 = 32)' },
@@ -57,6 +58,7 @@ async function main() {
     sampling: {
       ...(String(args['guidance-bands']) ? { guidanceBands: parseGuidanceBands(String(args['guidance-bands'])) } : {}),
       ...(Number(args['guidance-rescale']) >= 0 ? { guidanceRescale: Number(args['guidance-rescale']) } : {}),
+      ...(Number(args.eta) >= 0 ? { eta: Number(args.eta) } : {}),
     },
     onProgress: (stage, done, total) => {
       if (!bars.has(stage)) bars.set(stage, new ProgressBar(stage, total));

@@ -50,6 +50,24 @@ export function initialNoise(ck: Checkpoint, seed: number, count: number, first 
   return tf.tensor4d(all, [count, s, s, c]);
 }
 
+/** A seed per image from the bits of its starting noise (its first 8 values). */
+export function noiseSeeds(noise: Float32Array, count: number): number[] {
+  const per = noise.length / Math.max(1, count);
+  const bits = new Uint32Array(noise.buffer, noise.byteOffset, noise.length);
+  return Array.from({ length: count }, (_, i) => {
+    let h = 0x9e3779b9;
+    for (let k = 0; k < Math.min(8, per); k++) h = hashSeed(h, bits[i * per + k]!);
+    return h;
+  });
+}
+
+/** The fresh noise of DDIM step `step` for images with these seeds: [count, ...shape]. */
+function stepNoise(seeds: number[], step: number, per: number, shape: number[]): tf.Tensor4D {
+  const all = new Float32Array(seeds.length * per);
+  seeds.forEach((s, i) => all.set(gaussianArray(per, hashSeed(s, 7907, step)), i * per));
+  return tf.tensor4d(all, [seeds.length, ...shape.slice(1)] as [number, number, number, number]);
+}
+
 /**
  * Samples scaled latents for `prompts` (one image each) from the given starting noise.
  * Returns a new tensor; the caller disposes it and `noise`.
@@ -66,6 +84,11 @@ export async function sampleLatents(
   const timesteps = ddimTimesteps(schedule.trainSteps, opts.steps);
   // Conditional and null prompts in one batch: [cond; uncond].
   const text = textStates(ck, [...prompts, ...prompts.map(() => null)]);
+  const eta = ck.config.sampling.eta ?? 0;
+  // eta > 0: each image's fresh noise at step i comes from a seed read off its own starting noise,
+  // so an image's samples do not depend on the batch or the worker it is drawn in.
+  const imageSeeds = eta > 0 ? noiseSeeds(await noise.data() as Float32Array, n) : null;
+  const per = noise.size / Math.max(1, n);
   let x = noise.clone();
   try {
     for (let i = 0; i < timesteps.length; i++) {
@@ -76,7 +99,8 @@ export async function sampleLatents(
         const xx = tf.concat([x, x], 0) as tf.Tensor4D;
         const g = guidanceAt(opts.guidance, t, ck.config.sampling.guidanceBands);
         const eps = guide(predictNoise(ck.params, ck.config, xx, tf.fill([2 * n], t) as tf.Tensor1D, text), g, ck.config.sampling.guidanceRescale ?? 0);
-        return ddimStep(schedule, x, eps, t, tPrev, clipX0);
+        const z = imageSeeds && tPrev >= 0 ? stepNoise(imageSeeds, i, per, noise.shape) : undefined;
+        return ddimStep(schedule, x, eps, t, tPrev, clipX0, eta, z);
       });
       x.dispose();
       x = next;

@@ -1,20 +1,33 @@
-// DDIM (Song et al. 2021, eta = 0) with classifier-free guidance (Ho & Salimans 2022).
+// DDIM (Song et al. 2021; eta = 0 deterministic, eta > 0 adds fresh noise each step) with
+// classifier-free guidance (Ho & Salimans 2022).
 import * as tf from '@tensorflow/tfjs-core';
 import type { NoiseSchedule } from './schedule';
 
 /**
- * One deterministic DDIM step from x_t at timestep t to timestep tPrev (-1 = the clean end):
+ * One DDIM step from x_t at timestep t to timestep tPrev (-1 = the clean end):
  *   x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
- *   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) eps,   abar_{-1} = 1
+ *   sigma  = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)
+ *   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma z,   abar_{-1} = 1
+ * With eta = 0 (the default) it is deterministic and z is not used; eta > 0 needs z ~ N(0, I) of x_t's shape.
  */
-export function ddimStep(schedule: NoiseSchedule, xt: tf.Tensor4D, eps: tf.Tensor4D, t: number, tPrev: number, clipX0?: number): tf.Tensor4D {
+export function ddimStep(schedule: NoiseSchedule, xt: tf.Tensor4D, eps: tf.Tensor4D, t: number, tPrev: number, clipX0?: number, eta = 0, z?: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const abar = schedule.alphasCumprod[t];
     const abarPrev = tPrev >= 0 ? schedule.alphasCumprod[tPrev] : 1;
     let x0 = tf.div(tf.sub(xt, tf.mul(eps, Math.sqrt(1 - abar))), Math.sqrt(abar));
     if (clipX0 !== undefined) x0 = tf.clipByValue(x0, -clipX0, clipX0);
-    return tf.add(tf.mul(x0, Math.sqrt(abarPrev)), tf.mul(eps, Math.sqrt(1 - abarPrev))) as tf.Tensor4D;
+    const sigma = ddimSigma(abar, abarPrev, eta);
+    const mean = tf.add(tf.mul(x0, Math.sqrt(abarPrev)), tf.mul(eps, Math.sqrt(Math.max(0, 1 - abarPrev - sigma * sigma))));
+    if (sigma === 0) return mean as tf.Tensor4D;
+    if (!z) throw new Error('ddimStep: eta > 0 needs the step noise z');
+    return tf.add(mean, tf.mul(z, sigma)) as tf.Tensor4D;
   });
+}
+
+/** DDIM's sigma for a step from abar_t to abar_prev at this eta (0 at eta 0 and at the clean end). */
+export function ddimSigma(abar: number, abarPrev: number, eta: number): number {
+  if (!(eta > 0) || abarPrev >= 1) return 0;
+  return eta * Math.sqrt((1 - abarPrev) / (1 - abar)) * Math.sqrt(1 - abar / abarPrev);
 }
 
 /** eps = eps_uncond + g (eps_cond - eps_uncond); `both` holds [cond; uncond] stacked on the batch axis. */
@@ -48,9 +61,10 @@ export function parseGuidanceBands(text: string): { from: number; to: number; fa
 }
 
 /** "guidance 4", plus its bands and rescale when a config sets them. */
-export function describeGuidance(guidance: number, sampling: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number }): string {
+export function describeGuidance(guidance: number, sampling: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number; eta?: number }): string {
   const parts = [`guidance ${guidance}`];
   for (const b of sampling.guidanceBands ?? []) parts.push(`${+(guidance * b.factor).toFixed(3)} for t in [${b.from}, ${b.to})`);
   if (sampling.guidanceRescale) parts.push(`rescaled (Lin et al. 2023) with phi ${sampling.guidanceRescale}`);
+  if (sampling.eta) parts.push(`eta ${sampling.eta}`);
   return parts.join(', ');
 }

@@ -381,7 +381,7 @@ export interface ReportMeta {
   /** The classifier's recorded training figures, if any. */
   classifierInfo?: Record<string, unknown>;
   /** The sampler's guidance bands and rescale, when the checkpoint (or the command) sets them. */
-  sampling?: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number };
+  sampling?: { guidanceBands?: { from: number; to: number; factor: number }[]; guidanceRescale?: number; eta?: number };
 }
 
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');

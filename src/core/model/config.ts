@@ -63,6 +63,11 @@ export interface SamplingConfig {
   guidanceBands?: { from: number; to: number; factor: number }[];
   /** Guidance rescale (Lin et al. 2023): 0 = none, 1 = the guided prediction's std matched to the conditional one's. */
   guidanceRescale?: number;
+  /**
+   * DDIM's eta (Song et al. 2021): 0 (absent) = the deterministic sampler; 1 = DDPM's posterior
+   * variance. Each step's fresh noise is seeded by the image's own starting noise (generate.ts).
+   */
+  eta?: number;
 }
 
 export const SPECIAL_TOKENS = ['<pad>', '<unk>', '<null>'] as const;
