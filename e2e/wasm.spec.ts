@@ -76,8 +76,9 @@ test('on the cross-origin-isolated page, ?threads=all runs wasm on every core an
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   const threads = page.getByTestId('backend-threads');
   await expect(threads).toHaveAttribute('data-threads', String(cores));
-  // The SIMD batched-product kernel binds to the threaded build's shared heap too.
+  // The SIMD kernels bind to the threaded build's shared heap too, in their fused (FMA) form.
   await expect(threads).toHaveAttribute('data-simd', 'true');
+  await expect(threads).toHaveAttribute('data-fma', 'true');
   record('wasm threads', cores);
   await setControls(page, controls);
   await startGenerating(page);
@@ -88,6 +89,7 @@ test('on the cross-origin-isolated page, ?threads=all runs wasm on every core an
   await openStudio(page, { backend: 'wasm' });
   await expect(threads).toHaveAttribute('data-threads', '1');
   await expect(threads).toHaveAttribute('data-simd', 'true');
+  await expect(threads).toHaveAttribute('data-fma', 'true');
   await expect(threads).toHaveText('(one thread)');
   await setControls(page, controls);
   await startGenerating(page);

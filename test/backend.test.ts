@@ -74,6 +74,9 @@ describe('initBackend in Node', () => {
     expect(tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')).toBe(false);
     // One thread unless asked for the threaded build (Node's CLIs and tests are not).
     expect(choice.threads).toBe(1);
+    // The SIMD kernels, in their fused form: relaxed SIMD is on (scripts/lib/relaxed-simd.mjs).
+    expect(choice.simd).toBe(true);
+    expect(choice.fma).toBe(true);
   });
 
   test("preference 'cpu' picks cpu", async () => {
@@ -81,6 +84,7 @@ describe('initBackend in Node', () => {
     expect(choice.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
     expect(choice.threads).toBeNull();
+    expect(choice.fma).toBeNull();
     expect(choice.reason).toMatch(/cpu/);
     expect(choice.tried).toEqual([]);
   });

@@ -18,6 +18,7 @@ import './gradients';
 import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
 import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
 import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatMulWasm';
+import { simdKernelsFor } from './kernels/simdModule';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
@@ -50,6 +51,11 @@ export interface BackendChoice {
    * does the work); null on webgpu and cpu.
    */
   simd?: boolean | null;
+  /**
+   * On wasm: whether those kernels run their fused multiply-add module (relaxed SIMD, one FMA per
+   * accumulation; kernels/simdModule.ts), which Chromium offers and older engines do not; null off wasm.
+   */
+  fma?: boolean | null;
 }
 
 export interface InitBackendOptions {
@@ -382,6 +388,7 @@ async function initBackendNow(opts: InitBackendOptions): Promise<BackendChoice> 
     tried,
     threads,
     simd: chosen === 'wasm' ? simdBatchMatMulFor(tf.backend()) != null : null,
+    fma: chosen === 'wasm' ? simdKernelsFor(tf.backend())?.fused === true : null,
   };
 }
 

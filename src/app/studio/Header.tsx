@@ -35,7 +35,8 @@ function BackendStatus() {
                 data-testid="backend-threads"
                 data-threads={backend.threads}
                 data-simd={backend.simd ? 'true' : 'false'}
-                title={`wasm computes on every core with ?threads=all, where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does). Attention's batched products: ${backend.simd ? 'the studio\'s wasm SIMD kernel' : 'the backend\'s own kernel (wasm SIMD is not available here)'}.`}
+                data-fma={backend.fma ? 'true' : 'false'}
+                title={`wasm computes on every core with ?threads=all, where the page is cross-origin isolated (served with COOP and COEP headers, as npm start does). Attention's batched products and the conv gradients: ${backend.simd ? `the studio's wasm SIMD kernels${backend.fma ? ', with fused multiply-adds (relaxed SIMD)' : ' (without fused multiply-adds: relaxed SIMD is not available here)'}` : 'the backend\'s own kernels (wasm SIMD is not available here)'}.`}
               >
                 {' '}
                 ({backend.threads === 1 ? 'one thread' : `${backend.threads} threads`})
