@@ -5,7 +5,9 @@
 // latents: it sharpens reconstructions without moving the latent space the UNet learned.
 //   npm run pretrain -- --out runs/base --ae-steps 1500 --unet-steps 20000 --decoder-steps 1200
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { PNG } from 'pngjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { cutAtlas } from '../src/core/data/atlas';
 import { makeConfig, MODEL_SIZES, type ModelConfig, type ModelSize } from '../src/core/model/config';
@@ -59,6 +61,7 @@ const spec = {
   'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
   sampling: { default: 'uniform', help: 'how UNet batches draw images: uniform | balanced (each category count^power of its base emoji, each base emoji alike, skin-tone variants share their emoji). May change when a run is extended; state.json records each segment' },
   'category-power': { default: 0.5, help: 'balanced sampling: a category\'s share grows as (its base emoji)^power (1: uniform over base emoji, 0: every category alike)' },
+  'second-rendering': { default: '', help: 'an atlas PNG of the same records drawn in another style (npm run second-rendering): each UNet example is the dataset image or this one, each with probability 1/2. Excludes --augment > 1; state.json records it' },
   augment: { default: 1, help: 'renderings per image in UNet batches: 1 = the images as they are; N > 1 = the image and N-1 variants (src/core/data/augment.ts: scale, shift, brightness, contrast, saturation, warmth), each drawn with probability 1/N. May change when a run is extended; state.json records each segment' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
@@ -89,7 +92,7 @@ interface RunState {
   /** UNet batch sampling, by segment: from UNet step `from` on (absent: uniform throughout). */
   sampling?: { from: number; kind: Sampling; categoryPower?: number }[];
   /** Augmented renderings per image in UNet batches, by segment (absent: 1 throughout). */
-  augment?: { from: number; variants: number; ranges?: AugmentRanges }[];
+  augment?: { from: number; variants: number; ranges?: AugmentRanges; second?: string }[];
   /** Warm-up of the current UNet segment (set where the phase starts or a finished run is extended). */
   unetWarmup?: { from: number; steps: number };
   /** The UNet learning-rate schedule, by segment: each change of decay start, end or warm-up from step `from` on. */
@@ -125,8 +128,11 @@ async function main() {
   const decayStart = Number(args['unet-decay-start']);
   const lrMin = Number(args['unet-lr-min']);
   const emaMax = Number(args.ema);
-  const augmentVariants = Number(args.augment);
+  const secondRendering = String(args['second-rendering']);
+  if (secondRendering && Number(args.augment) !== 1) throw new Error('--second-rendering and --augment > 1 exclude each other');
+  const augmentVariants = secondRendering ? 2 : Number(args.augment);
   if (!Number.isInteger(augmentVariants) || augmentVariants < 1 || augmentVariants > 16) throw new Error(`--augment must be an integer 1..16, not ${args.augment}`);
+  const secondTag = secondRendering ? `${basename(secondRendering)} sha256:${createHash('sha256').update(readFileSync(secondRendering)).digest('hex').slice(0, 16)}` : undefined;
 
   const data = loadEmojiDataset(String(args.data));
   const all = data.manifest.splits.pretrain;
@@ -221,9 +227,9 @@ async function main() {
     state.sampling = segs;
     const augSegs = state.augment ?? [{ from: 0, variants: 1 }];
     const lastAug = augSegs[augSegs.length - 1];
-    if (lastAug.variants !== augmentVariants) {
+    if (lastAug.variants !== augmentVariants || lastAug.second !== secondTag) {
       if (lastAug.from === from) augSegs.pop();
-      augSegs.push(augmentVariants > 1 ? { from, variants: augmentVariants, ranges: DEFAULT_AUGMENT_RANGES } : { from, variants: 1 });
+      augSegs.push(secondTag ? { from, variants: 2, second: secondTag } : augmentVariants > 1 ? { from, variants: augmentVariants, ranges: DEFAULT_AUGMENT_RANGES } : { from, variants: 1 });
     }
     state.augment = augSegs;
     const lrSegs = state.lrSegments ?? [];
@@ -328,7 +334,17 @@ async function main() {
   };
 
   if (state.phase === 'unet') {
-    const renderings = augmentVariants > 1 ? augmentDataset(images, config.imageSize, augmentVariants, identity.seed) : images;
+    let renderings = augmentVariants > 1 && !secondRendering ? augmentDataset(images, config.imageSize, augmentVariants, identity.seed) : images;
+    if (secondRendering) {
+      // Variant 1 of every example is the same record in the second atlas (same layout as the dataset's).
+      const png = PNG.sync.read(readFileSync(secondRendering));
+      if (png.width !== data.width) throw new Error(`${secondRendering}: ${png.width} px wide, the dataset's atlas ${data.width}`);
+      const second = cutAtlas(new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length), png.width, 4, data.manifest.columns, ids);
+      renderings = new Float32Array(images.length * 2);
+      renderings.set(images, 0);
+      renderings.set(second, images.length);
+      console.log(`second rendering: ${secondTag}`);
+    }
     const unscaled = await encodeAll(params, config, renderings);
     const latents = unscaled.map((v) => v * config.latentScale);
     const schedule = makeSchedule(config.schedule);
