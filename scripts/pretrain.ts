@@ -338,7 +338,7 @@ async function main() {
     if (secondRendering) {
       // Variant 1 of every example is the same record in the second atlas (same layout as the dataset's).
       const png = PNG.sync.read(readFileSync(secondRendering));
-      if (png.width !== data.width) throw new Error(`${secondRendering}: ${png.width} px wide, the dataset's atlas ${data.width}`);
+      if (png.width !== data.width || png.height !== data.height) throw new Error(`${secondRendering}: ${png.width} x ${png.height} px, the dataset's atlas ${data.width} x ${data.height}`);
       const second = cutAtlas(new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length), png.width, 4, data.manifest.columns, ids);
       renderings = new Float32Array(images.length * 2);
       renderings.set(images, 0);
