@@ -51,12 +51,13 @@ export function runPasses(settings: SailSettings, gridCells: number): number {
 }
 
 /**
- * Milliseconds per network pass when nothing on this page has been timed yet: a default run on 16
- * pairs on the shipped model in headless Chromium on wasm, one worker (`npm run bench:chromium`
- * before the helper worker, 2026-12-05: 93.5 s for the 27,520 passes runPasses counts; its rounds
- * stopped early, as most do).
+ * Milliseconds per network pass on one worker when nothing on this page has been timed yet: a
+ * default run on 16 pairs on the shipped model in headless Chromium on wasm took 45.8 s on two
+ * workers for the 27,520 passes runPasses counts (`npm run bench:chromium`, 2026-12-05, after the
+ * conv-gradient kernels; its rounds stopped early, as most do), taken TWO_WORKER_SPEEDUP slower on
+ * one. (Before the helper worker and those kernels, one worker: 93.5 s.)
  */
-export const FALLBACK_MS_PER_PASS = 93_500 / 27_520;
+export const FALLBACK_MS_PER_PASS = (45_800 * 1.7) / 27_520;
 
 /**
  * How much faster a run is on two workers (a helper worker on a second core, wasm on one thread):
