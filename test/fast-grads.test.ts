@@ -2,7 +2,7 @@
 // row, and Adam + clipping over one flat buffer. Each against the plain formulation, and for leaks.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gaussianArray, addBias, scaleShift, silu, upsample2x, type Params } from '../src/core/model/layers';
+import { gaussianArray, addBias, conv, linear, readParams, scaleShift, silu, upsample2x, type Params } from '../src/core/model/layers';
 import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam } from '../src/core/train';
 import { useBackend } from './helpers';
 
@@ -169,5 +169,62 @@ describe('silu', () => {
       }
     }
     await useBackend('wasm');
+  });
+});
+
+describe('forward-only layers take the fused kernels', () => {
+  const kernelsOf = async (f: () => tf.Tensor) => {
+    const info = await tf.profile(() => f());
+    tf.dispose(info.result as tf.Tensor);
+    return info.kernels.map((k) => k.name);
+  };
+  for (const [shape, inC, outC, k, stride] of [[[3, 8, 8, 12], 12, 20, 3, 1], [[2, 9, 7, 4], 4, 8, 3, 2], [[4, 4, 4, 16], 16, 24, 1, 1]] as [number[], number, number, number, 1 | 2][]) {
+    it(`conv ${k}x${k}/${stride} on [${shape}] -> ${outC}: bias inside the conv outside a tape (one kernel), the same values and gradients as conv + addBias`, async () => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const x = tf.tensor4d(gaussianArray(size, 5), shape as [number, number, number, number]);
+      const params: Params = { 'c.weight': tf.tensor4d(gaussianArray(k * k * inC * outC, 6, 0.3), [k, k, inC, outC]), 'c.bias': tf.tensor1d(gaussianArray(outC, 7)) };
+      const p = readParams(params);
+      const before = tf.memory().numTensors;
+      const fused = tf.tidy(() => conv(p, 'c', x, inC, outC, { k, stride }));
+      const plain = tf.tidy(() => tf.add(tf.conv2d(x, params['c.weight'] as tf.Tensor4D, stride, 'same'), params['c.bias']));
+      expect(fused.shape).toEqual(plain.shape);
+      expect(maxRelDiff(await fused.data(), await plain.data())).toBeLessThan(1e-5);
+      const names = await kernelsOf(() => tf.tidy(() => conv(p, 'c', x, inC, outC, { k, stride })));
+      expect(names).toContain('FusedConv2D');
+      expect(names).not.toContain('Conv2D');
+      // Under a tape the layer keeps conv + addBias, whose gradient is the column-sum kernel.
+      const g = tf.grads((w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(conv(readParams({ 'c.weight': w, 'c.bias': b }), 'c', x, inC, outC, { k, stride }))));
+      const gp = tf.grads((w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, 'same'), b))));
+      const [gw, gb] = g([params['c.weight'], params['c.bias']]);
+      const [pw, pb] = gp([params['c.weight'], params['c.bias']]);
+      expect(maxRelDiff(await gw.data(), await pw.data())).toBeLessThan(1e-4);
+      expect(maxRelDiff(await gb.data(), await pb.data())).toBeLessThan(1e-4);
+      tf.dispose([fused, plain, gw, gb, pw, pb]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, ...Object.values(params)]);
+    });
+  }
+
+  it('linear on [3, 5, 24] -> 16: bias inside the product outside a tape, the same values as matMul + addBias', async () => {
+    const x = tf.tensor3d(gaussianArray(3 * 5 * 24, 8), [3, 5, 24]);
+    const params: Params = { 'l.weight': tf.tensor2d(gaussianArray(24 * 16, 9, 0.2), [24, 16]), 'l.bias': tf.tensor1d(gaussianArray(16, 10)) };
+    const p = readParams(params);
+    const before = tf.memory().numTensors;
+    const fused = tf.tidy(() => linear(p, 'l', x, 24, 16));
+    const plain = tf.tidy(() => tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, 24]), params['l.weight']), params['l.bias']), [3, 5, 16]));
+    expect(fused.shape).toEqual([3, 5, 16]);
+    expect(maxRelDiff(await fused.data(), await plain.data())).toBeLessThan(1e-5);
+    const names = await kernelsOf(() => tf.tidy(() => linear(p, 'l', x, 24, 16)));
+    expect(names).toContain('_FusedMatMul');
+    expect(names).not.toContain('BatchMatMul');
+    const g = tf.grads((w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(linear(readParams({ 'l.weight': w, 'l.bias': b }), 'l', x, 24, 16))));
+    const [gw, gb] = g([params['l.weight'], params['l.bias']]);
+    const gp = tf.grads((w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(tf.reshape(x, [-1, 24]), w), b))));
+    const [pw, pb] = gp([params['l.weight'], params['l.bias']]);
+    expect(maxRelDiff(await gw.data(), await pw.data())).toBeLessThan(1e-4);
+    expect(maxRelDiff(await gb.data(), await pb.data())).toBeLessThan(1e-4);
+    tf.dispose([fused, plain, gw, gb, pw, pb]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, ...Object.values(params)]);
   });
 });

@@ -9,8 +9,8 @@ import { parseCheckpoint, serializeCheckpoint } from '../src/core/io/checkpoint'
 import { gaussianArray, type Params } from '../src/core/model/layers';
 import { decodeLatents, textStates, type Checkpoint } from '../src/core/model/ldm';
 import { dpoInside, mseDifference } from '../src/core/sail/dpo';
-import { encodeToLatents, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
-import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
+import { DriftError, encodeToLatents, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { DEFAULT_SAIL_SETTINGS, roundDriftBound } from '../src/core/sail/settings';
 import { loadCheckpointDir } from '../scripts/lib/checkpointFs';
 import { loadEmojiDataset } from '../scripts/lib/png';
 import { useBackend } from './helpers';
@@ -101,25 +101,48 @@ describe('SAIL on a synthetic brightness preference', () => {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(b1)).toBeGreaterThan(mean(b0));
 
-    // One SAIL round from M1 at the same settings does not undo round 0: samples stay brighter than the base's.
+    // One SAIL round from M1 at the same settings does not undo round 0: either it is kept and its
+    // samples stay brighter than the base's, or the drift bound refuses it and the run ends with
+    // round 0 (M1, checked above), as the studio does. Which of the two happens turns on float
+    // rounding (the round's drift sits near the 10% bound), so both are the product's behaviour.
     let selfPairsSeen: FinishedRound['selfPairs'] = [];
-    const { params: m2 } = await runSail({
-      base,
-      seedPairs: train,
-      promptPools: [prompts],
-      settings: quick,
-      resumeFrom: { round: 0, params: m1, round0Params: m1 },
-      onRoundDone: async (r) => {
-        selfPairsSeen = r.selfPairs;
-      },
-    });
-    expect(selfPairsSeen.length).toBeGreaterThan(0);
-    const noise2 = initialNoise(base, 5, prompts.length);
-    const after2 = await sampleLatents({ config: base.config, params: m2 }, prompts, noise2, { guidance: quick.guidance, steps: quick.ddimSteps });
-    const b2 = await meanBrightness(base, after2);
-    tf.dispose([noise2, after2]);
-    expect(mean(b2)).toBeGreaterThan(mean(b0));
-    Object.values(m2).forEach((t) => t.dispose());
+    let trainedRound1 = false;
+    let m2: Params | null = null;
+    try {
+      ({ params: m2 } = await runSail({
+        base,
+        seedPairs: train,
+        promptPools: [prompts],
+        settings: quick,
+        resumeFrom: { round: 0, params: m1, round0Params: m1 },
+        onEvent: (e) => {
+          if (e.type === 'phase' && e.round === 1 && e.phase === 'train') trainedRound1 = true;
+        },
+        onRoundDone: async (r) => {
+          selfPairsSeen = r.selfPairs;
+        },
+      }));
+    } catch (e) {
+      expect(e).toBeInstanceOf(DriftError);
+      const refusal = e as DriftError;
+      expect(refusal.round).toBe(1);
+      expect(refusal.message).toMatch(/The run ends with round 0, which is kept/);
+      // Refused only after it trained on its self pairs, and every trained check was past the bound.
+      expect(trainedRound1).toBe(true);
+      const trainedChecks = refusal.checks.filter((c) => c.step > 0);
+      expect(trainedChecks.length).toBeGreaterThan(0);
+      for (const c of trainedChecks) expect(c.drift).toBeGreaterThan(roundDriftBound(quick, 1));
+    }
+    if (m2) {
+      expect(selfPairsSeen.length).toBeGreaterThan(0);
+      const noise2 = initialNoise(base, 5, prompts.length);
+      const after2 = await sampleLatents({ config: base.config, params: m2 }, prompts, noise2, { guidance: quick.guidance, steps: quick.ddimSteps });
+      const b2 = await meanBrightness(base, after2);
+      tf.dispose([noise2, after2]);
+      expect(mean(b2)).toBeGreaterThan(mean(b0));
+      Object.values(m2).forEach((t) => t.dispose());
+    }
+    Object.values(m1).forEach((t) => t.dispose());
   });
 });
 

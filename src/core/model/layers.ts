@@ -121,12 +121,24 @@ export function scaleShift<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf
   return scaleShiftOp(x, gamma, beta) as T;
 }
 
+/**
+ * Whether a gradient tape is recording (inside valueAndGrads and the like). Where none is, a layer
+ * may take a fused forward-only op: a conv or a dense product with its bias added inside the
+ * backend's kernel (XNNPACK adds it as it writes the output, so no separate pass over it) costs
+ * one launch instead of two, and its gradient, which such an op would give as a slow Sum, is never
+ * asked for.
+ */
+function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+}
+
 /** y = x W + b over the last axis; x is [..., inDim]. */
 export function linear(p: ParamGetter, name: string, x: tf.Tensor, inDim: number, outDim: number, zeroInit = false): tf.Tensor {
   const w = p(`${name}.weight`, [inDim, outDim], zeroInit ? { kind: 'zeros' } : { kind: 'fanIn', fanIn: inDim });
   const b = p(`${name}.bias`, [outDim], { kind: 'zeros' });
   const lead = x.shape.slice(0, -1);
-  const y = addBias(tf.matMul(tf.reshape(x, [-1, inDim]), w), b);
+  const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const y = recordingGradients() ? addBias(tf.matMul(x2, w), b) : tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: b });
   return tf.reshape(y, [...lead, outDim]);
 }
 
@@ -135,7 +147,9 @@ export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, 
   const k = opts.k ?? 3;
   const w = p(`${name}.weight`, [k, k, inC, outC], opts.zeroInit ? { kind: 'zeros' } : { kind: 'fanIn', fanIn: k * k * inC });
   const b = p(`${name}.bias`, [outC], { kind: 'zeros' });
-  return addBias(tf.conv2d(x, w as tf.Tensor4D, opts.stride ?? 1, 'same'), b);
+  const stride = opts.stride ?? 1;
+  if (!recordingGradients()) return tf.fused.conv2d({ x, filter: w as tf.Tensor4D, strides: stride, pad: 'same', bias: b });
+  return addBias(tf.conv2d(x, w as tf.Tensor4D, stride, 'same'), b);
 }
 
 /**
