@@ -77,6 +77,7 @@ const spec = {
   'reward-timesteps': { default: '', help: 'override the self labels\' reward timestep range, lo,hi (SAIL)' },
   'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error | none (all trained arms; none: keep the last check within the drift bound, no early stopping)' },
   'candidate-noise-share': { default: -1, help: 'override the share of variance a prompt\'s SAIL candidates draw from one common noise, 0..1 (0: independent)' },
+  'base-guard': { default: false, help: 'round 0 checked at step 0 too: it keeps the base unless a trained check beats it on the held-out pairs (all trained arms)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds | none (its last check within the drift bound)' },
   'prior-source': { default: '', help: 'override what the prior term denoises: real (the anchor emoji) | samples (the base model\'s samples of the anchor prompts)' },
   'drift-budget': { default: '', help: 'override how the drift bound is spent over rounds: whole (each round up to it) | per-round (round r up to bound (r+1)/(rounds+1))' },
@@ -187,6 +188,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
       ...(given('prior-source') ? { priorSource: priorSourceArg(String(args['prior-source'])) } : {}),
       ...(given('drift-budget') ? { driftBudget: budgetArg(String(args['drift-budget'])) } : {}),
+      ...(given('base-guard') ? { baseGuard: Boolean(args['base-guard']) } : {}),
       ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
     },
   };

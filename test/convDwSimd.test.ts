@@ -4,10 +4,11 @@
 // rectangular filters and images), the values equal the cpu backend's; switched off, the XNNPACK
 // route gives the same; it is the kernel that runs; it leaves no data behind.
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkImages, setWasmSimdConvFilterGradient, simdFilterGradientCalls } from '../src/core/kernels/conv2dBackpropFilterWasm';
 import { setWasmSimdBatchMatMul, simdBatchMatMulCalls } from '../src/core/kernels/batchMatMulWasm';
 import { setWasmSimdConvInputGradient } from '../src/core/kernels/conv2dBackpropInputWasm';
+import { setWasmSimdConvForward } from '../src/core/kernels/conv2dForwardWasm';
 import { simdConvCallCount } from '../src/core/kernels/convSimd';
 import { setRelaxedSimdKernels, simdKernelsFor } from '../src/core/kernels/simdModule';
 import { useBackend } from './helpers';
@@ -168,6 +169,10 @@ describe('wasm SIMD dense weight gradient A^T B', () => {
 });
 
 describe('wasm SIMD convolution (conv_fwd): the input gradient of stride-1 convs', () => {
+  // Forward convs (the shapes' probe, the XNNPACK route's inner conv) stay on XNNPACK here, so the
+  // call count is the input gradient's alone.
+  beforeAll(() => setWasmSimdConvForward(false));
+  afterAll(() => setWasmSimdConvForward(true));
   async function dx(xs: number[], fs: number[], p: Pad): Promise<Float32Array> {
     const f = tf.tensor4d(values(size(fs), 3), fs as [number, number, number, number]);
     const os = outShape(xs, fs, 1, p);
@@ -224,6 +229,68 @@ describe('wasm SIMD convolution (conv_fwd): the input gradient of stride-1 convs
       expect(relativeError(shipped, fast)).toBeLessThan(1e-5);
     } finally {
       setWasmSimdConvInputGradient(true);
+    }
+  });
+});
+
+describe('wasm SIMD convolution (conv_fwd): forward convs, and fused convs with a bias', () => {
+  async function fwd(xs: number[], fs: number[], s: number, p: Pad, withBias: boolean): Promise<Float32Array> {
+    const x = tf.tensor4d(values(size(xs), 5), xs as [number, number, number, number]);
+    const f = tf.tensor4d(values(size(fs), 6), fs as [number, number, number, number]);
+    const b = tf.tensor1d(values(fs[3]!, 7));
+    const y = withBias ? tf.fused.conv2d({ x, filter: f, strides: s, pad: p, bias: b }) : tf.conv2d(x, f, s, p);
+    const v = (await y.data()) as Float32Array;
+    tf.dispose([x, f, b, y]);
+    return v;
+  }
+  const cases: [number[], number[], number, Pad][] = [
+    [[6, 8, 8, 96], [3, 3, 96, 48], 1, 'same'],
+    [[16, 4, 4, 192], [3, 3, 192, 96], 1, 'same'],
+    [[8, 8, 8, 96], [1, 1, 96, 48], 1, 'same'], // 1x1: the input read in place
+    [[8, 8, 8, 48], [3, 3, 48, 4], 1, 'same'], // 4 output channels
+    [[4, 16, 16, 32], [3, 3, 32, 64], 2, 'same'], // the autoencoder's downsampling
+    [[3, 6, 10, 12], [3, 3, 12, 20], 1, 'valid'], // cropped, N = 4 mod 8
+    [[2, 5, 8, 8], [5, 3, 8, 8], 1, 'same'], // rectangular filter
+    [[2, 6, 8, 8], [3, 3, 8, 8], 1, 1], // numeric padding
+  ];
+  it.each(cases)('x %j, filter %j, stride %d, pad %s: with and without a bias, equals cpu within 1e-5 relative on the SIMD kernel, leaves nothing behind', async (xs, fs, st, p) => {
+    for (const withBias of [false, true]) {
+      await useBackend('cpu');
+      const cpu = await fwd(xs, fs, st, p, withBias);
+      await useBackend('wasm');
+      const calls = simdConvCallCount();
+      const tensors = tf.memory().numTensors;
+      const ids = backendIds();
+      const wasm = await fwd(xs, fs, st, p, withBias);
+      expect(simdConvCallCount()).toBe(calls + 1);
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(backendIds()).toBe(ids);
+      expect(relativeError(cpu, wasm)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('channels not in fours, an odd output width, an activation, or the switch off take XNNPACK, with the same values', async () => {
+    await useBackend('wasm');
+    const calls = simdConvCallCount();
+    await fwd([2, 8, 8, 3], [3, 3, 3, 32], 1, 'same', true); // the autoencoder's RGB input
+    await fwd([2, 7, 7, 8], [3, 3, 8, 8], 1, 'same', false); // width 7
+    const x = tf.tensor4d(values(2 * 8 * 8 * 8, 1), [2, 8, 8, 8]);
+    const f = tf.tensor4d(values(9 * 8 * 8, 2), [3, 3, 8, 8]);
+    const b = tf.tensor1d(values(8, 3));
+    const relu = tf.fused.conv2d({ x, filter: f, strides: 1, pad: 'same', bias: b, activation: 'relu' });
+    expect(simdConvCallCount()).toBe(calls);
+    const plain = tf.relu(tf.add(tf.conv2d(x, f, 1, 'same'), b));
+    expect(simdConvCallCount()).toBe(calls + 1);
+    expect(relativeError((await plain.data()) as Float32Array, (await relu.data()) as Float32Array)).toBeLessThan(1e-5);
+    tf.dispose([x, f, b, relu, plain]);
+    const fast = await fwd([4, 8, 8, 48], [3, 3, 48, 48], 1, 'same', true);
+    setWasmSimdConvForward(false);
+    try {
+      const shipped = await fwd([4, 8, 8, 48], [3, 3, 48, 48], 1, 'same', true);
+      expect(simdConvCallCount()).toBe(calls + 2);
+      expect(relativeError(shipped, fast)).toBeLessThan(1e-5);
+    } finally {
+      setWasmSimdConvForward(true);
     }
   });
 });

@@ -334,4 +334,29 @@ describe('a later round', () => {
     for (const r of [against, along]) Object.values(r.params).forEach((t) => t.dispose());
     expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });
+
+  it('round 0 with baseGuard keeps the base when its training pairs contradict the held-out ones, and moves when they agree', async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const memBefore = tf.memory();
+    // The held-out quarter as labelled, the training pairs flipped: no trained step can beat the base on the held-out pairs.
+    const heldIdx = new Set(splitHeldOut(pairs.map((_, i) => i), settings.heldOutFraction, settings.seed).heldOut);
+    expect(heldIdx.size).toBeGreaterThan(0);
+    const contradicting = pairs.map((p, i) => (heldIdx.has(i) ? p : { prompt: p.prompt, winner: p.loser, loser: p.winner }));
+    const round0 = (seedPairs: PreferencePair[], s: SailSettings) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs, settings: s, round: 0, anchor });
+    const guarded = { ...settings, baseGuard: true };
+    const against = await round0(contradicting, guarded);
+    expect(against.checks[0].step).toBe(0);
+    expect(against.kept!.step).toBe(0);
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    for (const n of unet) expect(Array.from(await against.params[n].data())).toEqual(Array.from(await base.params[n].data()));
+    // Without the guard round 0 keeps a trained check whatever the held-out pairs say.
+    const unguarded = await round0(contradicting, settings);
+    expect(unguarded.checks[0].step).toBeGreaterThan(0);
+    expect(unguarded.kept!.step).toBeGreaterThan(0);
+    const along = await round0(pairs, guarded);
+    expect(along.kept!.step).toBeGreaterThan(0);
+    expect(along.kept!.heldOutLoss!).toBeLessThan(along.checks[0].heldOutLoss!);
+    for (const r of [against, unguarded, along]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
+  });
 });

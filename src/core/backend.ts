@@ -17,6 +17,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './gradients';
 import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilterWasm';
 import { registerWasmConv2DBackpropInput } from './kernels/conv2dBackpropInputWasm';
+import { registerWasmConv2DForward } from './kernels/conv2dForwardWasm';
 import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatMulWasm';
 import { simdKernelsFor } from './kernels/simdModule';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
@@ -254,6 +255,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       // shipped conv2d input gradient is replaced by a faster one.
       registerWasmConv2DBackpropFilter();
       registerWasmConv2DBackpropInput();
+      registerWasmConv2DForward();
       registerWasmBatchMatMul();
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();

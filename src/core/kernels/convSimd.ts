@@ -3,14 +3,28 @@
 // conv_fwd computes out[b][oh][ow][n] = sum_{i, j, k} xp[b][oh*sh + i][ow*sw + j][k] f[i][j][k][n]
 // over an input padded so that every tap is inside, with the filter packed in blocks of 8 (then 4)
 // output channels. Here: the padded copy of the input (rows copied with TypedArray.set) and the
-// packed filter, for a forward convolution and for the input gradient of a stride-1 one (a full
-// correlation of dy with the filter turned 180 degrees, in and out channels swapped: the packing
-// does the turning and the swapping). Both scratch buffers are released before returning.
+// packed filter, for a forward convolution (its bias the accumulators' start) and for the input
+// gradient of a stride-1 one (a full correlation of dy with the filter turned 180 degrees, in and
+// out channels swapped: the packing does the turning and the swapping). Every scratch buffer is
+// released before returning.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { DisposingBackend, HeapBackend } from './kernelScope';
 import { simdKernelsFor } from './simdModule';
 
 type Backend = HeapBackend & DisposingBackend;
+
+/**
+ * Threads the wasm backend runs XNNPACK on (1 where it has not started). conv_fwd runs on one: on
+ * the threaded build the forward routes leave convolutions and products to XNNPACK, which splits them.
+ */
+export function wasmThreads(): number {
+  try {
+    return getThreadsCount();
+  } catch {
+    return 1;
+  }
+}
 
 /** Output rows a chunk of the kernel sweeps per block of output channels. */
 const ROW_CHUNK = 16;
@@ -30,13 +44,21 @@ export function simdConvTakes(g: SimdConvGeometry): boolean {
 }
 
 /**
- * Runs conv_fwd: `filterAt(i, j, k, n)` gives the index, in `filter`'s values, of tap (i, j), input
- * channel k, output channel n. Returns the output [B, OH, OW, N] (or that data as outShape), or
- * null where the SIMD kernels cannot run on this backend or take this geometry.
+ * Where a filter's values are: 'hwio', stored as a forward conv's filter [kh][kw][K][N]; or
+ * `filterAt(i, j, k, n)`, the index in `filter`'s values of tap (i, j), input channel k, output
+ * channel n (the input gradient's turned and swapped filter).
  */
-export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, filterAt: (i: number, j: number, k: number, n: number) => number, outShape?: number[]): TensorInfo | null {
+export type FilterLayout = 'hwio' | ((i: number, j: number, k: number, n: number) => number);
+
+/**
+ * Runs conv_fwd with the filter laid out as `layout` says, each output starting from `bias[n]`
+ * (float32 [N]) where a bias is given. Returns the output [B, OH, OW, N] (or that data as
+ * outShape), or null where the SIMD kernels cannot run on this backend or take this geometry.
+ */
+export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, layout: FilterLayout, outShape?: number[], bias?: TensorInfo | null): TensorInfo | null {
   const simd = simdKernelsFor(backend);
   if (!simd || !simdConvTakes(g)) return null;
+  if (bias && (bias.dtype !== 'float32' || bias.shape.reduce((a, b) => a * b, 1) !== g.N)) return null;
   const be = backend as Backend;
   const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
   const Hp = (OH - 1) * sh + kh;
@@ -46,7 +68,9 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
   const direct = top === 0 && left === 0 && Hp === H && Wp === W;
   const xp = direct ? x : be.makeOutput([B * Hp * Wp * K], 'float32');
   const fp = be.makeOutput([kh * kw * K * N], 'float32');
+  const zeros = bias ? null : be.makeOutput([N], 'float32');
   try {
+    if (zeros) (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
     // Views after every allocation (an allocation may grow the heap and detach older views).
     const F = be.typedArrayFromHeap(filter) as Float32Array;
     const FP = be.typedArrayFromHeap(fp) as Float32Array;
@@ -69,25 +93,40 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
     }
     // The filter in blocks of 8 output channels, [i][j][k][8], then one block of 4 if N = 4 mod 8.
     let o = 0;
-    for (let n0 = 0; n0 < N; n0 += 8) {
-      const w = Math.min(8, N - n0);
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          for (let k = 0; k < K; k++) {
-            for (let c = 0; c < w; c++) FP[o++] = F[filterAt(i, j, k, n0 + c)]!;
+    if (layout === 'hwio') {
+      // Each (tap, input channel) row of the stored filter holds the block's 8 (or 4) values in a run.
+      const rows = kh * kw * K;
+      for (let n0 = 0; n0 < N; n0 += 8) {
+        const w = Math.min(8, N - n0);
+        for (let r = 0, src = n0; r < rows; r++, src += N) {
+          for (let c = 0; c < w; c++) FP[o++] = F[src + c]!;
+        }
+      }
+    } else {
+      for (let n0 = 0; n0 < N; n0 += 8) {
+        const w = Math.min(8, N - n0);
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            for (let k = 0; k < K; k++) {
+              for (let c = 0; c < w; c++) FP[o++] = F[layout(i, j, k, n0 + c)]!;
+            }
           }
         }
       }
     }
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     simdConvCalls++;
-    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK);
+    // Rows of xp that hold x's rows (the rest is padding, whose tap rows the kernel skips).
+    const rlo = top;
+    const rhi = Math.min(top + H, Hp);
+    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), rlo, rhi);
   } catch (e) {
     be.disposeData(out.dataId);
     throw e;
   } finally {
     if (!direct) be.disposeData(xp.dataId);
     be.disposeData(fp.dataId);
+    if (zeros) be.disposeData(zeros.dataId);
   }
   return out;
 }

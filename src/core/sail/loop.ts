@@ -103,6 +103,12 @@ export interface SailSettings {
    */
   driftBudget?: 'whole' | 'per-round';
   /**
+   * Round 0 checked at step 0 too, as a later round is: it keeps the model it started from (the
+   * base) unless a trained check beats it on the held-out pairs, so a taste the pairs do not teach
+   * leaves the model as it was (absent: false, round 0 keeps its best trained check).
+   */
+  baseGuard?: boolean;
+  /**
    * What the held-out pairs judge a check by, for the kept weights and early stopping: 'loss', the
    * DPO loss (unbounded: one pair the clicker got wrong grows it without limit once the margin
    * saturates, so the earliest checks win); 'soft-error', mean 1 - sigmoid(inside), each pair's
@@ -410,7 +416,7 @@ export async function trainDpoRound(opts: {
   try {
     // A later round starts from the weights it may keep: checked at step 0, they stay unless a
     // step beats them on the held-out pairs, so a round cannot undo what the rounds before learned.
-    if (round > 0 && (held || seedsBatch)) {
+    if ((round > 0 || settings.baseGuard) && (held || seedsBatch)) {
       const c0 = await check(0);
       checks.push(c0);
       opts.onCheck?.(c0);

@@ -468,21 +468,25 @@
   ;; packed by the caller in blocks of 8 output channels (then one of 4 when Cout = 4 mod 8), each
   ;; block [kh][kw][Cin][8 or 4], so a block is contiguous and stays in cache. Tiles of 4 output
   ;; pixels x 8 (or 4) output channels stay in registers over all taps and input channels; a chunk
-  ;; of rowChunk output rows is swept once per block. OW, Cin and Cout are multiples of 4.
+  ;; of rowChunk output rows is swept once per block. OW, Cin and Cout are multiples of 4. Every
+  ;; output starts from bias[n] (Cout floats at $bias; zeros where there is no bias).
   (func (export "conv_fwd")
     (param $xp i32) (param $fp i32) (param $out i32)
     (param $Bn i32) (param $Hp i32) (param $Wp i32) (param $Cin i32)
     (param $OH i32) (param $OW i32) (param $Cout i32)
-    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $rowChunk i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $rowChunk i32) (param $bias i32) (param $rlo i32) (param $rhi i32)
     (local $row0 i32) (local $row1 i32) (local $row i32) (local $rows i32) (local $n i32) (local $fb i32)
     (local $b i32) (local $oh i32) (local $ow i32) (local $i i32) (local $j i32) (local $k i32)
     (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32) (local $qf i32) (local $po i32)
-    (local $ps i32) (local $cs i32) (local $blk i32)
+    (local $ps i32) (local $cs i32) (local $blk i32) (local $pr i32) (local $skip8 i32) (local $skip4 i32)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $v0 v128) (local $v1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
-    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $bv0 v128) (local $bv1 v128)
     (local.set $ps (i32.shl (i32.mul (local.get $sw) (local.get $Cin)) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $Cout) (i32.const 2)))
+    ;; bytes of one tap row (kw taps x Cin) of a packed block of 8, and of 4, output channels
+    (local.set $skip8 (i32.shl (i32.mul (local.get $kw) (local.get $Cin)) (i32.const 5)))
+    (local.set $skip4 (i32.shl (i32.mul (local.get $kw) (local.get $Cin)) (i32.const 4)))
     (local.set $rows (i32.mul (local.get $Bn) (local.get $OH)))
     ;; bytes of one packed block of 8 output channels
     (local.set $blk (i32.shl (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (i32.mul (local.get $Cin) (i32.const 8))) (i32.const 2)))
@@ -494,6 +498,9 @@
       (local.set $fb (local.get $fp))
       (block $dn8 (loop $ln8
         (br_if $dn8 (i32.gt_s (i32.add (local.get $n) (i32.const 8)) (local.get $Cout)))
+          ;; every output starts from its channel's bias (bias[n..n+8])
+          (local.set $bv0 (v128.load offset=0 (i32.add (local.get $bias) (i32.shl (local.get $n) (i32.const 2)))))
+          (local.set $bv1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $n) (i32.const 2)))))
 
           (local.set $row (local.get $row0))
           (block $dr8 (loop $lr8
@@ -503,18 +510,24 @@
             (local.set $ow (i32.const 0))
             (block $dw8 (loop $lw8
               (br_if $dw8 (i32.ge_s (local.get $ow) (local.get $OW)))
-              (local.set $c00 (v128.const i32x4 0 0 0 0))
-              (local.set $c01 (v128.const i32x4 0 0 0 0))
-              (local.set $c10 (v128.const i32x4 0 0 0 0))
-              (local.set $c11 (v128.const i32x4 0 0 0 0))
-              (local.set $c20 (v128.const i32x4 0 0 0 0))
-              (local.set $c21 (v128.const i32x4 0 0 0 0))
-              (local.set $c30 (v128.const i32x4 0 0 0 0))
-              (local.set $c31 (v128.const i32x4 0 0 0 0))
+              (local.set $c00 (local.get $bv0))
+              (local.set $c01 (local.get $bv1))
+              (local.set $c10 (local.get $bv0))
+              (local.set $c11 (local.get $bv1))
+              (local.set $c20 (local.get $bv0))
+              (local.set $c21 (local.get $bv1))
+              (local.set $c30 (local.get $bv0))
+              (local.set $c31 (local.get $bv1))
               (local.set $qf (local.get $fb))
               (local.set $i (i32.const 0))
               (block $di8 (loop $li8
                 (br_if $di8 (i32.ge_s (local.get $i) (local.get $kh)))
+                ;; a tap row that falls on padding rows (outside [rlo, rhi) of xp) adds only zeros: skipped
+                (local.set $pr (i32.add (i32.mul (local.get $oh) (local.get $sh)) (local.get $i)))
+                (if (i32.or (i32.lt_s (local.get $pr) (local.get $rlo)) (i32.ge_s (local.get $pr) (local.get $rhi))) (then
+                  (local.set $qf (i32.add (local.get $qf) (local.get $skip8)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $li8)))
                 (local.set $j (i32.const 0))
                 (block $dj8 (loop $lj8
                   (br_if $dj8 (i32.ge_s (local.get $j) (local.get $kw)))
@@ -612,6 +625,7 @@
         (local.set $n (i32.add (local.get $n) (i32.const 8)))
         (br $ln8)))
       (if (i32.le_s (i32.add (local.get $n) (i32.const 4)) (local.get $Cout)) (then
+          (local.set $bv0 (v128.load offset=0 (i32.add (local.get $bias) (i32.shl (local.get $n) (i32.const 2)))))
 
           (local.set $row (local.get $row0))
           (block $dr4 (loop $lr4
@@ -621,14 +635,20 @@
             (local.set $ow (i32.const 0))
             (block $dw4 (loop $lw4
               (br_if $dw4 (i32.ge_s (local.get $ow) (local.get $OW)))
-              (local.set $c00 (v128.const i32x4 0 0 0 0))
-              (local.set $c10 (v128.const i32x4 0 0 0 0))
-              (local.set $c20 (v128.const i32x4 0 0 0 0))
-              (local.set $c30 (v128.const i32x4 0 0 0 0))
+              (local.set $c00 (local.get $bv0))
+              (local.set $c10 (local.get $bv0))
+              (local.set $c20 (local.get $bv0))
+              (local.set $c30 (local.get $bv0))
               (local.set $qf (local.get $fb))
               (local.set $i (i32.const 0))
               (block $di4 (loop $li4
                 (br_if $di4 (i32.ge_s (local.get $i) (local.get $kh)))
+                ;; a tap row that falls on padding rows (outside [rlo, rhi) of xp) adds only zeros: skipped
+                (local.set $pr (i32.add (i32.mul (local.get $oh) (local.get $sh)) (local.get $i)))
+                (if (i32.or (i32.lt_s (local.get $pr) (local.get $rlo)) (i32.ge_s (local.get $pr) (local.get $rhi))) (then
+                  (local.set $qf (i32.add (local.get $qf) (local.get $skip4)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $li4)))
                 (local.set $j (i32.const 0))
                 (block $dj4 (loop $lj4
                   (br_if $dj4 (i32.ge_s (local.get $j) (local.get $kw)))
