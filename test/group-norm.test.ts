@@ -77,6 +77,75 @@ describe('GroupNorm + SiLU with the fused wasm backward', () => {
     }
   });
 
+  it('the forward with SiLU in the same pass (SIMD polynomial sigmoid; JS loop for channels not in fours) matches z sigmoid(z) in float64 over a wide range, and leaks nothing', () => {
+    for (const [shape, groups] of [[[4, 8, 8, 48], 8], [[2, 4, 4, 96], 8], [[2, 5, 3, 6], 3]] as [[number, number, number, number], number][]) {
+      const before = memorySnapshot();
+      const [z, y, sg, y2] = tf.tidy(() => {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const x = tf.tensor4d(gaussianArray(size, 17).map((v, i) => v + (i % 7)), shape);
+        // gamma up to about 40 and beta +-10: z reaches far into both saturated tails
+        const gamma = tf.tensor1d(gaussianArray(shape[3], 18).map((v) => 20 * v));
+        const beta = tf.tensor1d(gaussianArray(shape[3], 19, 5));
+        const run = (attrs: object) => tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const [zz] = run({ groups });
+        const withS = run({ groups, silu: true, saveSigmoid: true });
+        const withoutS = run({ groups, silu: true, saveSigmoid: false });
+        expect(withS).toHaveLength(4);
+        expect(withoutS).toHaveLength(3);
+        return [zz, withS[0], withS[3], withoutS[0]].map((t) => t.dataSync() as Float32Array);
+      });
+      expect(memorySnapshot()).toEqual(before);
+      let maxRel = 0;
+      let maxAbs = 0;
+      let span = 0;
+      for (let i = 0; i < z.length; i++) {
+        const want = 1 / (1 + Math.exp(-z[i]));
+        // Relative where the sigmoid is a normal float32; below that (z < -69) it is zero to 1e-30.
+        maxRel = Math.max(maxRel, want > 1e-30 ? Math.abs(sg[i] - want) / want : Math.abs(sg[i] - want) * 1e24);
+        maxAbs = Math.max(maxAbs, Math.abs(y[i] - z[i] * want));
+        span = Math.max(span, Math.abs(z[i]));
+      }
+      expect(span).toBeGreaterThan(40);
+      expect(maxRel, `${shape} sigmoid`).toBeLessThan(1e-6);
+      expect(maxAbs, `${shape} y`).toBeLessThan(1e-5);
+      expect(Array.from(y2)).toEqual(Array.from(y));
+    }
+  });
+
+  it('outside a tape the layer runs the forward kernel alone, with the value it has under a tape', () => {
+    const shape: [number, number, number, number] = [3, 8, 8, 16];
+    const x = tf.tensor4d(gaussianArray(3 * 8 * 8 * 16, 21), shape);
+    const gamma = tf.tensor1d(gaussianArray(16, 22).map((v) => 1 + 0.3 * v));
+    const beta = tf.tensor1d(gaussianArray(16, 23, 0.4));
+    const p: ParamGetter = (name) => (name.endsWith('weight') ? gamma : beta);
+    const before = memorySnapshot();
+    const kernels: string[] = [];
+    const eng = tf.engine();
+    const orig = eng.runKernel.bind(eng);
+    eng.runKernel = ((name: string, ...rest: unknown[]) => {
+      kernels.push(name);
+      return (orig as (...a: unknown[]) => unknown)(name, ...rest);
+    }) as typeof eng.runKernel;
+    let plain: Float32Array;
+    try {
+      plain = tf.tidy(() => groupNorm(p, 'n', x, 16, 4, { silu: true }).dataSync() as Float32Array);
+    } finally {
+      eng.runKernel = orig;
+    }
+    expect(kernels).toEqual([GROUP_NORM_AFFINE_KERNEL]);
+    let taped: Float32Array | null = null;
+    tf.tidy(() => {
+      tf.grads((xx: tf.Tensor) => {
+        const yy = groupNorm(p, 'n', xx as tf.Tensor4D, 16, 4, { silu: true });
+        taped = yy.dataSync() as Float32Array;
+        return tf.sum(yy);
+      })([x]);
+    });
+    expect(Array.from(plain)).toEqual(Array.from(taped!));
+    expect(memorySnapshot()).toEqual(before);
+    tf.dispose([x, gamma, beta]);
+  });
+
   it('the model path really runs the fused backward, and leaks nothing forward or backward', () => {
     const shape: [number, number, number, number] = [2, 4, 4, 8];
     const before = memorySnapshot();

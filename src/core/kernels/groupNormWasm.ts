@@ -4,8 +4,9 @@
 // launches backward per call (the gradients of moments, sub, div, sqrt, mul, add and sigmoid, each
 // a pass over the activations): with the forward, 1,364 launches and 8% of a UNet training step by
 // the profile of issue 11. Here the backward is one kernel: two passes of plain loops over the wasm
-// heap. The forward stays composed of the backend's SIMD kernels (layers.ts), which measured twice
-// as fast as a JS loop for it; it hands this kernel the per-(batch, group) mean and 1/std.
+// heap (SIMD where the channels are in fours). The forward is a second kernel: the group moments,
+// then the affine map, and SiLU in the same pass where asked (the sigmoid on the SIMD kernel from a
+// polynomial exp); it hands the backward the per-(batch, group) mean and 1/std, and the sigmoid.
 //
 // With xh = (x - mu) * rstd (per batch b and group g over its n = H*W*C/G elements, NHWC),
 // z = gamma[c] * xh + beta[c], y = silu ? z * sigmoid(z) : z, and
@@ -25,6 +26,17 @@ export const GROUP_NORM_AFFINE_KERNEL = 'SailGroupNormAffine';
 export interface GroupNormAttrs {
   groups: number;
   silu: boolean;
+}
+
+/**
+ * The forward kernel's attributes: `silu`, y = z sigmoid(z) in the same pass (the sigmoid on the
+ * SIMD kernel from a polynomial exp, relative error about 1e-7), and with `saveSigmoid` the
+ * sigmoid as a fourth output, which the backward reads.
+ */
+export interface GroupNormAffineAttrs {
+  groups: number;
+  silu?: boolean;
+  saveSigmoid?: boolean;
 }
 
 function dims(x: TensorInfo, groups: number, owner: string): { B: number; HW: number; C: number; cpg: number } {
@@ -189,13 +201,14 @@ export const groupNormGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
  * batch b and group g, and the mean and 1/std [B*G] the backward reads. Two plain passes over the
  * heap: the group sums (float64, sum and sum of squares; the activations are O(1), where
  * E[x^2] - E[x]^2 in float64 loses nothing a float32 result keeps), then z = x * scale[c] + shift[c]
- * with scale and shift folded per (b, c). SiLU stays on the backend's SIMD kernels (layers.ts): its
- * exp in a JS loop was what made an earlier fully fused forward twice as slow as the composed one.
+ * with scale and shift folded per (b, c), and with `silu` y = z sigmoid(z) in the same pass: on the
+ * SIMD kernel (simd.wat gn_affine_silu, a polynomial exp; a JS loop's Math.exp made an earlier fused
+ * forward twice as slow as the composed ops), in a JS loop where the channels are not in fours.
  */
 export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const owner = GROUP_NORM_AFFINE_KERNEL;
   const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', TensorInfo>;
-  const { groups } = attrs as unknown as GroupNormAttrs;
+  const { groups, silu = false, saveSigmoid = false } = attrs as unknown as GroupNormAffineAttrs;
   const { B, HW, C, cpg } = dims(x, groups, owner);
   checkVector(gamma, C, 'gamma', owner);
   checkVector(beta, C, 'beta', owner);
@@ -203,10 +216,12 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const zInfo = be.makeOutput([...x.shape], 'float32');
   const mInfo = be.makeOutput([B * groups], 'float32');
   const rInfo = be.makeOutput([B * groups], 'float32');
+  const sInfo = silu && saveSigmoid ? be.makeOutput([...x.shape], 'float32') : null;
+  const outputs = sInfo ? [zInfo, mInfo, rInfo, sInfo] : [zInfo, mInfo, rInfo];
   const simd = C % 4 === 0 && HW > 0 ? simdKernelsFor(backend) : null;
   if (simd) {
-    groupNormAffineSimd(simd, be as HeapBackend & DisposingBackend, { x, gamma, beta, z: zInfo, mean: mInfo, rstd: rInfo }, { B, HW, C, cpg, groups });
-    return [zInfo, mInfo, rInfo];
+    groupNormAffineSimd(simd, be as HeapBackend & DisposingBackend, { x, gamma, beta, z: zInfo, mean: mInfo, rstd: rInfo, s: sInfo }, { B, HW, C, cpg, groups, silu });
+    return outputs;
   }
   const X = be.typedArrayFromHeap(x);
   const G = be.typedArrayFromHeap(gamma);
@@ -246,7 +261,17 @@ export const groupNormAffineWasm: KernelFunc = ({ inputs, backend, attrs }) => {
       for (let c = 0; c < C; c++) Z[off + c] = X[off + c] * scale[c] + shift[c];
     }
   }
-  return [zInfo, mInfo, rInfo];
+  if (silu) {
+    // y = z sigmoid(z) in place of z (and the sigmoid kept where asked).
+    const S = sInfo ? be.typedArrayFromHeap(sInfo) : null;
+    for (let i = 0; i < Z.length; i++) {
+      const z = Z[i];
+      const sg = Math.fround(1 / (1 + Math.exp(-z)));
+      if (S) S[i] = sg;
+      Z[i] = z * sg;
+    }
+  }
+  return outputs;
 };
 
 /** A group's mean and 1/std into M and R, and its channels' folded scale gamma r and shift beta - mu gamma r. */
@@ -275,10 +300,10 @@ function foldGroup(
 function groupNormAffineSimd(
   k: SimdKernels,
   be: HeapBackend & DisposingBackend,
-  t: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; z: TensorInfo; mean: TensorInfo; rstd: TensorInfo },
-  d: { B: number; HW: number; C: number; cpg: number; groups: number },
+  t: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; z: TensorInfo; mean: TensorInfo; rstd: TensorInfo; s: TensorInfo | null },
+  d: { B: number; HW: number; C: number; cpg: number; groups: number; silu: boolean },
 ): void {
-  const { B, HW, C, cpg, groups } = d;
+  const { B, HW, C, cpg, groups, silu } = d;
   const scratch = be.makeOutput([5 * C], 'float32'); // pivot, s1, s2, scale, shift
   try {
     const S = be.typedArrayFromHeap(scratch);
@@ -290,6 +315,7 @@ function groupNormAffineSimd(
     const M = be.typedArrayFromHeap(t.mean);
     const R = be.typedArrayFromHeap(t.rstd);
     const [px, pz] = [X.byteOffset, be.typedArrayFromHeap(t.z).byteOffset];
+    const ps = t.s ? be.typedArrayFromHeap(t.s).byteOffset : 0;
     const n = HW * cpg;
     const item = HW * C;
     for (let b = 0; b < B; b++) {
@@ -310,7 +336,8 @@ function groupNormAffineSimd(
         }
         foldGroup({ M, R, G, Bt, scale: sc, shift: sh }, b * groups + g, g * cpg, cpg, mu, Math.max(0, dev / n));
       }
-      k.gnAffine(px + 4 * b * item, pz + 4 * b * item, HW, C, psc, psh);
+      if (silu) k.gnAffineSilu(px + 4 * b * item, pz + 4 * b * item, ps ? ps + 4 * b * item : 0, HW, C, psc, psh);
+      else k.gnAffine(px + 4 * b * item, pz + 4 * b * item, HW, C, psc, psh);
     }
   } finally {
     be.disposeData(scratch.dataId);

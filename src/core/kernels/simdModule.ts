@@ -16,6 +16,8 @@ export interface SimdKernels {
   /** GroupNorm forward: moments about a pivot per channel, then the affine map. */
   gnMoments: Fn;
   gnAffine: Fn;
+  /** The affine map and SiLU in one pass (the sigmoid kept where asked). */
+  gnAffineSilu: Fn;
   /** Column sums of a [rows, C] block into out (float32). */
   colsum: Fn;
   /** Filter gradient of a conv (and A^T B of a dense layer), see simd.wat. */
@@ -65,7 +67,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
       const bytes = decodeBase64(source);
       if (!WebAssembly.validate(bytes)) continue; // no wasm SIMD, or (fused) no relaxed SIMD here
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, fused };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, gnAffineSilu: e.gn_affine_silu as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, fused };
       break;
     } catch {
       kernels = null;

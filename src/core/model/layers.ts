@@ -159,21 +159,24 @@ export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, 
  * non-trailing mean); SiLU stays on the backend's SIMD kernels.
  */
 function groupNormForward(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): { y: tf.Tensor4D; mean: tf.Tensor; rstd: tf.Tensor; s: tf.Tensor | null } {
-  const [z, mean, rstd] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  if (!withSilu) return { y: z as tf.Tensor4D, mean, rstd, s: null };
-  // silu(z) = z sigmoid(z); the sigmoid is kept for the backward, which then needs no exp.
-  const s = tf.sigmoid(z);
-  const y = tf.mul(z, s) as tf.Tensor4D;
-  z.dispose();
-  return { y, mean, rstd, s };
+  // silu(z) = z sigmoid(z) in the same pass; the sigmoid is kept for the backward, which then needs no exp.
+  const [y, mean, rstd, s] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups, silu: withSilu, saveSigmoid: withSilu } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { y: y as tf.Tensor4D, mean, rstd, s: s ?? null };
+}
+
+/** The forward alone (no tape recording): one kernel, nothing kept for a backward. */
+function groupNormInference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): tf.Tensor4D {
+  const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups, silu: withSilu, saveSigmoid: false } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  tf.dispose([mean, rstd]);
+  return y as tf.Tensor4D;
 }
 
 /**
  * GroupNorm(+SiLU) with the fused wasm kernels (kernels/groupNormWasm.ts): the forward's
- * normalisation one kernel and SiLU on the backend's SIMD kernels (GroupNorm+SiLU [64,8,8,48]:
- * 1.8 ms against 3.4 ms composed; an earlier forward with SiLU's exp in the JS loop was 7.0 ms), the
- * backward one launch instead of three dozen ([64,8,8,48] forward + backward: 12.8 ms against 19.7
- * ms composed). One op per (groups, silu).
+ * normalisation and SiLU one kernel (the sigmoid from a SIMD polynomial exp; an earlier forward
+ * with SiLU's exp in a JS loop was 7.0 ms at [64,8,8,48], the composed ops 3.4 ms), the backward one
+ * launch instead of three dozen ([64,8,8,48] forward + backward: 12.8 ms against 19.7 ms composed).
+ * One op per (groups, silu).
  */
 const fusedGroupNormOps = new Map<string, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor>();
 function fusedGroupNormOp(groups: number, withSilu: boolean) {
@@ -206,7 +209,10 @@ export function groupNorm(p: ParamGetter, name: string, x: tf.Tensor4D, channels
   if (channels % groups !== 0) throw new Error(`${name}: ${channels} channels do not split into ${groups} groups`);
   const gamma = p(`${name}.weight`, [channels], { kind: 'ones' });
   const beta = p(`${name}.bias`, [channels], { kind: 'zeros' });
-  if (!opts.composite && fusedGroupNormAvailable(tf.getBackend())) return fusedGroupNormOp(groups, !!opts.silu)(x, gamma, beta) as tf.Tensor4D;
+  if (!opts.composite && fusedGroupNormAvailable(tf.getBackend())) {
+    if (!recordingGradients()) return groupNormInference(x, gamma, beta, groups, !!opts.silu);
+    return fusedGroupNormOp(groups, !!opts.silu)(x, gamma, beta) as tf.Tensor4D;
+  }
   const [b, h, w] = x.shape;
   const g = tf.reshape(x, [b, h, w, groups, channels / groups]);
   const { mean, variance } = tf.moments(g, [1, 2, 4], true);

@@ -294,6 +294,45 @@
       (br $lp)))
   )
 
+  ;; GroupNorm's affine map and SiLU in one pass over one batch item: z = x scale[c] + shift[c],
+  ;; sg = sigmoid(z), y = z sg, and sg into $s unless $s is 0 (the backward reads it). The sigmoid
+  ;; from e = exp(-|z|) (z clamped at -87 so 2^n stays normal): n = round(-|z| log2 e), t = -|z| -
+  ;; n ln2 (two constants), exp(t) = 1 + t p(t) with p a degree-4 minimax polynomial (relative error
+  ;; about 1e-7 on |t| <= ln2 / 2), times 2^n from n's exponent bits; sigmoid(-|z|) = e / (1 + e),
+  ;; and 1 minus that where z > 0.
+  (func (export "gn_affine_silu") (param $x i32) (param $y i32) (param $s i32) (param $HW i32) (param $C i32) (param $scale i32) (param $shift i32)
+    (local $p i32) (local $c i32) (local $co i32) (local $off i32)
+    (local $z v128) (local $a v128) (local $n v128) (local $t v128) (local $q v128) (local $e v128) (local $f v128) (local $sg v128)
+    (block $dp (loop $lp
+      (br_if $dp (i32.ge_s (local.get $p) (local.get $HW)))
+      (local.set $c (i32.const 0))
+      (block $dc (loop $lc
+        (br_if $dc (i32.ge_s (local.get $c) (local.get $C)))
+        (local.set $co (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $p) (local.get $C)) (local.get $c)) (i32.const 2)))
+        (local.set $z (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $scale) (local.get $co))))
+            (v128.load (i32.add (local.get $shift) (local.get $co)))))
+        (local.set $a (f32x4.max (f32x4.neg (f32x4.abs (local.get $z))) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $n (f32x4.nearest (f32x4.mul (local.get $a) (v128.const f32x4 0x1.715476p+0 0x1.715476p+0 0x1.715476p+0 0x1.715476p+0))))
+        (local.set $t (f32x4.sub (local.get $a) (f32x4.mul (local.get $n) (v128.const f32x4 0x1.62E400p-1 0x1.62E400p-1 0x1.62E400p-1 0x1.62E400p-1))))
+        (local.set $t (f32x4.sub (local.get $t) (f32x4.mul (local.get $n) (v128.const f32x4 0x1.7F7D1Cp-20 0x1.7F7D1Cp-20 0x1.7F7D1Cp-20 0x1.7F7D1Cp-20))))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $t) (v128.const f32x4 0x1.0F9F9Cp-7 0x1.0F9F9Cp-7 0x1.0F9F9Cp-7 0x1.0F9F9Cp-7)) (v128.const f32x4 0x1.573A1Ap-5 0x1.573A1Ap-5 0x1.573A1Ap-5 0x1.573A1Ap-5)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $t) (local.get $q)) (v128.const f32x4 0x1.555A80p-3 0x1.555A80p-3 0x1.555A80p-3 0x1.555A80p-3)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $t) (local.get $q)) (v128.const f32x4 0x1.FFFDC6p-2 0x1.FFFDC6p-2 0x1.FFFDC6p-2 0x1.FFFDC6p-2)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $t) (local.get $q)) (v128.const f32x4 0x1.FFFFF6p-1 0x1.FFFFF6p-1 0x1.FFFFF6p-1 0x1.FFFFF6p-1)))
+        ;; exp(t) = 1 + t q, times 2^n: (n + 127) << 23 as a float
+        (local.set $e (f32x4.mul (f32x4.add (f32x4.mul (local.get $t) (local.get $q)) (v128.const f32x4 1 1 1 1))
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+        (local.set $f (f32x4.div (local.get $e) (f32x4.add (local.get $e) (v128.const f32x4 1 1 1 1))))
+        (local.set $sg (v128.bitselect (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $f)) (local.get $f) (f32x4.gt (local.get $z) (v128.const f32x4 0 0 0 0))))
+        (v128.store (i32.add (local.get $y) (local.get $off)) (f32x4.mul (local.get $z) (local.get $sg)))
+        (if (local.get $s) (then (v128.store (i32.add (local.get $s) (local.get $off)) (local.get $sg))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $lc)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))
+  )
+
   ;; Filter gradient of a 2-D convolution (NHWC, dilation 1), accumulated tap by tap as products
   ;; with A transposed: dw[i][j][ci][co] = sum_{b, oh, ow} x[b][oh*sh + i - padT][ow*sw + j - padL][ci] dy[b][oh][ow][co],
   ;; over the (oh, ow) whose input pixel lies inside x (zero padding adds nothing). Cin and Cout are
