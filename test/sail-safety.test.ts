@@ -260,6 +260,33 @@ describe('confidence gate', () => {
 describe('the drift bound', () => {
   const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 6, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 3 };
 
+  it("round 0 keeps its early check (half an interval in) when every regular check is past the bound, and only then", async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const memBefore = tf.memory();
+    const s12: SailSettings = { ...settings, stepsPerRound: 12, checksPerRound: 4, patience: 0, learningRate: 1e-3 };
+    const round0 = (driftBound: number) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...s12, driftBound }, round: 0, anchor });
+    // With no bound to speak of: the early check (step 1 of checks every 3) is in the history, and chose nothing.
+    const free = await round0(100);
+    expect(free.checks.map((c) => c.step)).toEqual([1, 3, 6, 9, 12]);
+    expect(free.kept!.step).toBeGreaterThan(1);
+    const earlyDrift = free.checks[0].drift;
+    const regularLeast = Math.min(...free.checks.slice(1).map((c) => c.drift));
+    expect(earlyDrift).toBeLessThan(regularLeast);
+    // A bound between the two: the round keeps the early check's weights instead of being refused.
+    const between = await round0((earlyDrift + regularLeast) / 2);
+    expect(between.kept!.step).toBe(1);
+    expect(between.stoppedEarly).toMatch(/early check at step 1 is kept/);
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    let moved = false;
+    for (const n of unet) if (Array.from(await between.params[n].data()).some((v, i) => v !== (base.params[n].dataSync() as Float32Array)[i])) moved = true;
+    expect(moved).toBe(true);
+    // A bound under the early check too: refused, nothing kept.
+    const under = await round0(earlyDrift / 2);
+    expect(under.kept).toBeNull();
+    for (const r of [free, between, under]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
+  });
+
   it('refuses a round that a huge learning rate wrecks and keeps the round before it, leaking nothing', async () => {
     const memBefore = tf.memory();
     const finished: FinishedRound[] = [];
