@@ -116,10 +116,8 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
     }
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     simdConvCalls++;
-    // Rows of xp that hold x's rows (the rest is padding, whose tap rows the kernel skips).
-    const rlo = top;
-    const rhi = Math.min(top + H, Hp);
-    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), rlo, rhi);
+    // Rows and columns of xp that hold x's (the rest is padding, whose taps the kernel skips where it can).
+    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), top, Math.min(top + H, Hp), left, Math.min(left + W, Wp));
   } catch (e) {
     be.disposeData(out.dataId);
     throw e;
