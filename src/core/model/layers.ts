@@ -153,22 +153,22 @@ export function conv(p: ParamGetter, name: string, x: tf.Tensor4D, inC: number, 
 }
 
 /**
- * GroupNorm's forward for the fused op: y, and the per-(batch, group) mean and 1/std [B*G] its
- * backward reads. The normalisation and scale/shift are one wasm kernel (kernels/groupNormWasm.ts,
- * two passes over the heap instead of about ten element-wise passes and the transposes of a
- * non-trailing mean); SiLU stays on the backend's SIMD kernels.
+ * GroupNorm's forward on the wasm kernel: y, and the per-(batch, group) mean and 1/std [B*G] its
+ * backward reads. The normalisation, the scale/shift and SiLU (y = z sigmoid(z)) are one kernel
+ * (kernels/groupNormWasm.ts: two passes over the heap instead of about ten element-wise passes and
+ * the transposes of a non-trailing mean); with `keepSigmoid` the sigmoid comes back too, for the
+ * backward, which then needs no exp.
  */
-function groupNormForward(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): { y: tf.Tensor4D; mean: tf.Tensor; rstd: tf.Tensor; s: tf.Tensor | null } {
-  // silu(z) = z sigmoid(z) in the same pass; the sigmoid is kept for the backward, which then needs no exp.
-  const [y, mean, rstd, s] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups, silu: withSilu, saveSigmoid: withSilu } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+function groupNormForward(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean, keepSigmoid = withSilu): { y: tf.Tensor4D; mean: tf.Tensor; rstd: tf.Tensor; s: tf.Tensor | null } {
+  const [y, mean, rstd, s] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups, silu: withSilu, saveSigmoid: withSilu && keepSigmoid } as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return { y: y as tf.Tensor4D, mean, rstd, s: s ?? null };
 }
 
 /** The forward alone (no tape recording): one kernel, nothing kept for a backward. */
 function groupNormInference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, withSilu: boolean): tf.Tensor4D {
-  const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_AFFINE_KERNEL, { x, gamma, beta }, { groups, silu: withSilu, saveSigmoid: false } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  const { y, mean, rstd } = groupNormForward(x, gamma, beta, groups, withSilu, false);
   tf.dispose([mean, rstd]);
-  return y as tf.Tensor4D;
+  return y;
 }
 
 /**
