@@ -410,13 +410,11 @@ export async function trainDpoRound(opts: {
   };
 
   // The weights of the best check so far (step 0: the start's, which stay in opts.start).
+  /** A copy of the policy's trained weights as they are now. */
+  const snapshot = (): Params => Object.fromEntries(names.map((n) => [n, tf.clone(policy[n])]));
   const remember = (c: RoundCheck) => {
     if (keptWeights) disposeParams(keptWeights);
-    keptWeights = null;
-    if (c.step > 0) {
-      keptWeights = {};
-      for (const n of names) keptWeights[n] = tf.clone(policy[n]);
-    }
+    keptWeights = c.step > 0 ? snapshot() : null;
     keptCheck = c;
   };
 
@@ -498,10 +496,7 @@ export async function trainDpoRound(opts: {
       if (step + 1 === earlyStep) {
         early = await check(step + 1);
         opts.onCheck?.(early);
-        if (early.drift <= bound) {
-          earlyWeights = {};
-          for (const n of names) earlyWeights[n] = tf.clone(policy[n]);
-        }
+        if (early.drift <= bound) earlyWeights = snapshot();
       }
       if ((step + 1) % checkEvery === 0 || step + 1 === total) {
         const c = await check(step + 1);
