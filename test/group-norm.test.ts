@@ -6,17 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../src/core/kernels/groupNormWasm';
 import { simdKernelsFor } from '../src/core/kernels/simdModule';
 import { gaussianArray, groupNorm, type ParamGetter } from '../src/core/model/layers';
-import { memorySnapshot, useBackend } from './helpers';
+import { memorySnapshot, relErr, useBackend, withKernelNames } from './helpers';
 
-const relErr = (a: Float32Array | number[], b: Float32Array | number[]) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-};
 
 function run(shape: [number, number, number, number], groups: number, silu: boolean, composite: boolean, seed: number) {
   const c = shape[3];
@@ -119,19 +110,7 @@ describe('GroupNorm + SiLU with the fused wasm backward', () => {
     const beta = tf.tensor1d(gaussianArray(16, 23, 0.4));
     const p: ParamGetter = (name) => (name.endsWith('weight') ? gamma : beta);
     const before = memorySnapshot();
-    const kernels: string[] = [];
-    const eng = tf.engine();
-    const orig = eng.runKernel.bind(eng);
-    eng.runKernel = ((name: string, ...rest: unknown[]) => {
-      kernels.push(name);
-      return (orig as (...a: unknown[]) => unknown)(name, ...rest);
-    }) as typeof eng.runKernel;
-    let plain: Float32Array;
-    try {
-      plain = tf.tidy(() => groupNorm(p, 'n', x, 16, 4, { silu: true }).dataSync() as Float32Array);
-    } finally {
-      eng.runKernel = orig;
-    }
+    const { out: plain, names: kernels } = withKernelNames(() => tf.tidy(() => groupNorm(p, 'n', x, 16, 4, { silu: true }).dataSync() as Float32Array));
     expect(kernels).toEqual([GROUP_NORM_AFFINE_KERNEL]);
     let taped: Float32Array | null = null;
     tf.tidy(() => {
@@ -151,24 +130,13 @@ describe('GroupNorm + SiLU with the fused wasm backward', () => {
     const before = memorySnapshot();
     run(shape, 4, true, false, 3);
     expect(memorySnapshot()).toEqual(before);
-    const kernels: string[] = [];
-    tf.tidy(() => {
+    const { names: kernels } = withKernelNames(() => tf.tidy(() => {
       const x = tf.randomNormal(shape);
       const gamma = tf.ones([8]);
       const beta = tf.zeros([8]);
       const p: ParamGetter = (name) => (name.endsWith('weight') ? gamma : beta);
-      const prof = tf.engine();
-      const orig = prof.runKernel.bind(prof);
-      prof.runKernel = ((name: string, ...rest: unknown[]) => {
-        kernels.push(name);
-        return (orig as (...a: unknown[]) => unknown)(name, ...rest);
-      }) as typeof prof.runKernel;
-      try {
-        tf.grads((xx: tf.Tensor) => tf.sum(groupNorm(p, 'n', xx as tf.Tensor4D, 8, 4, { silu: true })))([x]);
-      } finally {
-        prof.runKernel = orig;
-      }
-    });
+      tf.grads((xx: tf.Tensor) => tf.sum(groupNorm(p, 'n', xx as tf.Tensor4D, 8, 4, { silu: true })))([x]);
+    }));
     expect(kernels).toContain(GROUP_NORM_GRAD_KERNEL);
     expect(kernels).toContain(GROUP_NORM_AFFINE_KERNEL);
   });

@@ -45,3 +45,30 @@ export async function lightDarkPairs(base: Checkpoint, first: number): Promise<{
   const prompts = ids.map((id) => data.manifest.records[id].prompt);
   return { anchor, prompts, pairs: prompts.map((prompt, i) => ({ prompt, winner: w[i], loser: l[i] })) };
 }
+
+/** Relative L2 error of a against b. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** fn's result and the names of the kernels the engine launched while it ran. */
+export function withKernelNames<T>(fn: () => T): { out: T; names: string[] } {
+  const names: string[] = [];
+  const eng = tf.engine();
+  const orig = eng.runKernel.bind(eng);
+  eng.runKernel = ((name: string, ...rest: unknown[]) => {
+    names.push(name);
+    return (orig as (...a: unknown[]) => unknown)(name, ...rest);
+  }) as typeof eng.runKernel;
+  try {
+    return { out: fn(), names };
+  } finally {
+    eng.runKernel = orig;
+  }
+}

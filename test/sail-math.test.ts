@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSchedule } from '../src/core/diffusion/schedule';
 import { gaussianArray } from '../src/core/model/layers';
 import { textStates } from '../src/core/model/ldm';
-import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, type DpoBatch } from '../src/core/sail/dpo';
+import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, winnerLoserMse, type DpoBatch } from '../src/core/sail/dpo';
+import { denoiseMse } from '../src/core/sail/safety';
 import { rankedMixup, selfCountPerBatch } from '../src/core/sail/mixup';
 import { pairCandidates, rankedSelfPairs } from '../src/core/sail/pairing';
 import { implicitRewards, rewardDraws } from '../src/core/sail/reward';
@@ -16,6 +17,45 @@ beforeAll(async () => {
 });
 
 describe('Diffusion-DPO loss', () => {
+  it('the prior items in the pairs\' UNet batch give the mse of a separate call, and their gradients add up the same', () => {
+    const ck = tinyCheckpoint(6);
+    const config = ck.config;
+    const schedule = makeSchedule(config.schedule);
+    const shape: [number, number, number] = [config.latentSize, config.latentSize, config.autoencoder.latentChannels];
+    const per = shape[0] * shape[1] * shape[2];
+    const [b, n] = [3, 2];
+    const batch: DpoBatch = {
+      winners: tf.tensor4d(gaussianArray(b * per, 1), [b, ...shape]),
+      losers: tf.tensor4d(gaussianArray(b * per, 2), [b, ...shape]),
+      text: textStates(ck, ['red heart', 'dog face', null]),
+      timesteps: Int32Array.from([10, 500, 990]),
+      noise: tf.tensor4d(gaussianArray(b * per, 3), [b, ...shape]),
+    };
+    const prior = { x0: tf.tensor4d(gaussianArray(n * per, 4), [n, ...shape]), noise: tf.tensor4d(gaussianArray(n * per, 5), [n, ...shape]), timesteps: Int32Array.from([200, 700]), text: textStates(ck, ['frog', 'cat face']) };
+    const names = Object.keys(ck.params).filter((k) => k.startsWith('unet.')).slice(0, 6);
+    const lossOf = (joint: boolean) => (...xs: tf.Tensor[]) => {
+      const p = { ...ck.params };
+      names.forEach((k, i) => (p[k] = xs[i]));
+      if (joint) {
+        const m = winnerLoserMse(p, config, schedule, batch, prior);
+        return tf.add(tf.sum(tf.sub(m.w, m.l)), tf.mul(tf.sum(m.extra!), 3)) as tf.Scalar;
+      }
+      const m = winnerLoserMse(p, config, schedule, batch);
+      return tf.add(tf.sum(tf.sub(m.w, m.l)), tf.mul(tf.sum(denoiseMse(p, config, schedule, prior)), 3)) as tf.Scalar;
+    };
+    const [joint, apart] = [true, false].map((j) => tf.tidy(() => {
+      const { value, grads } = tf.valueAndGrads(lossOf(j))(names.map((k) => ck.params[k]));
+      return [value.dataSync()[0], ...grads.map((g) => Array.from(g.dataSync()))] as [number, ...number[][]];
+    }));
+    expect(joint[0]).toBeCloseTo(apart[0], 5);
+    for (let i = 1; i < joint.length; i++) {
+      const [a, c] = [joint[i] as number[], apart[i] as number[]];
+      const scale = Math.max(1e-8, ...c.map(Math.abs));
+      a.forEach((v, j) => expect(Math.abs(v - c[j]) / scale).toBeLessThan(1e-4));
+    }
+    tf.dispose([batch.winners, batch.losers, batch.noise, batch.text.tokens, batch.text.mask, batch.text.pooled, prior.x0, prior.noise, prior.text.tokens, prior.text.mask, prior.text.pooled]);
+  });
+
   it('matches a hand computation: values, sign convention, implicit accuracy', async () => {
     // policy: mse(w) - mse(l); reference: the same for the frozen model.
     const policyDiff = tf.tensor1d([-0.02, 0.01, 0.0, 0.03]);

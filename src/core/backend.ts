@@ -21,6 +21,7 @@ import { registerWasmConv2DForward } from './kernels/conv2dForwardWasm';
 import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatMulWasm';
 import { simdKernelsFor } from './kernels/simdModule';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
+import { registerWasmAttention } from './kernels/attentionWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
 import { registerWasmSiluGrad } from './kernels/siluWasm';
@@ -259,6 +260,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmBatchMatMul();
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();
+      registerWasmAttention();
       registerWasmChannelSum();
       registerWasmSiluGrad();
       registerWasmIdentity();

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ddimStep, guidanceAt, guide } from './diffusion/ddim';
 import { ddimTimesteps, makeSchedule } from './diffusion/schedule';
-import { gaussianArray } from './model/layers';
+import { disposeAttentionCache, gaussianArray } from './model/layers';
 import { decodeLatents, predictNoise, textStates, type Checkpoint } from './model/ldm';
 import { Tokenizer } from './model/tokenizer';
 import { hashSeed } from './random';
@@ -84,6 +84,8 @@ export async function sampleLatents(
   const timesteps = ddimTimesteps(schedule.trainSteps, opts.steps);
   // Conditional and null prompts in one batch: [cond; uncond].
   const text = textStates(ck, [...prompts, ...prompts.map(() => null)]);
+  // The text and the weights are the same at every step: the attention's keys and values once.
+  text.cache = new Map();
   const eta = ck.config.sampling.eta ?? 0;
   // eta > 0: each image's fresh noise at step i comes from a seed read off its own starting noise,
   // so an image's samples do not depend on the batch or the worker it is drawn in.
@@ -115,6 +117,7 @@ export async function sampleLatents(
     x.dispose();
     throw e;
   } finally {
+    disposeAttentionCache(text.cache!);
     text.tokens.dispose();
     text.mask.dispose();
     text.pooled.dispose();

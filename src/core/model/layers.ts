@@ -4,6 +4,7 @@
 // reading getter), so shapes are written down exactly once. Layout is NHWC throughout.
 import * as tf from '@tensorflow/tfjs-core';
 import { channelSumKernelAvailable, CHANNEL_SUM_KERNEL } from '../kernels/channelSumWasm';
+import { ATTENTION_KERNEL, fusedAttentionTakes } from '../kernels/attentionWasm';
 import { fusedGroupNormAvailable, GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../kernels/groupNormWasm';
 import { siluGradKernelAvailable, SILU_GRAD_KERNEL } from '../kernels/siluWasm';
 import { hashSeed, mulberry32 } from '../random';
@@ -239,6 +240,30 @@ export function layerNorm(p: ParamGetter, name: string, x: tf.Tensor, dim: numbe
  * Multi-head attention: queries [B,Lq,qDim] attend to context [B,Lk,kvDim]; `keyMask` [B,Lk] is 1
  * for real tokens, 0 for padding. Output projected back to `outDim`.
  */
+/**
+ * Tensors that one set of weights computes again and again from inputs that do not change: a
+ * sampler's cross-attention keys and values (the text is the same at every DDIM step) and its
+ * key-mask bias. Valid only for the weights and the
+ * context it was filled with; the caller disposes it (disposeAttentionCache). Used only where no
+ * gradient is recorded.
+ */
+export type AttentionCache = Map<string, tf.Tensor>;
+
+export function disposeAttentionCache(cache: AttentionCache): void {
+  for (const t of cache.values()) t.dispose();
+  cache.clear();
+}
+
+/** cache.get(key), or make() kept (out of any tidy) and stored under key. */
+function cached<T extends tf.Tensor>(cache: AttentionCache, key: string, make: () => T): T {
+  let t = cache.get(key) as T | undefined;
+  if (!t) {
+    t = tf.keep(tf.tidy(make));
+    cache.set(key, t);
+  }
+  return t;
+}
+
 export function attention(
   p: ParamGetter,
   name: string,
@@ -246,19 +271,45 @@ export function attention(
   context: tf.Tensor3D,
   dims: { qDim: number; kvDim: number; inner: number; heads: number; outDim: number; zeroOut?: boolean },
   keyMask?: tf.Tensor2D,
+  cache?: AttentionCache,
 ): tf.Tensor3D {
   const { qDim, kvDim, inner, heads, outDim } = dims;
   const [b, lq] = x.shape;
   const lk = context.shape[1];
   const d = inner / heads;
+  const scale = 1 / Math.sqrt(d);
+  // A cache holds a context that is the same at every call (a sampler's text): its keys and values
+  // (and the key mask's bias) once. Never for self-attention, whose context changes.
+  const useCache = cache !== undefined && context !== x && !recordingGradients();
+  const once = <T extends tf.Tensor>(key: string, make: () => T): T => (useCache ? cached(cache, key, make) : make());
+  const maskBias = keyMask ? () => tf.mul(tf.sub(1, keyMask), -1e4) as tf.Tensor2D : null; // [B, Lk]
+  if (!recordingGradients() && fusedAttentionTakes(tf.getBackend(), tf.backend(), d, lk)) {
+    // One kernel, the heads where they lie (kernels/attentionWasm.ts).
+    const q = linear(p, `${name}.q`, x, qDim, inner);
+    const k = once(`${name}.k.rows`, () => linear(p, `${name}.k`, context, kvDim, inner));
+    const v = once(`${name}.v.rows`, () => linear(p, `${name}.v`, context, kvDim, inner));
+    const inputs: tf.NamedTensorMap = { q, k, v };
+    if (maskBias) inputs.bias = once('attention.maskBias.rows', maskBias);
+    const out = tf.engine().runKernel(ATTENTION_KERNEL, inputs, { heads, scale }) as tf.Tensor3D;
+    return linear(p, `${name}.out`, out, inner, outDim, dims.zeroOut) as tf.Tensor3D;
+  }
   const split = (t: tf.Tensor, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [b, len, heads, d]), [0, 2, 1, 3]), [b * heads, len, d]);
   const q = split(linear(p, `${name}.q`, x, qDim, inner), lq);
-  const k = split(linear(p, `${name}.k`, context, kvDim, inner), lk);
-  const v = split(linear(p, `${name}.v`, context, kvDim, inner), lk);
-  let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)); // [B*h, Lq, Lk]
-  if (keyMask) {
+  let scores: tf.Tensor;
+  let v: tf.Tensor;
+  if (useCache) {
+    // The score scale folded into the cached keys.
+    const k = cached(cache, `${name}.k`, () => tf.mul(split(linear(p, `${name}.k`, context, kvDim, inner), lk), scale));
+    v = cached(cache, `${name}.v`, () => split(linear(p, `${name}.v`, context, kvDim, inner), lk));
+    scores = tf.matMul(q, k, false, true);
+  } else {
+    const k = split(linear(p, `${name}.k`, context, kvDim, inner), lk);
+    v = split(linear(p, `${name}.v`, context, kvDim, inner), lk);
+    scores = tf.mul(tf.matMul(q, k, false, true), scale); // [B*h, Lq, Lk]
+  }
+  if (maskBias) {
     // -1e4 rather than -inf: a fully masked row stays finite, and exp(-1e4) underflows to 0.
-    const bias = tf.reshape(tf.mul(tf.sub(1, keyMask), -1e4), [b, 1, 1, lk]);
+    const bias = tf.reshape(once('attention.maskBias', maskBias), [b, 1, 1, lk]);
     scores = tf.reshape(tf.add(tf.reshape(scores, [b, heads, lq, lk]), bias), [b * heads, lq, lk]);
   }
   const attn = tf.softmax(scores, -1);

@@ -43,8 +43,10 @@ function textStatesWith(p: ParamGetter, config: ModelConfig, prompts: (string | 
 
 /** Text states for prompts; `null` is the null (unconditional) prompt. */
 export function textStates(ck: Checkpoint, prompts: (string | null)[]): TextStates {
-  const { tokens, mask, pooled } = tf.tidy(() => ({ ...textStatesWith(readParams(ck.params), ck.config, prompts) }));
-  return { tokens, mask, pooled } as TextStates;
+  return tf.tidy(() => {
+    const { tokens, mask, pooled } = textStatesWith(readParams(ck.params), ck.config, prompts);
+    return { tokens, mask, pooled };
+  }) as TextStates;
 }
 
 /** images [B,32,32,3] in [-1,1] -> latents scaled to unit variance [B,8,8,4]. */

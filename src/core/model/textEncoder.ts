@@ -3,12 +3,18 @@
 // vector (masked mean) that joins the time embedding.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TextConfig } from './config';
-import { attention, layerNorm, linear, silu, type ParamGetter } from './layers';
+import { attention, layerNorm, linear, silu, type AttentionCache, type ParamGetter } from './layers';
 
 export interface TextStates {
   tokens: tf.Tensor3D; // [B, L, dim]
   mask: tf.Tensor2D; // [B, L]
   pooled: tf.Tensor2D; // [B, dim]
+  /**
+   * Set by a caller that runs the UNet many times with one set of weights on these states and no
+   * gradients (a sampler): the cross-attention's keys and values are computed once (layers.ts
+   * attention). The caller disposes it.
+   */
+  cache?: AttentionCache;
 }
 
 /** ids: int32 [B, L]; mask: float32 [B, L]. */

@@ -36,7 +36,7 @@ function attentionBlock(p: ParamGetter, name: string, x: tf.Tensor4D, text: Text
     query = layerNorm(p, `${name}.ln_cross`, tf.add(normed, delta), c) as tf.Tensor3D;
   }
   // The cross-attention output projection starts at zero: the text is learnt in, not imposed.
-  const cross = attention(p, `${name}.cross`, query, text.tokens, { qDim: c, kvDim: textDim, inner: c, heads: cfg.heads, outDim: c, zeroOut: true }, text.mask);
+  const cross = attention(p, `${name}.cross`, query, text.tokens, { qDim: c, kvDim: textDim, inner: c, heads: cfg.heads, outDim: c, zeroOut: true }, text.mask, text.cache);
   const total = delta ? tf.add(delta, cross) : cross;
   return tf.add(x, tf.reshape(total, [b, hgt, wid, c]));
 }

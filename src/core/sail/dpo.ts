@@ -23,25 +23,37 @@ export interface DpoBatch {
   noise: tf.Tensor4D;
 }
 
+/** Items denoised beside a DPO batch (a prior-preservation batch): latents, noise, timesteps, text. */
+export interface ExtraDenoise {
+  x0: tf.Tensor4D;
+  noise: tf.Tensor4D;
+  timesteps: Int32Array;
+  text: TextStates;
+}
+
 /**
  * Per-sample mse of a model on winners and on losers, [B] each. Winners and losers go through the
- * network as one batch of 2B.
+ * network as one batch of 2B; with `extra`, its items join the same batch (one forward and one
+ * backward instead of two of each: the UNet treats every item on its own, so the values are those
+ * of a separate call) and their mse comes back as `extra`.
  */
-export function winnerLoserMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch): { w: tf.Tensor1D; l: tf.Tensor1D } {
+export function winnerLoserMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch, extra?: ExtraDenoise | null): { w: tf.Tensor1D; l: tf.Tensor1D; extra?: tf.Tensor1D } {
   const b = batch.winners.shape[0];
-  const x0 = tf.concat([batch.winners, batch.losers], 0) as tf.Tensor4D;
-  const noise = tf.concat([batch.noise, batch.noise], 0) as tf.Tensor4D;
-  const ts = Int32Array.from([...batch.timesteps, ...batch.timesteps]);
+  const n = extra ? extra.x0.shape[0] : 0;
+  const x0 = tf.concat([batch.winners, batch.losers, ...(extra ? [extra.x0] : [])], 0) as tf.Tensor4D;
+  const noise = tf.concat([batch.noise, batch.noise, ...(extra ? [extra.noise] : [])], 0) as tf.Tensor4D;
+  const ts = Int32Array.from([...batch.timesteps, ...batch.timesteps, ...(extra ? extra.timesteps : [])]);
   const xt = qSample(schedule, x0, noise, ts);
+  const part = (f: (t: TextStates) => tf.Tensor) => tf.concat([f(batch.text), f(batch.text), ...(extra ? [f(extra.text)] : [])], 0);
   const text: TextStates = {
-    tokens: tf.concat([batch.text.tokens, batch.text.tokens], 0) as tf.Tensor3D,
-    mask: tf.concat([batch.text.mask, batch.text.mask], 0) as tf.Tensor2D,
-    pooled: tf.concat([batch.text.pooled, batch.text.pooled], 0) as tf.Tensor2D,
+    tokens: part((t) => t.tokens) as tf.Tensor3D,
+    mask: part((t) => t.mask) as tf.Tensor2D,
+    pooled: part((t) => t.pooled) as tf.Tensor2D,
   };
   const eps = predictNoise(params, config, xt, tf.tensor1d(Float32Array.from(ts)), text);
   const mse = tf.mean(tf.squaredDifference(eps, noise), [1, 2, 3]);
-  const [w, l] = tf.split(mse, [b, b], 0);
-  return { w: w as tf.Tensor1D, l: l as tf.Tensor1D };
+  const [w, l, e] = tf.split(mse, n > 0 ? [b, b, n] : [b, b], 0);
+  return n > 0 ? { w: w as tf.Tensor1D, l: l as tf.Tensor1D, extra: e as tf.Tensor1D } : { w: w as tf.Tensor1D, l: l as tf.Tensor1D };
 }
 
 /** Per-sample [mse(w) - mse(l)], shape [B]. */

@@ -28,7 +28,6 @@ import {
   disposeDenoiseBatch,
   dpoPositiveInside,
   driftOf,
-  denoiseMse,
   learningRateAt,
   meanDenoiseMse,
   shouldStopEarly,
@@ -479,10 +478,12 @@ export async function trainDpoRound(opts: {
         const reference = tf.tidy(() => winnerLoserMse(opts.reference, config, schedule, batch));
         let inside: tf.Tensor1D | null = null;
         ({ loss } = await adamStep(policy, names, adam, { lr, clipNorm: 1 }, (p) => {
-          const i = dpoPositiveInside(winnerLoserMse(p, config, schedule, batch), reference, settings.beta, settings.positiveWeight);
+          // The prior items in the same UNet batch as the pairs.
+          const m = winnerLoserMse(p, config, schedule, batch, prior);
+          const i = dpoPositiveInside(m, reference, settings.beta, settings.positiveWeight);
           inside = tf.keep(i);
           const dpo = dpoLossFromInside(i);
-          return prior ? (tf.add(dpo, tf.mul(tf.mean(denoiseMse(p, config, schedule, prior)), settings.priorWeight)) as tf.Scalar) : dpo;
+          return prior ? (tf.add(dpo, tf.mul(tf.mean(m.extra!), settings.priorWeight)) as tf.Scalar) : dpo;
         }));
         stats = await dpoStats(inside!);
         tf.dispose([inside!, reference.w, reference.l]);

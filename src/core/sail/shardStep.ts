@@ -12,7 +12,7 @@ import type { Params } from '../model/layers';
 import { textStates, type Checkpoint } from '../model/ldm';
 import { flatGradients } from '../train';
 import { winnerLoserMse, type DpoBatch } from './dpo';
-import { denoiseBatchOf, denoiseMse, disposeDenoiseBatch, dpoPositiveInside, type DenoiseData } from './safety';
+import { denoiseBatchOf, disposeDenoiseBatch, dpoPositiveInside, type DenoiseData } from './safety';
 
 /** A share of a step's batch, as arrays: pairs (winner and loser latents, one timestep and noise each) and prior items. */
 export interface StepShard {
@@ -99,10 +99,11 @@ export async function shardGradient(opts: {
   let inside: tf.Tensor1D | null = null;
   try {
     const { value, grad } = flatGradients(opts.policy, opts.names, (p) => {
-      const i = dpoPositiveInside(winnerLoserMse(p, config, schedule, batch), reference, settings.beta, settings.positiveWeight);
+      const m = winnerLoserMse(p, config, schedule, batch, prior);
+      const i = dpoPositiveInside(m, reference, settings.beta, settings.positiveWeight);
       inside = tf.keep(i);
       const dpo = tf.div(tf.sum(tf.softplus(tf.neg(i))), totals.pairs) as tf.Scalar;
-      return prior ? (tf.add(dpo, tf.mul(tf.sum(denoiseMse(p, config, schedule, prior)), settings.priorWeight / totals.prior)) as tf.Scalar) : dpo;
+      return prior ? (tf.add(dpo, tf.mul(tf.sum(m.extra!), settings.priorWeight / totals.prior)) as tf.Scalar) : dpo;
     });
     const loss = (await value.data())[0];
     value.dispose();
