@@ -43,7 +43,7 @@ export const conv2DBackpropInputViaConv: KernelFunc = ({ inputs, backend, attrs 
     // by k-1-pad: a stride-1 convolution on the SIMD kernel, the filter turned and swapped in its packing.
     const out = simdConv(backend, dy, filter,
       { B, H: OH, W: OW, K: Cout, OH: H, OW: W, N: Cin, kh, kw, sh: 1, sw: 1, top: kh - 1 - padInfo.top, left: kw - 1 - padInfo.left },
-      (i, j, k, n) => (((kh - 1 - i) * kw + (kw - 1 - j)) * Cin + n) * Cout + k);
+      'turned');
     if (out) return out;
   }
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'Conv2DBackpropInput');
