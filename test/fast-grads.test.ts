@@ -3,8 +3,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gaussianArray, addBias, conv, linear, readParams, scaleShift, silu, upsample2x, type Params } from '../src/core/model/layers';
-import { adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam } from '../src/core/train';
-import { useBackend } from './helpers';
+import { adamApply, adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam } from '../src/core/train';
+import { ADAM_KERNEL, setWasmAdamKernel } from '../src/core/kernels/adamWasm';
+import { memorySnapshot, useBackend, withKernelNames } from './helpers';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -59,6 +60,54 @@ describe('Adam over one flat buffer', () => {
     );
     return norm;
   }
+
+  it('the one-kernel Adam on wasm (kernels/adamWasm.ts) gives the composed ops\' update: sizes with tails, clipped or not, a NaN gradient poisons both; no leak', async () => {
+    // Sizes not in fours or sixteens, so both kernels' tails run; 1,003 values in all.
+    const shapes: Record<string, number[]> = { a: [7, 9], b: [3], c: [4, 4, 5, 12], d: [1] };
+    const names = Object.keys(shapes);
+    const total = names.reduce((n, k) => n + shapes[k].reduce((a, b) => a * b, 1), 0);
+    for (const [clipNorm, gradScale, bad] of [[0.5, 1, false], [undefined, 1, false], [100, 0.01, false], [1, 1, true]] as [number | undefined, number, boolean][]) {
+      const run = async (kernel: boolean) => {
+        setWasmAdamKernel(kernel);
+        try {
+          const params: Params = {};
+          names.forEach((n, i) => (params[n] = tf.tensor(gaussianArray(shapes[n].reduce((a, b) => a * b, 1), 30 + i), shapes[n])));
+          const adam = adamInit(params, names);
+          const before = memorySnapshot();
+          const norms: number[] = [];
+          let launched: string[] = [];
+          for (let step = 0; step < 3; step++) {
+            const g = gaussianArray(total, 40 + step, gradScale);
+            if (bad) g[17] = NaN;
+            const grad = tf.tensor1d(g);
+            const { out, names: ks } = withKernelNames(() => adamApply(params, names, adam, { lr: 1e-2, clipNorm }, grad));
+            norms.push(await out);
+            launched = ks;
+            grad.dispose();
+          }
+          expect(memorySnapshot()).toEqual(before);
+          const values = [...names.map((n) => Array.from(params[n].dataSync())), Array.from(adam.m.dataSync()), Array.from(adam.v.dataSync())];
+          disposeAdam(adam);
+          tf.dispose(Object.values(params));
+          return { norms, values, launched };
+        } finally {
+          setWasmAdamKernel(true);
+        }
+      };
+      const fused = await run(true);
+      const composed = await run(false);
+      expect(fused.launched).toEqual([ADAM_KERNEL]);
+      expect(composed.launched).not.toContain(ADAM_KERNEL);
+      fused.norms.forEach((x, i) => (bad ? expect(x).toBeNaN() : expect(Math.abs(x - composed.norms[i]) / composed.norms[i]).toBeLessThan(1e-6)));
+      fused.values.forEach((vals, k) => {
+        // NaN exactly where the composed update has it, the same values elsewhere.
+        vals.forEach((x, i) => expect(Number.isNaN(x), `clip ${clipNorm}, buffer ${k}, value ${i}`).toBe(Number.isNaN(composed.values[k][i])));
+        if (bad) expect(vals.some((x) => Number.isNaN(x))).toBe(k === 0 || k >= names.length);
+        const finite = (a: number[]) => a.map((x) => (Number.isNaN(x) ? 0 : x));
+        expect(maxRelDiff(finite(vals), finite(composed.values[k])), `clip ${clipNorm}, buffer ${k}`).toBeLessThan(1e-5);
+      });
+    }
+  });
 
   it('matches per-parameter Adam with clipping over 4 steps, round-trips its moments, and leaks nothing', async () => {
     const shapes: Record<string, number[]> = { 'a.weight': [3, 4], 'a.bias': [4], 'b.weight': [2, 2, 4, 5], frozen: [3] };

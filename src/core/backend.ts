@@ -21,6 +21,7 @@ import { registerWasmConv2DForward } from './kernels/conv2dForwardWasm';
 import { registerWasmBatchMatMul, simdBatchMatMulFor } from './kernels/batchMatMulWasm';
 import { simdKernelsFor } from './kernels/simdModule';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
+import { registerWasmAdam } from './kernels/adamWasm';
 import { registerWasmAttention } from './kernels/attentionWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
@@ -261,6 +262,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmUnsortedSegmentSum();
       registerWasmGroupNorm();
       registerWasmAttention();
+      registerWasmAdam();
       registerWasmChannelSum();
       registerWasmSiluGrad();
       registerWasmIdentity();

@@ -3,6 +3,7 @@
 // optimiser state is keyed by parameter name, which makes it resumable from a file).
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
+import { ADAM_KERNEL, adamKernelTakes } from './kernels/adamWasm';
 import { decode, encode } from './model/autoencoder';
 import type { ModelConfig } from './model/config';
 import { readParams, type Params } from './model/layers';
@@ -132,6 +133,23 @@ export async function adamApply(params: Params, names: string[], state: AdamStat
   if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
   const t = state.step + 1;
+  if (names.length > 0 && adamKernelTakes(tf.getBackend(), tf.backend())) {
+    // On wasm: the same arithmetic in two passes, the new weights made in their own tensors (kernels/adamWasm.ts).
+    const inputs: tf.NamedTensorMap = { grad, m: state.m, v: state.v };
+    names.forEach((n, i) => (inputs[`p${i}`] = params[n]));
+    const [m, v, gradNorm, ...next] = tf.engine().runKernel(ADAM_KERNEL, inputs, { lr, beta1, beta2, eps, t, clipNorm: opts.clipNorm ?? -1 }) as tf.Tensor[];
+    names.forEach((n, i) => {
+      params[n].dispose();
+      params[n] = next[i];
+    });
+    tf.dispose([state.m, state.v]);
+    state.m = m as tf.Tensor1D;
+    state.v = v as tf.Tensor1D;
+    state.step = t;
+    const norm = (await gradNorm.data())[0];
+    gradNorm.dispose();
+    return norm;
+  }
   const result = tf.tidy(() => {
     const gradNorm = tf.sqrt(tf.sum(tf.square(grad)));
     // Scale factor min(1, clip / norm); a non-finite norm leaves scale NaN and poisons the

@@ -1122,6 +1122,54 @@
       (br $lbl)))
   )
 
+  ;; The sum of squares of x[0..n) (n a multiple of 16) in four f32x4 accumulators, their 16 lanes
+  ;; written to $out (the caller adds them and any tail).
+  (func (export "sumsq") (param $x i32) (param $n i32) (param $out i32)
+    (local $end i32) (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $t v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $dl (loop $ll
+      (br_if $dl (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $t (v128.load offset=0 (local.get $x)))
+      (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $t) (local.get $t))))
+      (local.set $t (v128.load offset=16 (local.get $x)))
+      (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $t) (local.get $t))))
+      (local.set $t (v128.load offset=32 (local.get $x)))
+      (local.set $c (f32x4.add (local.get $c) (f32x4.mul (local.get $t) (local.get $t))))
+      (local.set $t (v128.load offset=48 (local.get $x)))
+      (local.set $d (f32x4.add (local.get $d) (f32x4.mul (local.get $t) (local.get $t))))
+      (local.set $x (i32.add (local.get $x) (i32.const 64)))
+      (br $ll)))
+    (v128.store offset=0 (local.get $out) (local.get $a))
+    (v128.store offset=16 (local.get $out) (local.get $b))
+    (v128.store offset=32 (local.get $out) (local.get $c))
+    (v128.store offset=48 (local.get $out) (local.get $d))
+  )
+
+  ;; Adam on n values (n a multiple of 4), as train.ts adamApply composes it, one pass:
+  ;; g = grad scale; m' = m b1 + g a1; v' = v b2 + g^2 a2; p' = p - (m' c1) / (sqrt(v' c2) + eps)
+  ;; (a1 = 1 - b1, a2 = 1 - b2, c1 = lr / (1 - b1^t), c2 = 1 / (1 - b2^t)), into om, ov, op.
+  (func (export "adam")
+    (param $g i32) (param $m i32) (param $v i32) (param $p i32) (param $om i32) (param $ov i32) (param $op i32) (param $n i32)
+    (param $scale f32) (param $b1 f32) (param $a1 f32) (param $b2 f32) (param $a2 f32) (param $c1 f32) (param $c2 f32) (param $eps f32)
+    (local $i i32) (local $end i32) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $dl (loop $ll
+      (br_if $dl (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $gv (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $i))) (f32x4.splat (local.get $scale))))
+      (local.set $mv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $i))) (f32x4.splat (local.get $b1)))
+                                (f32x4.mul (local.get $gv) (f32x4.splat (local.get $a1)))))
+      (local.set $vv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (f32x4.splat (local.get $b2)))
+                                (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (local.get $a2)))))
+      (v128.store (i32.add (local.get $om) (local.get $i)) (local.get $mv))
+      (v128.store (i32.add (local.get $ov) (local.get $i)) (local.get $vv))
+      (v128.store (i32.add (local.get $op) (local.get $i))
+        (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $i)))
+          (f32x4.div (f32x4.mul (local.get $mv) (f32x4.splat (local.get $c1)))
+                     (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vv) (f32x4.splat (local.get $c2)))) (f32x4.splat (local.get $eps))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $ll)))
+  )
+
   ;; SiLU's gradient from its saved sigmoid: dx = dy s (1 + x (1 - s)), n a multiple of 4.
   (func (export "silu_grad") (param $dy i32) (param $x i32) (param $s i32) (param $out i32) (param $n i32)
     (local $o i32) (local $end i32) (local $sv v128)
