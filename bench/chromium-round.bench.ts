@@ -57,7 +57,9 @@ test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   const rounds = await page.getByTestId('round-workers').evaluateAll((els) =>
     els.map((el) => Object.fromEntries(['workers', 'generateMs', 'scoreMs', 'trainMs', 'totalMs'].map((k) => [k, Number(el.getAttribute(`data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`))]))),
   );
-  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, ...(driftBound > 0 ? { driftBound } : {}), round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads, wasmThreads, status, notice, roundTiming: rounds };
+  // What each kept round kept and whether it stopped early: a round's time depends on how many steps it ran.
+  const kept = await page.getByTestId('round-kept').allInnerTexts();
+  const result = { date: new Date().toISOString(), backend: 'wasm', seedPairs: 16, rounds: 1, ...(driftBound > 0 ? { driftBound } : {}), round0Ms, round1Ms: totalMs - round0Ms, totalMs, hardwareConcurrency: threads, wasmThreads, status, notice, roundTiming: rounds, kept };
   console.log(JSON.stringify(result));
   writeFileSync(allThreads ? 'bench/chromium-round-threads.json' : 'bench/chromium-round.json', `${JSON.stringify(result, null, 1)}\n`);
 });
