@@ -23,6 +23,7 @@ import { simdKernelsFor } from './kernels/simdModule';
 import { registerWasmUnsortedSegmentSum } from './kernels/unsortedSegmentSumWasm';
 import { registerWasmAdam } from './kernels/adamWasm';
 import { registerWasmAttention } from './kernels/attentionWasm';
+import { registerWasmConcat } from './kernels/concatWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
 import { registerWasmSiluGrad } from './kernels/siluWasm';
@@ -263,6 +264,7 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmGroupNorm();
       registerWasmAttention();
       registerWasmAdam();
+      registerWasmConcat();
       registerWasmChannelSum();
       registerWasmSiluGrad();
       registerWasmIdentity();

@@ -26,6 +26,8 @@ export interface SimdKernels {
   convFwd: Fn;
   /** SiLU's gradient from its saved sigmoid, see simd.wat. */
   siluGrad: Fn;
+  /** Rows of floats from one buffer to another at strides (a concat's part), see simd.wat. */
+  copyRows: Fn;
   /** Sum of squares (16 lanes out) and one Adam pass over flat buffers, see simd.wat. */
   sumsq: Fn;
   adam: Fn;
@@ -72,7 +74,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
       const bytes = decodeBase64(source);
       if (!WebAssembly.validate(bytes)) continue; // no wasm SIMD, or (fused) no relaxed SIMD here
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, gnAffineSilu: e.gn_affine_silu as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, attnFwd: e.attn_fwd as Fn, sumsq: e.sumsq as Fn, adam: e.adam as Fn, fused };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, gnAffineSilu: e.gn_affine_silu as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, attnFwd: e.attn_fwd as Fn, copyRows: e.copy_rows as Fn, sumsq: e.sumsq as Fn, adam: e.adam as Fn, fused };
       break;
     } catch {
       kernels = null;

@@ -1170,6 +1170,27 @@
       (br $ll)))
   )
 
+  ;; Rows of w floats (w a multiple of 4) from $src to $dst, rows $ss and $ds floats apart: one
+  ;; input's part of a concat along the last axes.
+  (func (export "copy_rows") (param $src i32) (param $dst i32) (param $rows i32) (param $w i32) (param $ss i32) (param $ds i32)
+    (local $r i32) (local $e i32) (local $wb i32) (local $sb i32) (local $dbs i32)
+    (local.set $wb (i32.shl (local.get $w) (i32.const 2)))
+    (local.set $sb (i32.shl (local.get $ss) (i32.const 2)))
+    (local.set $dbs (i32.shl (local.get $ds) (i32.const 2)))
+    (block $dr (loop $lr
+      (br_if $dr (i32.ge_s (local.get $r) (local.get $rows)))
+      (local.set $e (i32.const 0))
+      (block $de (loop $le
+        (br_if $de (i32.ge_s (local.get $e) (local.get $wb)))
+        (v128.store (i32.add (local.get $dst) (local.get $e)) (v128.load (i32.add (local.get $src) (local.get $e))))
+        (local.set $e (i32.add (local.get $e) (i32.const 16)))
+        (br $le)))
+      (local.set $src (i32.add (local.get $src) (local.get $sb)))
+      (local.set $dst (i32.add (local.get $dst) (local.get $dbs)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $lr)))
+  )
+
   ;; SiLU's gradient from its saved sigmoid: dx = dy s (1 + x (1 - s)), n a multiple of 4.
   (func (export "silu_grad") (param $dy i32) (param $x i32) (param $s i32) (param $out i32) (param $n i32)
     (local $o i32) (local $end i32) (local $sv v128)
