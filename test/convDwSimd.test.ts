@@ -251,6 +251,7 @@ describe('wasm SIMD convolution (conv_fwd): forward convs, and fused convs with 
     [[4, 16, 16, 32], [3, 3, 32, 64], 2, 'same'], // the autoencoder's downsampling
     [[3, 6, 10, 12], [3, 3, 12, 20], 1, 'valid'], // cropped, N = 4 mod 8
     [[2, 5, 8, 8], [5, 3, 8, 8], 1, 'same'], // rectangular filter
+    [[2, 6, 8, 8], [3, 5, 8, 8], 1, 'same'], // 5 wide: a tile's second pixel reads padding, so a padded copy
     [[2, 6, 8, 8], [3, 3, 8, 8], 1, 1], // numeric padding
   ];
   it.each(cases)('x %j, filter %j, stride %d, pad %s: with and without a bias, equals cpu within 1e-5 relative on the SIMD kernel, leaves nothing behind', async (xs, fs, st, p) => {

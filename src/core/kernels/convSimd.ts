@@ -43,6 +43,33 @@ export function simdConvTakes(g: SimdConvGeometry): boolean {
     g.top >= 0 && g.left >= 0;
 }
 
+const directGeometry = new Map<string, boolean>();
+
+/**
+ * Whether conv_fwd reads only x's own values for this geometry: it skips a tap row outside x's
+ * rows, and in each tile of 4 output pixels the first pixel where its tap column is left of x or
+ * else the last where it is right of x; every other (pixel, tap column) must land inside x. Checked
+ * tile by tile (memoised per geometry).
+ */
+function readsNoPadding(g: SimdConvGeometry): boolean {
+  const key = `${g.W},${g.OW},${g.kw},${g.sw},${g.left},${g.top},${g.K}`;
+  let ok = directGeometry.get(key);
+  if (ok === undefined) {
+    ok = true;
+    const Wp = (g.OW - 1) * g.sw + g.kw;
+    const [clo, chi] = [g.left, Math.min(g.left + g.W, Wp)];
+    for (let ow = 0; ow < g.OW && ok; ow += 4) {
+      for (let j = 0; j < g.kw && ok; j++) {
+        const col = (p: number) => (ow + p) * g.sw + j;
+        const skipped = col(0) < clo ? 0 : col(3) >= chi ? 3 : -1;
+        for (let p = 0; p < 4; p++) if (p !== skipped && (col(p) < clo || col(p) >= chi)) ok = false;
+      }
+    }
+    directGeometry.set(key, ok);
+  }
+  return ok;
+}
+
 /**
  * Where a filter's values are: 'hwio', stored as a forward conv's filter [kh][kw][K][N]; 'turned',
  * a forward filter [kh][kw][N][K] read turned 180 degrees with its channels swapped (the input
@@ -64,8 +91,10 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
   const Hp = (OH - 1) * sh + kh;
   const Wp = (OW - 1) * sw + kw;
   const out = be.makeOutput(outShape ?? [B, OH, OW, N], 'float32');
-  // Where no padding is needed and the input is read whole (a 1x1 conv, a matrix product), the input itself.
-  const direct = top === 0 && left === 0 && Hp === H && Wp === W;
+  // Where the kernel never reads a padding value (it skips padding rows, and a tile's first or last
+  // pixel on a padding column: a 3x3 'same' conv, a 1x1 conv, a matrix product), the input itself,
+  // addressed as if padded; otherwise a padded copy.
+  const direct = readsNoPadding(g);
   const xp = direct ? x : be.makeOutput([B * Hp * Wp * K], 'float32');
   const fp = be.makeOutput([kh * kw * K * N], 'float32');
   const zeros = bias ? null : be.makeOutput([N], 'float32');
@@ -119,7 +148,10 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     simdConvCalls++;
     // Rows and columns of xp that hold x's (the rest is padding, whose taps the kernel skips where it can).
-    simd.convFwd(ptr(xp), ptr(fp), ptr(out), B, Hp, Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), top, Math.min(top + H, Hp), left, Math.min(left + W, Wp));
+    // Direct: padded row r, column c of item b is x's row r - top, column c - left, so the base
+    // moves back by (top W + left) K floats and rows are W, items H rows apart.
+    const base = direct ? ptr(x) - 4 * (top * W + left) * K : ptr(xp);
+    simd.convFwd(base, ptr(fp), ptr(out), B, direct ? H : Hp, direct ? W : Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), top, Math.min(top + H, Hp), left, Math.min(left + W, Wp));
   } catch (e) {
     be.disposeData(out.dataId);
     throw e;
