@@ -1,4 +1,4 @@
-// Concat along the last axes on the wasm SIMD kernel (kernels/concatWasm.ts) against the shipped
+// Concat and split along the last axes on the wasm SIMD kernel (kernels/concatWasm.ts) against the shipped
 // kernel and the cpu backend: the same values, the route taken where it should be, nothing leaked.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,22 @@ describe('concat on the wasm SIMD kernel', () => {
     } finally {
       await useBackend('wasm');
     }
+  });
+
+  it('a split along the last axes (concat\'s gradient) gives the shipped kernel\'s pieces, and leaks nothing', () => {
+    const x = tf.tensor(gaussianArray(40 * 8 * 8 * 96, 70), [40, 8, 8, 96]);
+    for (const [sizes, axis, takes] of [[[48, 48], -1, true], [[40, 8, 48], 3, true], [[2, 6], 1, true], [[45, 51], 3, false], [[10, 30], 0, false]] as [number[], number, boolean][]) {
+      const before = memorySnapshot();
+      const n0 = simdConcatCalls();
+      const fast = tf.tidy(() => tf.split(x, sizes, axis).map((t) => Array.from(t.dataSync())));
+      expect(simdConcatCalls() - n0, `${sizes} on axis ${axis} on the SIMD route`).toBe(takes ? 1 : 0);
+      setWasmSimdConcat(false);
+      const shipped = tf.tidy(() => tf.split(x, sizes, axis).map((t) => Array.from(t.dataSync())));
+      setWasmSimdConcat(true);
+      expect(memorySnapshot()).toEqual(before);
+      expect(fast).toEqual(shipped);
+    }
+    x.dispose();
   });
 
   it('a concat under a tape keeps its gradient', () => {

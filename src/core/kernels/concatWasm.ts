@@ -1,19 +1,21 @@
-// Concat on wasm along the last axes, row by row on the SIMD kernel (simd.wat copy_rows).
+// Concat on wasm along the last axes, row by row on the SIMD kernel (simd.wat copy_rows), and its
+// gradient, SplitV, the same way back.
 //
 // The shipped kernel copies each input's part of each outer row with a JS loop of typed-array
 // copies: for the UNet's skip connections ([64, 8, 8, 48] twice along the channels, 4,096 rows of
 // 48 floats from each input) that was about 1.5 ms a call, 2% of sampling. Here each input's rows
 // are one kernel call. Only float32 with every input's inner size in fours and more than one outer
-// row; the rest keeps the shipped kernel.
-import { Concat, util } from '@tensorflow/tfjs-core';
-import type { ConcatAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+// row; the rest keeps the shipped kernel. SplitV (a training step's split of the skip
+// connections' gradient, [40, 8, 8, 96] into two halves: 2.3 ms a call) likewise.
+import { backend_util, Concat, SplitV, util } from '@tensorflow/tfjs-core';
+import type { ConcatAttrs, KernelFunc, SplitVAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { replaceWasmKernel, type HeapBackend } from './kernelScope';
 import { simdKernelsFor } from './simdModule';
 
 let enabled = true;
 let calls = 0;
 
-/** How many concats the SIMD route has done in this process (tests check it is the one that runs). */
+/** How many concats and splits the SIMD route has done in this process (tests check it is the one that runs). */
 export function simdConcatCalls(): number {
   return calls;
 }
@@ -49,7 +51,37 @@ const concatFast = (shipped: KernelFunc): KernelFunc => (args) => {
   return out;
 };
 
-/** Wraps the shipped wasm Concat. Idempotent. */
+const splitFast = (shipped: KernelFunc): KernelFunc => (args) => {
+  const { x } = args.inputs as { x: TensorInfo };
+  const simd = enabled ? simdKernelsFor(args.backend) : null;
+  if (!simd || x.dtype !== 'float32') return shipped(args);
+  const { numOrSizeSplits, axis: axisAttr } = args.attrs as unknown as SplitVAttrs;
+  const axis = util.parseAxisParam(axisAttr, x.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x, numOrSizeSplits, axis);
+  const rows = util.sizeFromShape(x.shape.slice(0, axis));
+  const inner = util.sizeFromShape(x.shape.slice(axis + 1));
+  const widths = sizes.map((n) => n * inner);
+  if (sizes.length < 2 || rows < 2 || widths.some((w) => w === 0 || w % 4 !== 0)) return shipped(args);
+  const be = args.backend as unknown as HeapBackend;
+  const outs = sizes.map((n) => {
+    const shape = [...x.shape];
+    shape[axis] = n;
+    return be.makeOutput(shape, 'float32');
+  });
+  const total = widths.reduce((a, b) => a + b, 0);
+  calls++;
+  // Offsets after the allocations (they may grow the heap).
+  const src = be.typedArrayFromHeap(x).byteOffset;
+  let at = 0;
+  outs.forEach((o, i) => {
+    simd.copyRows(src + 4 * at, be.typedArrayFromHeap(o).byteOffset, rows, widths[i], total, widths[i]);
+    at += widths[i];
+  });
+  return outs;
+};
+
+/** Wraps the shipped wasm Concat and SplitV. Idempotent. */
 export function registerWasmConcat(): void {
   replaceWasmKernel(Concat, concatFast);
+  replaceWasmKernel(SplitV, splitFast);
 }
