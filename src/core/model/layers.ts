@@ -237,15 +237,10 @@ export function layerNorm(p: ParamGetter, name: string, x: tf.Tensor, dim: numbe
 }
 
 /**
- * Multi-head attention: queries [B,Lq,qDim] attend to context [B,Lk,kvDim]; `keyMask` [B,Lk] is 1
- * for real tokens, 0 for padding. Output projected back to `outDim`.
- */
-/**
  * Tensors that one set of weights computes again and again from inputs that do not change: a
  * sampler's cross-attention keys and values (the text is the same at every DDIM step) and its
- * key-mask bias. Valid only for the weights and the
- * context it was filled with; the caller disposes it (disposeAttentionCache). Used only where no
- * gradient is recorded.
+ * key-mask bias. Valid only for the weights and the context it was filled with; the caller
+ * disposes it (disposeAttentionCache). Used only where no gradient is recorded.
  */
 export type AttentionCache = Map<string, tf.Tensor>;
 
@@ -264,6 +259,11 @@ function cached<T extends tf.Tensor>(cache: AttentionCache, key: string, make: (
   return t;
 }
 
+/**
+ * Multi-head attention: queries [B,Lq,qDim] attend to context [B,Lk,kvDim]; `keyMask` [B,Lk] is 1
+ * for real tokens, 0 for padding. Output projected back to `outDim`. Outside a tape on wasm, one
+ * kernel (kernels/attentionWasm.ts); with `cache`, the context's keys and values are computed once.
+ */
 export function attention(
   p: ParamGetter,
   name: string,
