@@ -11,6 +11,7 @@ import type { ModelConfig } from '../model/config';
 import type { Params } from '../model/layers';
 import { predictNoise } from '../model/ldm';
 import type { TextStates } from '../model/textEncoder';
+import type { DenoiseBatch } from './safety';
 
 export interface DpoBatch {
   /** Scaled latents of winners and losers, [B,8,8,C] each. */
@@ -23,21 +24,13 @@ export interface DpoBatch {
   noise: tf.Tensor4D;
 }
 
-/** Items denoised beside a DPO batch (a prior-preservation batch): latents, noise, timesteps, text. */
-export interface ExtraDenoise {
-  x0: tf.Tensor4D;
-  noise: tf.Tensor4D;
-  timesteps: Int32Array;
-  text: TextStates;
-}
-
 /**
  * Per-sample mse of a model on winners and on losers, [B] each. Winners and losers go through the
- * network as one batch of 2B; with `extra`, its items join the same batch (one forward and one
+ * network as one batch of 2B; with `extra` (a prior-preservation batch), its items join the same batch (one forward and one
  * backward instead of two of each: the UNet treats every item on its own, so the values are those
  * of a separate call) and their mse comes back as `extra`.
  */
-export function winnerLoserMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch, extra?: ExtraDenoise | null): { w: tf.Tensor1D; l: tf.Tensor1D; extra?: tf.Tensor1D } {
+export function winnerLoserMse(params: Params, config: ModelConfig, schedule: NoiseSchedule, batch: DpoBatch, extra?: DenoiseBatch | null): { w: tf.Tensor1D; l: tf.Tensor1D; extra?: tf.Tensor1D } {
   const b = batch.winners.shape[0];
   const n = extra ? extra.x0.shape[0] : 0;
   const x0 = tf.concat([batch.winners, batch.losers, ...(extra ? [extra.x0] : [])], 0) as tf.Tensor4D;
