@@ -133,47 +133,40 @@ export async function adamApply(params: Params, names: string[], state: AdamStat
   if (names.length !== state.names.length || names.some((n, i) => n !== state.names[i])) throw new Error('adamStep: the names differ from those the Adam state was made for');
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
   const t = state.step + 1;
+  let updated: { next: tf.Tensor[]; m: tf.Tensor1D; v: tf.Tensor1D; gradNorm: tf.Tensor };
   if (names.length > 0 && adamKernelTakes(tf.getBackend(), tf.backend())) {
     // On wasm: the same arithmetic in two passes, the new weights made in their own tensors (kernels/adamWasm.ts).
     const inputs: tf.NamedTensorMap = { grad, m: state.m, v: state.v };
     names.forEach((n, i) => (inputs[`p${i}`] = params[n]));
     const [m, v, gradNorm, ...next] = tf.engine().runKernel(ADAM_KERNEL, inputs, { lr, beta1, beta2, eps, t, clipNorm: opts.clipNorm ?? -1 }) as tf.Tensor[];
-    names.forEach((n, i) => {
-      params[n].dispose();
-      params[n] = next[i];
+    updated = { next, m: m as tf.Tensor1D, v: v as tf.Tensor1D, gradNorm };
+  } else {
+    const result = tf.tidy(() => {
+      const gradNorm = tf.sqrt(tf.sum(tf.square(grad)));
+      // Scale factor min(1, clip / norm); a non-finite norm leaves scale NaN and poisons the
+      // update, which the caller sees in the returned loss and gradNorm.
+      const g = opts.clipNorm === undefined ? grad : tf.mul(grad, tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12))));
+      const m = tf.add(tf.mul(state.m, beta1), tf.mul(g, 1 - beta1)) as tf.Tensor1D;
+      const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2)) as tf.Tensor1D;
+      // lr * mHat / (sqrt(vHat) + eps), with the bias corrections folded into scalars.
+      const step = tf.div(tf.mul(m, lr / (1 - beta1 ** t)), tf.add(tf.sqrt(tf.mul(v, 1 / (1 - beta2 ** t))), eps));
+      const flatParams = flatConcat(params, names);
+      return { gradNorm, nextFlat: tf.sub(flatParams, step) as tf.Tensor1D, m, v };
     });
-    tf.dispose([state.m, state.v]);
-    state.m = m as tf.Tensor1D;
-    state.v = v as tf.Tensor1D;
-    state.step = t;
-    const norm = (await gradNorm.data())[0];
-    gradNorm.dispose();
-    return norm;
+    const next = await unflatten(result.nextFlat, state.sizes, names.map((n) => params[n].shape));
+    result.nextFlat.dispose();
+    updated = { next, m: result.m, v: result.v, gradNorm: result.gradNorm };
   }
-  const result = tf.tidy(() => {
-    const gradNorm = tf.sqrt(tf.sum(tf.square(grad)));
-    // Scale factor min(1, clip / norm); a non-finite norm leaves scale NaN and poisons the
-    // update, which the caller sees in the returned loss and gradNorm.
-    const g = opts.clipNorm === undefined ? grad : tf.mul(grad, tf.minimum(1, tf.div(opts.clipNorm, tf.add(gradNorm, 1e-12))));
-    const m = tf.add(tf.mul(state.m, beta1), tf.mul(g, 1 - beta1)) as tf.Tensor1D;
-    const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2)) as tf.Tensor1D;
-    // lr * mHat / (sqrt(vHat) + eps), with the bias corrections folded into scalars.
-    const step = tf.div(tf.mul(m, lr / (1 - beta1 ** t)), tf.add(tf.sqrt(tf.mul(v, 1 / (1 - beta2 ** t))), eps));
-    const flatParams = flatConcat(params, names);
-    return { gradNorm, nextFlat: tf.sub(flatParams, step) as tf.Tensor1D, m, v };
-  });
-  const next = await unflatten(result.nextFlat, state.sizes, names.map((n) => params[n].shape));
-  result.nextFlat.dispose();
   names.forEach((n, i) => {
     params[n].dispose();
-    params[n] = next[i];
+    params[n] = updated.next[i];
   });
   tf.dispose([state.m, state.v]);
-  state.m = result.m;
-  state.v = result.v;
+  state.m = updated.m;
+  state.v = updated.v;
   state.step = t;
-  const norm = (await result.gradNorm.data())[0];
-  result.gradNorm.dispose();
+  const norm = (await updated.gradNorm.data())[0];
+  updated.gradNorm.dispose();
   return norm;
 }
 
