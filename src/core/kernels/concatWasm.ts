@@ -10,7 +10,7 @@
 import { backend_util, Concat, SplitV, util } from '@tensorflow/tfjs-core';
 import type { ConcatAttrs, KernelFunc, SplitVAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { replaceWasmKernel, type HeapBackend } from './kernelScope';
-import { simdKernelsFor } from './simdModule';
+import { simdKernelsFor, type SimdKernels } from './simdModule';
 
 let enabled = true;
 let calls = 0;
@@ -23,6 +23,24 @@ export function simdConcatCalls(): number {
 /** Switches the SIMD concat on or off (off: the shipped kernel); for parity tests and A/B timing. */
 export function setWasmSimdConcat(on: boolean): void {
   enabled = on;
+}
+
+/**
+ * Copies between a whole [rows, sum of widths] and its parts [rows, width_i], part i at column
+ * offset sum_{j<i} width_j: into the whole (concat) or out of it (split). Offsets are read here,
+ * after every allocation (an allocation may grow the heap).
+ */
+function copyParts(simd: SimdKernels, be: HeapBackend, whole: TensorInfo, parts: TensorInfo[], rows: number, widths: number[], intoWhole: boolean): void {
+  const total = widths.reduce((a, b) => a + b, 0);
+  const base = be.typedArrayFromHeap(whole).byteOffset;
+  calls++;
+  let at = 0;
+  parts.forEach((t, i) => {
+    const part = be.typedArrayFromHeap(t).byteOffset;
+    if (intoWhole) simd.copyRows(part, base + 4 * at, rows, widths[i], widths[i], total);
+    else simd.copyRows(base + 4 * at, part, rows, widths[i], total, widths[i]);
+    at += widths[i];
+  });
 }
 
 const concatFast = (shipped: KernelFunc): KernelFunc => (args) => {
@@ -39,15 +57,7 @@ const concatFast = (shipped: KernelFunc): KernelFunc => (args) => {
   const outShape = [...inputs[0].shape];
   outShape[axis] = inputs.reduce((n, t) => n + t.shape[axis], 0);
   const out = be.makeOutput(outShape, 'float32');
-  const total = widths.reduce((a, b) => a + b, 0);
-  calls++;
-  // Offsets after the allocation (it may grow the heap).
-  const dst = be.typedArrayFromHeap(out).byteOffset;
-  let at = 0;
-  inputs.forEach((t, i) => {
-    simd.copyRows(be.typedArrayFromHeap(t).byteOffset, dst + 4 * at, rows, widths[i], widths[i], total);
-    at += widths[i];
-  });
+  copyParts(simd, be, out, inputs, rows, widths, true);
   return out;
 };
 
@@ -68,15 +78,7 @@ const splitFast = (shipped: KernelFunc): KernelFunc => (args) => {
     shape[axis] = n;
     return be.makeOutput(shape, 'float32');
   });
-  const total = widths.reduce((a, b) => a + b, 0);
-  calls++;
-  // Offsets after the allocations (they may grow the heap).
-  const src = be.typedArrayFromHeap(x).byteOffset;
-  let at = 0;
-  outs.forEach((o, i) => {
-    simd.copyRows(src + 4 * at, be.typedArrayFromHeap(o).byteOffset, rows, widths[i], total, widths[i]);
-    at += widths[i];
-  });
+  copyParts(simd, be, x, outs, rows, widths, false);
   return outs;
 };
 
