@@ -66,6 +66,31 @@ describe('wasm SIMD batched matMul', () => {
     expect(Math.max(...cpu.map((v, i) => Math.abs(v - wasm[i]))) / scale).toBeLessThan(1e-5);
   });
 
+  // Unbatched A B^T (a dense layer's input gradient, dx = dy W^T) on the same kernel with one batch.
+  it.each([
+    [[640, 96], [96, 96]],
+    [[2560, 48], [192, 48]],
+    [[7, 5], [11, 5]],
+  ])('unbatched a %j x b %j transposed: on the SIMD kernel, equal to cpu within 1e-5 relative, forward and gradients', async (sa, sb) => {
+    await useBackend('cpu');
+    const cpu = await product(sa, sb, false, true);
+    await useBackend('wasm');
+    const a = tf.tensor2d(values(sa[0] * sa[1], 1), sa as [number, number]);
+    const b = tf.tensor2d(values(sb[0] * sb[1], 2), sb as [number, number]);
+    const calls = simdBatchMatMulCalls();
+    tf.matMul(a, b, false, true).dispose();
+    expect(simdBatchMatMulCalls()).toBe(calls + 1);
+    tf.dispose([a, b]);
+    const wasm = await product(sa, sb, false, true);
+    let [err, scale] = [0, 0];
+    cpu.forEach((v, i) => {
+      err = Math.max(err, Math.abs(v - wasm[i]!));
+      scale = Math.max(scale, Math.abs(v));
+    });
+    expect(scale).toBeGreaterThan(0);
+    expect(err / scale).toBeLessThan(1e-5);
+  });
+
   it('is the kernel that runs; switched off, the shipped kernel gives the same values', async () => {
     await useBackend('wasm');
     const a = tf.tensor3d(values(64 * 16 * 24, 3), [64, 16, 24]);

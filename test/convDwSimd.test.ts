@@ -9,7 +9,7 @@ import { chunkImages, setWasmSimdConvFilterGradient, simdFilterGradientCalls } f
 import { setWasmSimdBatchMatMul, simdBatchMatMulCalls } from '../src/core/kernels/batchMatMulWasm';
 import { setWasmSimdConvInputGradient } from '../src/core/kernels/conv2dBackpropInputWasm';
 import { setWasmSimdConvForward } from '../src/core/kernels/conv2dForwardWasm';
-import { simdConvCallCount } from '../src/core/kernels/convSimd';
+import { setWasmWinograd, simdConvCallCount } from '../src/core/kernels/convSimd';
 import { setRelaxedSimdKernels, simdKernelsFor } from '../src/core/kernels/simdModule';
 import { useBackend } from './helpers';
 
@@ -18,12 +18,12 @@ const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_,
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
 
+// dy's shape as TF.js sizes it, computed without running a conv: on wasm, XNNPACK's forward conv
+// at the numeric-padding quirk below (a non-square filter) writes the size it computes itself past
+// the end of the output TF.js allocated, which corrupted the heap for later tests.
 function outShape(xs: number[], fs: number[], s: number, p: Pad): number[] {
-  const [x, f] = [tf.zeros(xs as [number, number, number, number]), tf.zeros(fs as [number, number, number, number])] as tf.Tensor4D[];
-  const y = tf.conv2d(x, f, s, p);
-  const shape = y.shape.slice();
-  tf.dispose([x, f, y]);
-  return shape;
+  const info = tf.backend_util.computeConv2DInfo(xs as [number, number, number, number], fs as [number, number, number, number], s, 1, p);
+  return [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
 }
 
 function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: number, pad: Pad): tf.Tensor {
@@ -169,10 +169,16 @@ describe('wasm SIMD dense weight gradient A^T B', () => {
 });
 
 describe('wasm SIMD convolution (conv_fwd): the input gradient of stride-1 convs', () => {
-  // Forward convs (the shapes' probe, the XNNPACK route's inner conv) stay on XNNPACK here, so the
-  // call count is the input gradient's alone.
-  beforeAll(() => setWasmSimdConvForward(false));
-  afterAll(() => setWasmSimdConvForward(true));
+  // Forward convs (the XNNPACK route's inner conv) stay on XNNPACK here, so the call count is the
+  // input gradient's alone; conv_fwd itself is tested here, Winograd in test/winograd.test.ts.
+  beforeAll(() => {
+    setWasmSimdConvForward(false);
+    setWasmWinograd(false);
+  });
+  afterAll(() => {
+    setWasmSimdConvForward(true);
+    setWasmWinograd(true);
+  });
   async function dx(xs: number[], fs: number[], p: Pad): Promise<Float32Array> {
     const f = tf.tensor4d(values(size(fs), 3), fs as [number, number, number, number]);
     const os = outShape(xs, fs, 1, p);
@@ -234,6 +240,9 @@ describe('wasm SIMD convolution (conv_fwd): the input gradient of stride-1 convs
 });
 
 describe('wasm SIMD convolution (conv_fwd): forward convs, and fused convs with a bias', () => {
+  // conv_fwd itself (3x3 'same' convs otherwise go to Winograd: test/winograd.test.ts).
+  beforeAll(() => setWasmWinograd(false));
+  afterAll(() => setWasmWinograd(true));
   async function fwd(xs: number[], fs: number[], s: number, p: Pad, withBias: boolean): Promise<Float32Array> {
     const x = tf.tensor4d(values(size(xs), 5), xs as [number, number, number, number]);
     const f = tf.tensor4d(values(size(fs), 6), fs as [number, number, number, number]);
@@ -293,6 +302,34 @@ describe('wasm SIMD convolution (conv_fwd): forward convs, and fused convs with 
     } finally {
       setWasmSimdConvForward(true);
     }
+  });
+});
+
+describe('the XNNPACK forward route and TF.js output sizes', () => {
+  it('a numeric padding with a non-square filter is refused on XNNPACK (it would write past the output) and computed by conv_fwd at TF.js\'s size', async () => {
+    const xs: [number, number, number, number] = [2, 5, 10, 8];
+    const fs: [number, number, number, number] = [5, 3, 8, 8];
+    await useBackend('cpu');
+    const cpu = await (async () => {
+      const [x, f] = [tf.tensor4d(values(size(xs), 1), xs), tf.tensor4d(values(size(fs), 2), fs)];
+      const y = tf.conv2d(x, f, 1, 1);
+      const v = (await y.data()) as Float32Array;
+      tf.dispose([x, f, y]);
+      return v;
+    })();
+    await useBackend('wasm');
+    const x = tf.tensor4d(values(size(xs), 1), xs);
+    const f = tf.tensor4d(values(size(fs), 2), fs);
+    const y = tf.conv2d(x, f, 1, 1);
+    expect(y.shape).toEqual([2, 3, 8, 8]); // TF.js sizes both sides with the filter's height (XNNPACK: 3 x 10)
+    expect(relativeError(cpu, (await y.data()) as Float32Array)).toBeLessThan(1e-5);
+    setWasmSimdConvForward(false);
+    try {
+      expect(() => tf.conv2d(x, f, 1, 1)).toThrow(/write past the output/);
+    } finally {
+      setWasmSimdConvForward(true);
+    }
+    tf.dispose([x, f, y]);
   });
 });
 

@@ -3,10 +3,12 @@
 // Unbatched products with a transposed operand: the wasm backend takes XNNPACK's fast path only
 // for untransposed operands with batch 1, and a naive blocked loop otherwise. Every gradient of a
 // matMul asks for a transposed operand (dW = x^T dy, dx = dy W^T), so on a training step of our
-// UNet those products ran at 1.6-3.5 GFLOP/s. This wrapper transposes such operands explicitly
-// (a cheap copy) and calls the shipped kernel untransposed. The weight gradient A^T B (A
-// transposed, B not) goes instead to the SIMD filter-gradient kernel (simdTransposedA below), which
-// reads A in place: the transpose plus XNNPACK's packing of B at every call held it at 8-11 GFLOP/s.
+// UNet those products ran at 1.6-3.5 GFLOP/s. The weight gradient A^T B (A transposed, B not)
+// goes to the SIMD filter-gradient kernel (simdTransposedA below), which reads A in place: a
+// transpose plus XNNPACK's packing of B at every call held it at 8-11 GFLOP/s. The input gradient
+// A B^T goes to the batched SIMD kernel below with one batch (the same transpose-and-pack route
+// held it at 12-23). Anything else (both transposed, or a kernel that cannot run) is transposed
+// explicitly (a cheap copy) and handed to the shipped kernel untransposed.
 //
 // Batched products (attention: [B*heads, L, d] x [B*heads, d, L'] and their gradients, L = 16 or
 // 64, d = 12-24) ran on that naive loop at 0.7-2 GFLOP/s, about a fifth of a UNet training step.
@@ -51,7 +53,7 @@ const batchOf = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 
 
 /** op(A[t]) op(B[t]) for every t on the SIMD kernel; null when the product is not one it takes. */
 function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: unknown): TensorInfo | null {
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length || a.shape.length < 3) return null;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length || a.shape.length < 2) return null;
   const batchShape = a.shape.slice(0, -2);
   if (b.shape.slice(0, -2).some((d, i) => d !== batchShape[i])) return null; // broadcast batches: shipped kernel
   const r = a.shape.length;
@@ -112,6 +114,15 @@ const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, at
   if (!transposeA && !transposeB) return base({ inputs, backend, attrs });
   if (transposeA && !transposeB) {
     const out = simdEnabled ? simdTransposedA(a, b, backend) : null;
+    if (out) return out;
+  }
+  if (!transposeA && transposeB) {
+    // A B^T (every input gradient of a dense layer, dx = dy W^T): the batched SIMD kernel with one
+    // batch, B^T copied into its scratch. The transpose plus XNNPACK's operator creation and packing
+    // of the fresh transposed B at every call held [640, 96] x [96, 96]^T at 12-23 GFLOP/s; this
+    // runs it at 29 (bench/matmul-routes.ts).
+    const bmm = simdEnabled ? simdBatchMatMulFor(backend) : null;
+    const out = bmm ? simdBatched(bmm, a, b, false, true, backend) : null;
     if (out) return out;
   }
   const scope = new KernelScope(backend as unknown as DisposingBackend, 'BatchMatMul');

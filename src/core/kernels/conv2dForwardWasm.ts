@@ -31,16 +31,38 @@ function simdForward(backend: unknown, x: TensorInfo, filter: TensorInfo, attrs:
   return simdConv(backend, x, filter, { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top: padInfo.top, left: padInfo.left }, 'hwio', undefined, bias);
 }
 
+/**
+ * The shipped kernel, refused where TF.js and XNNPACK size the output differently: TF.js sizes a
+ * numeric padding's output with the filter's height in both directions, XNNPACK with each side's
+ * own, and for a non-square filter XNNPACK then writes past the end of the output TF.js allocated
+ * (it corrupted the heap in a test). conv_fwd above follows TF.js's size and takes such convs where
+ * its geometry fits.
+ */
+function checkedShipped(shipped: KernelFunc, args: Parameters<KernelFunc>[0]): ReturnType<KernelFunc> {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+  if (typeof pad === 'number' && x.shape.length === 4 && filter.shape.length === 4) {
+    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    const { padInfo: p, strideHeight: sh, strideWidth: sw } = info;
+    const oh = Math.floor((info.inHeight + p.top + p.bottom - info.filterHeight) / sh) + 1;
+    const ow = Math.floor((info.inWidth + p.left + p.right - info.filterWidth) / sw) + 1;
+    if (oh !== info.outHeight || ow !== info.outWidth) {
+      throw new Error(`Conv2D (wasm): a numeric padding with a ${info.filterHeight}x${info.filterWidth} filter gives an output of ${info.outHeight}x${info.outWidth} in TF.js and ${oh}x${ow} in XNNPACK, which would write past the output; use 'same', 'valid' or a square filter`);
+    }
+  }
+  return shipped(args);
+}
+
 const conv2DFast = (shipped: KernelFunc): KernelFunc => (args) => {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-  return simdForward(args.backend, x, filter, args.attrs as unknown as Conv2DAttrs, null) ?? shipped(args);
+  return simdForward(args.backend, x, filter, args.attrs as unknown as Conv2DAttrs, null) ?? checkedShipped(shipped, args);
 };
 
 const fusedConv2DFast = (shipped: KernelFunc): KernelFunc => (args) => {
   const { x, filter, bias, preluActivationWeights } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
   const attrs = args.attrs as unknown as FusedConv2DAttrs;
-  if ((attrs.activation != null && attrs.activation !== 'linear') || preluActivationWeights != null) return shipped(args);
-  return simdForward(args.backend, x, filter, attrs, bias ?? null) ?? shipped(args);
+  if ((attrs.activation != null && attrs.activation !== 'linear') || preluActivationWeights != null) return checkedShipped(shipped, args);
+  return simdForward(args.backend, x, filter, attrs, bias ?? null) ?? checkedShipped(shipped, args);
 };
 
 /** Wraps the shipped wasm Conv2D and FusedConv2D. Idempotent. */

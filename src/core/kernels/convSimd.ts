@@ -10,7 +10,7 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { DisposingBackend, HeapBackend } from './kernelScope';
-import { simdKernelsFor } from './simdModule';
+import { simdKernelsFor, type SimdKernels } from './simdModule';
 
 type Backend = HeapBackend & DisposingBackend;
 
@@ -86,6 +86,7 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
   const simd = simdKernelsFor(backend);
   if (!simd || !simdConvTakes(g)) return null;
   if (bias && (bias.dtype !== 'float32' || bias.shape.reduce((a, b) => a * b, 1) !== g.N)) return null;
+  if (winogradEnabled && winogradTakes(g)) return winogradConv(simd, backend as Backend, x, filter, g, layout, outShape, bias ?? null);
   const be = backend as Backend;
   const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
   const Hp = (OH - 1) * sh + kh;
@@ -168,4 +169,102 @@ let simdConvCalls = 0;
 /** How many convolutions (forward or input gradient) conv_fwd has computed in this process. */
 export function simdConvCallCount(): number {
   return simdConvCalls;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Winograd F(4x4, 3x3) (Lavin & Gray 2016): a stride-1 3x3 'same' convolution as 36 matrix
+// products over 6x6 input tiles that each give 4x4 outputs, 36 multiplies per 4x4 outputs per
+// channel pair instead of 144. conv_fwd runs at the machine's SIMD peak already (38-44 GFLOP/s on
+// one core here), so only fewer multiplies make a 3x3 conv faster: U = B^T d B per tile (simd.wat
+// wino_in), M_p = U_p V_p for each of the 36 planes p (conv_fwd with a 1x1 filter; V = G g G^T
+// packed for it by wino_filter at every call: the weights change at every training step, and the
+// transform costs a few hundredths of the products), Y = A^T M A + bias (wino_out).
+// The transforms round in float32, so results differ from the direct sum by rounding: about 1e-6
+// of the output's scale on the UNet's convolutions (test/winograd.test.ts bounds it at 1e-5).
+
+/** Floats between consecutive planes of M and V beyond their size (one cache line). */
+const PLANE_PAD = 16;
+
+let winogradEnabled = true;
+let winogradCalls = 0;
+
+/** Switches the Winograd route on or off (off: conv_fwd directly); for parity tests and A/B timing. */
+export function setWasmWinograd(enabled: boolean): void {
+  winogradEnabled = enabled;
+}
+
+/** How many convolutions the Winograd route has computed in this process. */
+export function winogradCallCount(): number {
+  return winogradCalls;
+}
+
+/**
+ * A stride-1 3x3 conv padded by one on each side, output = input size, both sides multiples of 4.
+ * Whatever the batch: a route that depended on it would round an image differently with the batch
+ * it is in (a DPO step's policy and reference, a batch split over two workers).
+ */
+export function winogradTakes(g: SimdConvGeometry): boolean {
+  return g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.top === 1 && g.left === 1 && g.OH === g.H && g.OW === g.W &&
+    g.H % 4 === 0 && g.W % 4 === 0;
+}
+
+function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, layout: FilterLayout, outShape: number[] | undefined, bias: TensorInfo | null): TensorInfo {
+  const { B, H, W, K, N } = g;
+  const [TH, TW] = [H / 4, W / 4];
+  const T = B * TH * TW;
+  // Tiles rounded up to a multiple of 4 (conv_fwd's pixels come in fours); the extra ones are zeros.
+  const Tp = Math.ceil(T / 4) * 4;
+  const [Hp, Wp] = [H + 2, W + 2];
+  const out = be.makeOutput(outShape ?? [B, H, W, N], 'float32');
+  const xp = be.makeOutput([B * Hp * Wp * K], 'float32');
+  // The planes of M and of V a cache line more than their size apart: planes a multiple of 4 KiB
+  // apart share L1 sets, and wino_filter's and wino_out's 36 accesses per step then evict each other.
+  const [mPlane, fPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
+  const u = be.makeOutput([36 * Tp * K], 'float32');
+  const m = be.makeOutput([36 * mPlane], 'float32');
+  const fp = be.makeOutput([36 * fPlane], 'float32');
+  const zeros = be.makeOutput([N], 'float32');
+  try {
+    // Views after every allocation (an allocation may grow the heap and detach older views).
+    (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
+    if (Tp > T) (be.typedArrayFromHeap(u) as Float32Array).fill(0, 36 * T * K);
+    const X = be.typedArrayFromHeap(x) as Float32Array;
+    const XP = be.typedArrayFromHeap(xp) as Float32Array;
+    // The input padded by one: zero rows above and below each item, a zero pixel left and right of each row.
+    const rowP = Wp * K;
+    for (let b = 0; b < B; b++) {
+      const item = b * Hp * rowP;
+      XP.fill(0, item, item + rowP);
+      XP.fill(0, item + (Hp - 1) * rowP, item + Hp * rowP);
+      for (let r = 0; r < H; r++) {
+        const dst = item + (r + 1) * rowP;
+        XP.fill(0, dst, dst + K);
+        XP.set(X.subarray((b * H + r) * W * K, (b * H + r + 1) * W * K), dst + K);
+        XP.fill(0, dst + (W + 1) * K, dst + rowP);
+      }
+    }
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
+    // V = G g G^T, packed for conv_fwd: tap t of (k, n) at t K N + k N + n ('hwio'), or turned and
+    // swapped at (8 - t) N K + n K + k.
+    if (layout === 'hwio') simd.winoFilter(ptr(filter), ptr(fp), K, N, K * N, N, 1, 4 * fPlane);
+    else simd.winoFilter(ptr(filter) + 4 * 8 * N * K, ptr(fp), K, N, -N * K, 1, K, 4 * fPlane);
+    simd.winoIn(ptr(xp), ptr(u), B, TH, TW, K);
+    // Plane p of U: tile t's values at u + (36 t + p) K, read by conv_fwd as an image of T / 4 rows
+    // of 4 pixels at a column stride of 36 (each chunk of rows stays in cache across the output
+    // channel blocks); M_p written contiguous, [T][N].
+    const [pu, pm, pf, pz] = [ptr(u), ptr(m), ptr(fp), ptr(zeros)];
+    const rows = Tp / 4;
+    for (let p = 0; p < 36; p++) {
+      simd.convFwd(pu + 4 * p * K, pf + 4 * p * fPlane, pm + 4 * p * mPlane, 1, rows, 36 * 4, K, rows, 4, N, 1, 1, 1, 36, ROW_CHUNK, pz, 0, rows, 0, 36 * 4);
+    }
+    simd.winoOut(pm, ptr(out), bias ? ptr(bias) : pz, B, TH, TW, N, 4 * mPlane);
+    winogradCalls++;
+    simdConvCalls++;
+  } catch (e) {
+    be.disposeData(out.dataId);
+    throw e;
+  } finally {
+    for (const t of [xp, u, m, fp, zeros]) be.disposeData(t.dataId);
+  }
+  return out;
 }
