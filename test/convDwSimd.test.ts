@@ -54,6 +54,9 @@ function relativeError(want: Float32Array, got: Float32Array): number {
 }
 
 describe('wasm SIMD filter gradient', () => {
+  // conv_dw itself (a 3x3 'same' conv's filter gradient otherwise goes to Winograd: test/winograd.test.ts).
+  beforeAll(() => setWasmWinograd(false));
+  afterAll(() => setWasmWinograd(true));
   const cases: [number[], number[], number, Pad][] = [
     [[6, 8, 8, 96], [3, 3, 96, 48], 1, 'same'], // the UNet's 8x8 level (3 chunks of 2 images)
     [[16, 4, 4, 96], [3, 3, 96, 96], 1, 'same'], // its 4x4 level

@@ -1,9 +1,10 @@
-// Winograd F(4x4, 3x3) on the wasm SIMD kernels (src/core/kernels/convSimd.ts winogradConv,
-// simd.wat wino_in / wino_filter / wino_out): every stride-1 3x3 'same' convolution of the UNet and
-// the decoder, forward (with and without a bias) and as the input gradient (the filter turned), equals
-// the cpu backend's direct sum within 2e-4 of the output's scale (its transforms round in float32:
-// about 1e-5 to 8e-5 here); it leaves no tensor or backend buffer behind; the geometries it does not
-// take go to conv_fwd unchanged; and a sampler's images move by at most a pixel level or two.
+// Winograd F(4x4, 3x3) on the wasm SIMD kernels (src/core/kernels/convSimd.ts, simd.wat wino_*):
+// every stride-1 3x3 'same' convolution of the UNet and the decoder, forward (with and without a
+// bias), as the input gradient (the filter turned) and as the filter gradient, equals the cpu
+// backend's direct sum within 2e-4 of the output's scale (5e-4 for the filter gradient; the
+// transforms round in float32: about 1e-5 to 2.5e-4 here); it leaves no tensor or backend buffer
+// behind; an image rounds the same in any batch; the geometries it does not take go to conv_fwd
+// unchanged; and a sampler's images move by at most a pixel level or two.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { setWasmWinograd, simdConvCallCount, winogradCallCount } from '../src/core/kernels/convSimd';
@@ -16,6 +17,8 @@ const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_,
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
 const TOLERANCE = 2e-4;
+/** The filter gradient sums transformed products over every tile: up to about 2.5e-4 of its scale here. */
+const FILTER_TOLERANCE = 5e-4;
 
 function relativeError(want: Float32Array, got: Float32Array): number {
   expect(got.length).toBe(want.length);
@@ -106,6 +109,26 @@ describe('Winograd F(4x4, 3x3) convolutions on wasm', () => {
     expect(relativeError(cpu, wasm)).toBeLessThan(TOLERANCE);
   });
 
+  it.each([
+    [[40, 8, 8, 96], [3, 3, 96, 48]],
+    [[40, 4, 4, 192], [3, 3, 192, 96]],
+    [[3, 4, 4, 8], [3, 3, 8, 12]], // three tiles: padded to four with zero rows on both sides
+    [[2, 8, 16, 4], [3, 3, 4, 8]],
+  ] as [Shape4, Shape4][])('filter gradient, x %j, filter %j: equals cpu within 5e-4 relative, leaves nothing behind', async (xs, fs) => {
+    const run = async () => {
+      const x = tf.tensor4d(values(size(xs), 10), xs);
+      const dy = tf.tensor4d(values(xs[0] * xs[1] * xs[2] * fs[3], 11), [xs[0], xs[1], xs[2], fs[3]]);
+      const g = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy } as unknown as tf.NamedTensorMap,
+        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: fs } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const v = (await g.data()) as Float32Array;
+      tf.dispose([x, dy, g]);
+      return v;
+    };
+    const cpu = await onCpu(run);
+    const wasm = await onWasm(run, 1);
+    expect(relativeError(cpu, wasm)).toBeLessThan(FILTER_TOLERANCE);
+  });
+
   it('a conv layer differentiated through tf.grads equals cpu (forward and input gradient on the route), and 20 steps leave nothing behind', async () => {
     const run = async () => {
       const x = tf.tensor4d(values(8 * 8 * 8 * 48, 6), [8, 8, 8, 48]);
@@ -117,9 +140,9 @@ describe('Winograd F(4x4, 3x3) convolutions on wasm', () => {
       return out;
     };
     const cpu = await onCpu(run);
-    // Two forward convs and two input gradients (the first conv's input gradient is x's).
-    const wasm = await onWasm(run, 4);
-    expect(relativeError(cpu, wasm)).toBeLessThan(TOLERANCE);
+    // Two forward convs, two input gradients (the first conv's is x's) and two filter gradients.
+    const wasm = await onWasm(run, 6);
+    expect(relativeError(cpu, wasm)).toBeLessThan(FILTER_TOLERANCE);
     const tensors = tf.memory().numTensors;
     const ids = backendIds();
     for (let i = 0; i < 20; i++) await run();

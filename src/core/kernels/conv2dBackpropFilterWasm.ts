@@ -53,6 +53,7 @@ import type {
 } from '@tensorflow/tfjs-core';
 import { KernelScope, type DisposingBackend, type HeapBackend } from './kernelScope';
 import { simdKernelsFor } from './simdModule';
+import { winogradFilterGradient } from './convSimd';
 
 const BACKEND = 'wasm';
 
@@ -158,6 +159,14 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: r
     return scope.close(scope.run(Fill, {}, { shape: filterShape, value: 0, dtype: 'float32' }));
   }
   const simd = simdEnabled ? simdKernelsFor(backend) : null;
+  if (simd && kh === 3 && kw === 3 && sh === 1 && sw === 1 && top === 1 && left === 1 && outHeight === inHeight && outWidth === inWidth) {
+    // A stride-1 3x3 'same' conv: Winograd F(4x4, 3x3) where its sides and channels fit (convSimd.ts).
+    const out = winogradFilterGradient(backend, x, dy);
+    if (out) {
+      simdConvDwCalls++;
+      return out;
+    }
+  }
   if (simd) {
     const be = backend as unknown as HeapBackend & DisposingBackend;
     const out = be.makeOutput(filterShape, 'float32');

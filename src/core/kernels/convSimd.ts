@@ -208,25 +208,19 @@ export function winogradTakes(g: SimdConvGeometry): boolean {
     g.H % 4 === 0 && g.W % 4 === 0;
 }
 
-function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, layout: FilterLayout, outShape: number[] | undefined, bias: TensorInfo | null): TensorInfo {
-  const { B, H, W, K, N } = g;
-  const [TH, TW] = [H / 4, W / 4];
-  const T = B * TH * TW;
-  // Tiles rounded up to a multiple of 4 (conv_fwd's pixels come in fours); the extra ones are zeros.
-  const Tp = Math.ceil(T / 4) * 4;
+/**
+ * U = B^T d B for every 6x6 tile of x [B, H, W, K] padded by one (H, W multiples of 4): a new
+ * buffer [Tp][36][K] (tile t's 36 values in one run, the Tp - T tiles past the last zeros), which
+ * the caller releases.
+ */
+function winogradTiles(simd: SimdKernels, be: Backend, x: TensorInfo, B: number, H: number, W: number, K: number, Tp: number): TensorInfo {
+  const T = (B * H * W) / 16;
   const [Hp, Wp] = [H + 2, W + 2];
-  const out = be.makeOutput(outShape ?? [B, H, W, N], 'float32');
   const xp = be.makeOutput([B * Hp * Wp * K], 'float32');
-  // The planes of M and of V a cache line more than their size apart: planes a multiple of 4 KiB
-  // apart share L1 sets, and wino_filter's and wino_out's 36 accesses per step then evict each other.
-  const [mPlane, fPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
-  const u = be.makeOutput([36 * Tp * K], 'float32');
-  const m = be.makeOutput([36 * mPlane], 'float32');
-  const fp = be.makeOutput([36 * fPlane], 'float32');
-  const zeros = be.makeOutput([N], 'float32');
+  let u: TensorInfo | null = null;
   try {
+    u = be.makeOutput([36 * Tp * K], 'float32');
     // Views after every allocation (an allocation may grow the heap and detach older views).
-    (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
     if (Tp > T) (be.typedArrayFromHeap(u) as Float32Array).fill(0, 36 * T * K);
     const X = be.typedArrayFromHeap(x) as Float32Array;
     const XP = be.typedArrayFromHeap(xp) as Float32Array;
@@ -243,15 +237,43 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
         XP.fill(0, dst + (W + 1) * K, dst + rowP);
       }
     }
-    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
+    simd.winoIn(be.typedArrayFromHeap(xp).byteOffset, be.typedArrayFromHeap(u).byteOffset, B, H / 4, W / 4, K);
+    return u;
+  } catch (e) {
+    if (u) be.disposeData(u.dataId);
+    throw e;
+  } finally {
+    be.disposeData(xp.dataId);
+  }
+}
+
+function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, layout: FilterLayout, outShape: number[] | undefined, bias: TensorInfo | null): TensorInfo {
+  const { B, H, W, K, N } = g;
+  const [TH, TW] = [H / 4, W / 4];
+  const T = B * TH * TW;
+  // Tiles rounded up to a multiple of 4 (conv_fwd's pixels come in fours); the extra ones are zeros.
+  const Tp = Math.ceil(T / 4) * 4;
+  const out = be.makeOutput(outShape ?? [B, H, W, N], 'float32');
+  // The planes of M and of V a cache line more than their size apart: planes a multiple of 4 KiB
+  // apart share L1 sets, and wino_filter's and wino_out's 36 accesses per step then evict each other.
+  const [mPlane, fPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
+  const scratch: TensorInfo[] = [];
+  try {
+    const u = winogradTiles(simd, be, x, B, H, W, K, Tp);
+    scratch.push(u);
+    const m = be.makeOutput([36 * mPlane], 'float32');
+    const fp = be.makeOutput([36 * fPlane], 'float32');
+    const zeros = be.makeOutput([N], 'float32');
+    scratch.push(m, fp, zeros);
+    (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation (the heap may grow)
     // V = G g G^T, packed for conv_fwd: tap t of (k, n) at t K N + k N + n ('hwio'), or turned and
     // swapped at (8 - t) N K + n K + k.
     if (layout === 'hwio') simd.winoFilter(ptr(filter), ptr(fp), K, N, K * N, N, 1, 4 * fPlane);
     else simd.winoFilter(ptr(filter) + 4 * 8 * N * K, ptr(fp), K, N, -N * K, 1, K, 4 * fPlane);
-    simd.winoIn(ptr(xp), ptr(u), B, TH, TW, K);
-    // Plane p of U: tile t's values at u + (36 t + p) K, read by conv_fwd as an image of T / 4 rows
+    // Plane p of U: tile t's values at u + (36 t + p) K, read by conv_fwd as an image of Tp / 4 rows
     // of 4 pixels at a column stride of 36 (each chunk of rows stays in cache across the output
-    // channel blocks); M_p written contiguous, [T][N].
+    // channel blocks); M_p written contiguous, [Tp][N].
     const [pu, pm, pf, pz] = [ptr(u), ptr(m), ptr(fp), ptr(zeros)];
     const rows = Tp / 4;
     for (let p = 0; p < 36; p++) {
@@ -264,7 +286,58 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
     be.disposeData(out.dataId);
     throw e;
   } finally {
-    for (const t of [xp, u, m, fp, zeros]) be.disposeData(t.dataId);
+    for (const t of scratch) be.disposeData(t.dataId);
+  }
+  return out;
+}
+
+/**
+ * The filter gradient of a stride-1 3x3 'same' conv by Winograd F(4x4, 3x3): dW = G^T [sum over
+ * tiles of U (.) Z] G with U = B^T d B (x's tiles, wino_in) and Z = A dY A^T (dy's 4x4 tiles,
+ * wino_dy); the sum over tiles, plane by plane, is conv_dw's A^T B (the dense weight gradient's
+ * kernel, a reduction over all tiles in one pass); wino_fgrad takes the 36 planes back to the
+ * 3x3 taps. 36 multiplies per tile per channel pair instead of 144. x [B, H, W, K] and dy
+ * [B, H, W, N] with H, W multiples of 4 and K, N of 4; returns the filter [3, 3, K, N], or null
+ * where the kernels cannot run here or the route is off.
+ */
+export function winogradFilterGradient(backend: unknown, x: TensorInfo, dy: TensorInfo): TensorInfo | null {
+  const simd = simdKernelsFor(backend);
+  if (!simd || !winogradEnabled) return null;
+  const [B, H, W, K] = x.shape;
+  const N = dy.shape[3];
+  if (H % 4 !== 0 || W % 4 !== 0 || K % 4 !== 0 || N % 4 !== 0 || dy.shape[0] !== B || dy.shape[1] !== H || dy.shape[2] !== W) return null;
+  const be = backend as Backend;
+  const T = (B * H * W) / 16;
+  const Tp = Math.ceil(T / 4) * 4;
+  const [zPlane, vPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
+  const out = be.makeOutput([3, 3, K, N], 'float32');
+  const scratch: TensorInfo[] = [];
+  try {
+    const u = winogradTiles(simd, be, x, B, H, W, K, Tp);
+    scratch.push(u);
+    const z = be.makeOutput([36 * zPlane], 'float32');
+    const dv = be.makeOutput([36 * vPlane], 'float32');
+    scratch.push(z, dv);
+    // The padded tiles' rows of Z are zeros too (their U rows are, and 0 x garbage could be NaN).
+    if (Tp > T) {
+      const Z = be.typedArrayFromHeap(z) as Float32Array;
+      for (let p = 0; p < 36; p++) Z.fill(0, p * zPlane + T * N, p * zPlane + Tp * N);
+    }
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation (the heap may grow)
+    simd.winoDy(ptr(dy), ptr(z), B, H / 4, W / 4, N, 4 * zPlane);
+    const [pu, pz, pv] = [ptr(u), ptr(z), ptr(dv)];
+    for (let p = 0; p < 36; p++) {
+      // dV_p = U_p^T Z_p: conv_dw over a 1 x (36 Tp) "image" read at a column stride of 36 (U's
+      // tile-major layout), against Z_p as a 1 x Tp output gradient.
+      simd.convDw(pu + 4 * p * K, pz + 4 * p * zPlane, pv + 4 * p * vPlane, 1, 1, 36 * Tp, K, 1, Tp, N, 1, 1, 1, 36, 0, 0, 1);
+    }
+    simd.winoFgrad(pv, ptr(out), K, N, 4 * vPlane);
+    winogradCalls++;
+  } catch (e) {
+    be.disposeData(out.dataId);
+    throw e;
+  } finally {
+    for (const t of scratch) be.disposeData(t.dataId);
   }
   return out;
 }

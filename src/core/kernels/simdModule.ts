@@ -37,6 +37,9 @@ export interface SimdKernels {
   winoIn: Fn;
   winoOut: Fn;
   winoFilter: Fn;
+  /** The filter gradient by Winograd: output-gradient tiles to planes, and the planes' products back to a filter. */
+  winoDy: Fn;
+  winoFgrad: Fn;
   /** Whether the matrix kernels fuse multiply and add (relaxed SIMD's relaxed_madd: one FMA). */
   fused: boolean;
 }
@@ -78,7 +81,7 @@ export function simdKernelsFor(backend: unknown): SimdKernels | null {
       const bytes = decodeBase64(source);
       if (!WebAssembly.validate(bytes)) continue; // no wasm SIMD, or (fused) no relaxed SIMD here
       const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, gnAffineSilu: e.gn_affine_silu as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, attnFwd: e.attn_fwd as Fn, winoIn: e.wino_in as Fn, winoOut: e.wino_out as Fn, winoFilter: e.wino_filter as Fn, copyRows: e.copy_rows as Fn, sumsq: e.sumsq as Fn, adam: e.adam as Fn, fused };
+      kernels = { bmm: e.bmm as Fn, gnPass1: e.gn_pass1 as Fn, gnPass2: e.gn_pass2 as Fn, gnMoments: e.gn_moments as Fn, gnAffine: e.gn_affine as Fn, gnAffineSilu: e.gn_affine_silu as Fn, colsum: e.colsum as Fn, convDw: e.conv_dw as Fn, convFwd: e.conv_fwd as Fn, siluGrad: e.silu_grad as Fn, attnFwd: e.attn_fwd as Fn, winoIn: e.wino_in as Fn, winoOut: e.wino_out as Fn, winoFilter: e.wino_filter as Fn, winoDy: e.wino_dy as Fn, winoFgrad: e.wino_fgrad as Fn, copyRows: e.copy_rows as Fn, sumsq: e.sumsq as Fn, adam: e.adam as Fn, fused };
       break;
     } catch {
       kernels = null;
