@@ -392,15 +392,26 @@ export async function trainDpoRound(opts: {
     let heldOutAccuracy: number | null = null;
     let heldOutLoss: number | null = null;
     let heldOutSoftError: number | null = null;
+    let drift = 0;
     if (held && heldRef) {
-      const inside = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, held), heldRef, settings.beta));
+      // The held-out pairs and the drift set in one UNet batch (every image is computed alone, so
+      // its error is the one a separate call gives): one forward of 128 images, not two of 64.
+      const [inside, driftSum] = tf.tidy(() => {
+        const m = winnerLoserMse(policy, config, schedule, held, driftBatch);
+        return [dpoInside(tf.sub(m.w, m.l) as tf.Tensor1D, heldRef, settings.beta), m.extra ? tf.sum(m.extra) : null] as const;
+      });
       const st = await dpoStats(inside);
       inside.dispose();
       heldOutAccuracy = st.implicitAccuracy;
       heldOutLoss = st.loss;
       heldOutSoftError = st.softError;
+      if (driftSum && driftBatch) {
+        drift = driftOf((await driftSum.data())[0]! / driftBatch.x0.shape[0], baseDriftMse);
+        driftSum.dispose();
+      }
+    } else if (driftBatch) {
+      drift = driftOf(await meanDenoiseMse(policy, config, schedule, driftBatch), baseDriftMse);
     }
-    const drift = driftBatch ? driftOf(await meanDenoiseMse(policy, config, schedule, driftBatch), baseDriftMse) : 0;
     if (!seedsBatch || !seedsRef) return { step, heldOutAccuracy, heldOutLoss, heldOutSoftError, drift };
     const insideSeeds = tf.tidy(() => dpoInside(mseDifference(policy, config, schedule, seedsBatch), seedsRef, settings.beta));
     const seedLoss = (await dpoStats(insideSeeds)).loss;
