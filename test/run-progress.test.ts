@@ -119,8 +119,8 @@ describe('the estimate before Start and the presets', () => {
     // A second worker (the helper on another core) takes the measured share off.
     expect(estimateRunMs(d, 8, 2, 2)).toBeCloseTo((2 * runPasses(d, 8)) / TWO_WORKER_SPEEDUP, 6);
     expect(TWO_WORKER_SPEEDUP).toBeGreaterThan(1);
-    // The fallback pace is the measured default run: on two workers its passes take its 39.9 s.
-    expect(estimateRunMs({ ...d, rounds: 1 }, 8, FALLBACK_MS_PER_PASS, 2)).toBeCloseTo(39_900, 0);
+    // The fallback pace is the measured default run: on two workers its passes take its 37.9 s.
+    expect(estimateRunMs({ ...d, rounds: 1 }, 8, FALLBACK_MS_PER_PASS, 2)).toBeCloseTo(37_900, 0);
     expect(msPerPassFrom(4000, 4, 25)).toBe(20);
     expect(msPerPassFrom(0, 4, 25)).toBeNull();
   });

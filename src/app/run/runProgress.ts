@@ -52,13 +52,14 @@ export function runPasses(settings: SailSettings, gridCells: number): number {
 
 /**
  * Milliseconds per network pass on one worker when nothing on this page has been timed yet: a
- * default run on 16 pairs on the shipped model in headless Chromium on wasm took 39.9 s on two
+ * default run on 16 pairs on the shipped model in headless Chromium on wasm took 37.9 s on two
  * workers for the 27,520 passes runPasses counts (`BENCH_DRIFT_BOUND=0.25 npm run bench:chromium`,
- * 2026-12-05, after the forward-pass kernels, the bound lifted so both rounds ran; its rounds
- * stopped early, as most do), taken TWO_WORKER_SPEEDUP slower on one. (After the conv-gradient
- * kernels: 45.8 s; before the helper worker and those kernels, one worker: 93.5 s.)
+ * 2026-12-05 eighth session, after the Winograd convolutions, the bound lifted so both rounds ran;
+ * round 1 stopped early, as most do), taken TWO_WORKER_SPEEDUP slower on one. (After the
+ * forward-pass kernels: 39.9 s; after the conv-gradient kernels: 45.8 s; before the helper worker
+ * and those kernels, one worker: 93.5 s.)
  */
-export const FALLBACK_MS_PER_PASS = (39_900 * 1.7) / 27_520;
+export const FALLBACK_MS_PER_PASS = (37_900 * 1.7) / 27_520;
 
 /**
  * How much faster a run is on two workers (a helper worker on a second core, wasm on one thread):
