@@ -209,41 +209,21 @@ export function winogradTakes(g: SimdConvGeometry): boolean {
 }
 
 /**
- * U = B^T d B for every 6x6 tile of x [B, H, W, K] padded by one (H, W multiples of 4): a new
- * buffer [Tp][36][K] (tile t's 36 values in one run, the Tp - T tiles past the last zeros), which
- * the caller releases.
+ * U = B^T d B for every 6x6 tile of x [B, H, W, K] read as if padded by one zero on every side (H, W
+ * multiples of 4; wino_in reads x in place): a new buffer [Tp][36][K] (tile t's 36 values in one
+ * run, the Tp - T tiles past the last zeros), which the caller releases.
  */
 function winogradTiles(simd: SimdKernels, be: Backend, x: TensorInfo, B: number, H: number, W: number, K: number, Tp: number): TensorInfo {
   const T = (B * H * W) / 16;
-  const [Hp, Wp] = [H + 2, W + 2];
-  const xp = be.makeOutput([B * Hp * Wp * K], 'float32');
-  let u: TensorInfo | null = null;
+  const u = be.makeOutput([36 * Tp * K], 'float32');
   try {
-    u = be.makeOutput([36 * Tp * K], 'float32');
-    // Views after every allocation (an allocation may grow the heap and detach older views).
+    // Views and offsets after the allocation (it may grow the heap and detach older views).
     if (Tp > T) (be.typedArrayFromHeap(u) as Float32Array).fill(0, 36 * T * K);
-    const X = be.typedArrayFromHeap(x) as Float32Array;
-    const XP = be.typedArrayFromHeap(xp) as Float32Array;
-    // The input padded by one: zero rows above and below each item, a zero pixel left and right of each row.
-    const rowP = Wp * K;
-    for (let b = 0; b < B; b++) {
-      const item = b * Hp * rowP;
-      XP.fill(0, item, item + rowP);
-      XP.fill(0, item + (Hp - 1) * rowP, item + Hp * rowP);
-      for (let r = 0; r < H; r++) {
-        const dst = item + (r + 1) * rowP;
-        XP.fill(0, dst, dst + K);
-        XP.set(X.subarray((b * H + r) * W * K, (b * H + r + 1) * W * K), dst + K);
-        XP.fill(0, dst + (W + 1) * K, dst + rowP);
-      }
-    }
-    simd.winoIn(be.typedArrayFromHeap(xp).byteOffset, be.typedArrayFromHeap(u).byteOffset, B, H / 4, W / 4, K);
+    simd.winoIn(be.typedArrayFromHeap(x).byteOffset, be.typedArrayFromHeap(u).byteOffset, B, H / 4, W / 4, K);
     return u;
   } catch (e) {
-    if (u) be.disposeData(u.dataId);
+    be.disposeData(u.dataId);
     throw e;
-  } finally {
-    be.disposeData(xp.dataId);
   }
 }
 
