@@ -102,6 +102,26 @@ describe('a helper worker for half of every DPO step', () => {
   const train = (helper?: Parameters<typeof trainDpoRound>[0]['helper']) =>
     trainDpoRound({ base, schedule: makeSchedule(base.config.schedule), start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: dpo, round: 0, anchor, helper });
 
+  it("splits every check's images with the helper, and a check at the same weights gives exactly what one worker's does", async () => {
+    const before = tf.memory().numTensors;
+    // baseGuard: a check at step 0, where both runs hold the same weights.
+    const settings: SailSettings = { ...dpo, stepsPerRound: 2, checksPerRound: 1, baseGuard: true };
+    const run = (helper?: Parameters<typeof trainDpoRound>[0]['helper']) =>
+      trainDpoRound({ base, schedule: makeSchedule(base.config.schedule), start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings, round: 0, anchor, helper });
+    const alone = await run();
+    const port = inProcessPort();
+    const helper = remoteHelper(() => port, base);
+    const split = await run(helper);
+    helper.close();
+    expect(split.checks.length).toBeGreaterThan(1);
+    expect(port.requests.filter((k) => k === 'helper-check')).toHaveLength(split.checks.length);
+    expect(split.checks[0]!.step).toBe(0);
+    expect(split.checks[0]).toEqual(alone.checks[0]);
+    expect(split.checks[0]!.drift).toBe(0);
+    for (const r of [alone, split]) Object.values(r.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('trains the round one worker trains, up to float rounding (odd batch and prior counts), leaving no tensor behind', async () => {
     const before = tf.memory().numTensors;
     const alone = await train();

@@ -25,6 +25,8 @@ import {
   anchorBatchData,
   anchorFromPairs,
   chooseCheck,
+  denoiseBatchOf,
+  denoiseMse,
   disposeDenoiseBatch,
   dpoPositiveInside,
   driftOf,
@@ -36,6 +38,7 @@ import {
   ensurePriorSamples,
   type AnchorSet,
   type DenoiseBatch,
+  type DenoiseData,
   type RoundCheck,
   type CheckKey,
 } from './safety';
@@ -287,6 +290,12 @@ function disposeDpoBatch(b: DpoBatch): void {
   tf.dispose([b.winners, b.losers, b.noise, b.text.tokens, b.text.mask, b.text.pooled]);
 }
 
+/** Items [from, to) of a denoising batch's data. */
+function sliceData(d: DenoiseData, from: number, to: number): DenoiseData {
+  const per = d.x0.length / d.prompts.length;
+  return { x0: d.x0.slice(from * per, to * per), noise: d.noise.slice(from * per, to * per), timesteps: d.timesteps.slice(from, to), prompts: d.prompts.slice(from, to) };
+}
+
 /** Float32Arrays joined end to end. */
 function concatArrays(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
@@ -367,7 +376,8 @@ export async function trainDpoRound(opts: {
   let earlyWeights: Params | null = null;
 
   // Fixed measuring sets: the same draws every check and every round of a run.
-  const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)] }, hashSeed(settings.seed, 93)) : null;
+  const driftPrompts = [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)];
+  const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: driftPrompts }, hashSeed(settings.seed, 93)) : null;
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
   // A later round judged on every seed pair: the same fixed draws every check of the round.
   const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'none' ? 'none' : round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : settings.heldOutCriterion === 'none' ? 'none' : 'heldOutLoss';
@@ -379,21 +389,66 @@ export async function trainDpoRound(opts: {
   const baseDriftMse = driftBatch ? await meanDenoiseMse(base.params, config, schedule, driftBatch) : NaN;
   const lossSettings: ShardLossSettings = { beta: settings.beta, positiveWeight: settings.positiveWeight, priorWeight: settings.priorWeight };
   let helperLive = false;
+  // With a helper that takes checks, a check's images (the held-out pairs' winners and losers, then
+  // the drift set, as checkOne orders them) are split: this worker denoises the first part, the
+  // helper the rest, each image computed alone, so the errors are the ones one worker gets.
+  let split: { mine: DenoiseBatch; theirs: DenoiseData; heldItems: number; driftItems: number } | null = null;
+  if (opts.helper?.checkMse && held && heldRef && driftBatch) {
+    const h = held.winners.shape[0];
+    const d = driftBatch.x0.shape[0];
+    const [w, l, hn, dx, dn] = await Promise.all([held.winners.data(), held.losers.data(), held.noise.data(), driftBatch.x0.data(), driftBatch.noise.data()]) as Float32Array[];
+    const heldPrompts = heldOut.flatMap((p) => Array<string>(HELD_OUT_DRAWS).fill(p.prompt));
+    const all: DenoiseData = {
+      x0: concatArrays([w!, l!, dx!]),
+      noise: concatArrays([hn!, hn!, dn!]),
+      timesteps: Int32Array.from([...held.timesteps, ...held.timesteps, ...driftBatch.timesteps]),
+      prompts: [...heldPrompts, ...heldPrompts, ...driftPrompts],
+    };
+    const cut = Math.ceil((2 * h + d) / 2);
+    split = { mine: denoiseBatchOf(base, sliceData(all, 0, cut)), theirs: sliceData(all, cut, 2 * h + d), heldItems: h, driftItems: d };
+  }
   if (opts.helper) {
     try {
-      await opts.helper.beginRound({ names, reference: await flatValues(opts.reference, names) });
+      await opts.helper.beginRound({ names, reference: await flatValues(opts.reference, names), ...(split ? { check: split.theirs } : {}) });
       helperLive = true;
     } catch (err) {
       console.warn(`The second worker could not start the round (${err instanceof Error ? err.message : String(err)}); this one trains alone.`);
     }
   }
 
+  /** A check's images' errors, this worker's part and the helper's; null once the helper has failed. */
+  const splitCheck = async (sp: NonNullable<typeof split>): Promise<Float32Array | null> => {
+    const remote = opts.helper!.checkMse!({ weights: await flatValues(policy, names) });
+    remote.catch(() => undefined); // seen below
+    const mse = tf.tidy(() => denoiseMse(policy, config, schedule, sp.mine));
+    const mine = (await mse.data()) as Float32Array;
+    mse.dispose();
+    try {
+      return concatArrays([mine, await remote]);
+    } catch (err) {
+      helperLive = false;
+      console.warn(`The second worker failed (${err instanceof Error ? err.message : String(err)}); this one trains on the whole batch.`);
+      return null;
+    }
+  };
+
   const check = async (step: number): Promise<RoundCheck> => {
     let heldOutAccuracy: number | null = null;
     let heldOutLoss: number | null = null;
     let heldOutSoftError: number | null = null;
     let drift = 0;
-    if (held && heldRef) {
+    const shared = helperLive && split ? await splitCheck(split) : null;
+    if (shared && heldRef) {
+      const [w, l, d] = [shared.subarray(0, split!.heldItems), shared.subarray(split!.heldItems, 2 * split!.heldItems), shared.subarray(2 * split!.heldItems)];
+      const [inside, driftSum] = tf.tidy(() => [dpoInside(tf.sub(tf.tensor1d(w), tf.tensor1d(l)) as tf.Tensor1D, heldRef, settings.beta), tf.sum(tf.tensor1d(d))] as const);
+      const st = await dpoStats(inside);
+      inside.dispose();
+      heldOutAccuracy = st.implicitAccuracy;
+      heldOutLoss = st.loss;
+      heldOutSoftError = st.softError;
+      drift = driftOf((await driftSum.data())[0]! / split!.driftItems, baseDriftMse);
+      driftSum.dispose();
+    } else if (held && heldRef) {
       // The held-out pairs and the drift set in one UNet batch (every image is computed alone, so
       // its error is the one a separate call gives): one forward of 128 images, not two of 64.
       const [inside, driftSum] = tf.tidy(() => {
@@ -539,6 +594,7 @@ export async function trainDpoRound(opts: {
   } finally {
     disposeAdam(adam);
     if (driftBatch) disposeDenoiseBatch(driftBatch);
+    if (split) disposeDenoiseBatch(split.mine);
     if (held) disposeDpoBatch(held);
     if (heldRef) heldRef.dispose();
     if (seedsBatch) disposeDpoBatch(seedsBatch);

@@ -47,9 +47,14 @@ export interface ShardGradient<G = tf.Tensor1D> {
 
 /** Differentiates half of each DPO step on another worker (another core). */
 export interface GradientHelper {
-  /** A round begins: the trained parameters' names and the frozen reference's values of them, flat. */
-  beginRound(req: { names: string[]; reference: Float32Array }): Promise<void>;
+  /**
+   * A round begins: the trained parameters' names and the frozen reference's values of them, flat;
+   * with `check`, its share of the round's checks (images whose denoising error checkMse returns).
+   */
+  beginRound(req: { names: string[]; reference: Float32Array; check?: DenoiseData }): Promise<void>;
   gradient(req: { weights: Float32Array; shard: StepShard; totals: ShardTotals; settings: ShardLossSettings }): Promise<ShardGradient<Float32Array>>;
+  /** Each check image's denoising error at these weights (the `check` the round began with). */
+  checkMse?(req: { weights: Float32Array }): Promise<Float32Array>;
 }
 
 /** The shard of pairs [from, to) and prior items [priorFrom, priorTo) of a step given as one shard. */

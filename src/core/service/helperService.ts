@@ -7,6 +7,7 @@
 // The helper side (createHelperService) is what workers/helper.worker.ts runs; the run's side
 // (remoteHelper) is a CandidateHelper over a port to it. Both are plain modules: Node tests wire
 // them together in one process (test/helper-worker.test.ts).
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { makeSchedule } from '../diffusion/schedule';
 import { parseCheckpoint, serializeCheckpoint } from '../io/checkpoint';
@@ -16,17 +17,20 @@ import type { Checkpoint } from '../model/ldm';
 import { annotateChunks, type AnnotateRequest, type CandidateHelper, type ChunkAnnotation, type SailSettings } from '../sail/loop';
 import { shardGradient, type GradientHelper, type ShardLossSettings, type ShardTotals, type StepShard } from '../sail/shardStep';
 import { tensorsFromValues } from '../train';
+import { denoiseBatchOf, denoiseMse, disposeDenoiseBatch, type DenoiseBatch, type DenoiseData } from '../sail/safety';
 
 export type HelperRequest =
   | { kind: 'helper-init'; id: number; config: ModelConfig; weights: ArrayBuffer }
-  | { kind: 'helper-begin-round'; id: number; names: string[]; reference: ArrayBuffer }
+  | { kind: 'helper-begin-round'; id: number; names: string[]; reference: ArrayBuffer; check?: DenoiseData }
   | { kind: 'helper-gradient'; id: number; weights: ArrayBuffer; shard: StepShard; totals: ShardTotals; settings: ShardLossSettings }
+  | { kind: 'helper-check'; id: number; weights: ArrayBuffer }
   | { kind: 'helper-annotate'; id: number; generator: ArrayBuffer; judge: ArrayBuffer | null; prompts: string[]; chunks: number[][]; settings: SailSettings; round: number };
 
 export type HelperReply =
   | { kind: 'helper-ready'; id: number }
   | { kind: 'helper-annotated'; id: number; latents: ArrayBuffer[]; perDraw: ArrayBuffer[] }
   | { kind: 'helper-gradient-done'; id: number; loss: number; grad: ArrayBuffer; inside: ArrayBuffer }
+  | { kind: 'helper-check-done'; id: number; mse: ArrayBuffer }
   | { kind: 'helper-error'; id: number; message: string };
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -43,9 +47,13 @@ export function createHelperService(options: {
   let names: string[] = [];
   let policy: Params | null = null;
   let reference: Params | null = null;
+  // The round's share of the checks' images, made into tensors once.
+  let check: DenoiseBatch | null = null;
   const releaseRound = () => {
     for (const p of [policy, reference]) if (p) names.forEach((n) => p[n].dispose());
     policy = reference = null;
+    if (check) disposeDenoiseBatch(check);
+    check = null;
   };
   /** The base's parameters with `names` taken from flat values (tensors this service owns). */
   const withValues = (flat: ArrayBuffer, old: Params | null): Params => {
@@ -64,6 +72,16 @@ export function createHelperService(options: {
     r.grad.dispose();
     const inside = r.inside.slice().buffer as ArrayBuffer;
     options.post({ kind: 'helper-gradient-done', id: req.id, loss: r.loss, grad, inside }, [grad, inside]);
+  }
+
+  async function checkMse(req: Extract<HelperRequest, { kind: 'helper-check' }>): Promise<void> {
+    if (!base || !reference || !check) throw new Error('the helper has no round with checks begun');
+    policy = withValues(req.weights, policy);
+    const [b, p] = [base, policy];
+    const mse = tf.tidy(() => denoiseMse(p, b.config, makeSchedule(b.config.schedule), check!));
+    const values = ((await mse.data()) as Float32Array).slice().buffer as ArrayBuffer;
+    mse.dispose();
+    options.post({ kind: 'helper-check-done', id: req.id, mse: values }, [values]);
   }
 
   async function annotate(req: Extract<HelperRequest, { kind: 'helper-annotate' }>): Promise<void> {
@@ -107,9 +125,12 @@ export function createHelperService(options: {
           releaseRound();
           names = req.names;
           reference = withValues(req.reference, null);
+          if (req.check) check = denoiseBatchOf(base, req.check);
           options.post({ kind: 'helper-ready', id: req.id });
         } else if (req.kind === 'helper-gradient') {
           await gradient(req);
+        } else if (req.kind === 'helper-check') {
+          await checkMse(req);
         } else {
           throw new Error(`unknown helper request ${JSON.stringify((req as { kind?: unknown }).kind)}`);
         }
@@ -188,10 +209,21 @@ export function remoteHelper(spawn: () => HelperPort, base: Checkpoint): Candida
       if (reply.kind !== 'helper-annotated') throw new Error(`unexpected helper reply ${reply.kind}`);
       return reply.latents.map((l, i) => ({ latents: new Float32Array(l), perDraw: new Float32Array(reply.perDraw[i]) }));
     },
-    async beginRound(req: { names: string[]; reference: Float32Array }): Promise<void> {
+    async beginRound(req: { names: string[]; reference: Float32Array; check?: DenoiseData }): Promise<void> {
       await start();
       const reference = ownBuffer(new Uint8Array(req.reference.buffer, req.reference.byteOffset, req.reference.byteLength));
-      await request({ kind: 'helper-begin-round', id: nextId++, names: req.names, reference }, [reference]);
+      await request({ kind: 'helper-begin-round', id: nextId++, names: req.names, reference, ...(req.check ? { check: req.check } : {}) }, [reference]);
+    },
+    checkMse(req) {
+      // Posted at once, as gradient's request is: the caller computes its own share right after.
+      const send = () => {
+        const weights = ownBuffer(new Uint8Array(req.weights.buffer, req.weights.byteOffset, req.weights.byteLength));
+        return request({ kind: 'helper-check', id: nextId++, weights }, [weights]);
+      };
+      return (started ? send() : start().then(send)).then((reply) => {
+        if (reply.kind !== 'helper-check-done') throw new Error(`unexpected helper reply ${reply.kind}`);
+        return new Float32Array(reply.mse);
+      });
     },
     gradient(req) {
       // Posted before this returns once the helper has started: the caller then computes its own
