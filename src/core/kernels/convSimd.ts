@@ -210,22 +210,40 @@ export function winogradTakes(g: SimdConvGeometry): boolean {
 }
 
 /**
- * U = B^T d B for every 6x6 tile of x [B, H, W, K] read as if padded by one zero on every side (H, W
- * multiples of 4; wino_in reads x in place): a new buffer [Tp][36][K] (tile t's 36 values in one
- * run, the Tp - T tiles past the last zeros), which the caller releases.
+ * A new float32 output of `shape`, written by `body`, which takes its scratch buffers from `alloc`:
+ * the scratch is released however `body` ends, the output too when it throws.
  */
-function winogradTiles(simd: SimdKernels, be: Backend, x: TensorInfo, B: number, H: number, W: number, K: number, Tp: number): TensorInfo {
-  const T = (B * H * W) / 16;
-  const u = be.makeOutput([36 * Tp * K], 'float32');
+function withScratch(be: Backend, shape: number[], body: (out: TensorInfo, alloc: (size: number) => TensorInfo) => void): TensorInfo {
+  const out = be.makeOutput(shape, 'float32');
+  const scratch: TensorInfo[] = [];
+  const alloc = (size: number) => {
+    const t = be.makeOutput([size], 'float32');
+    scratch.push(t);
+    return t;
+  };
   try {
-    // Views and offsets after the allocation (it may grow the heap and detach older views).
-    if (Tp > T) (be.typedArrayFromHeap(u) as Float32Array).fill(0, 36 * T * K);
-    simd.winoIn(be.typedArrayFromHeap(x).byteOffset, be.typedArrayFromHeap(u).byteOffset, B, H / 4, W / 4, K);
-    return u;
+    body(out, alloc);
+    return out;
   } catch (e) {
-    be.disposeData(u.dataId);
+    be.disposeData(out.dataId);
     throw e;
+  } finally {
+    for (const t of scratch) be.disposeData(t.dataId);
   }
+}
+
+/**
+ * U = B^T d B for every 6x6 tile of x [B, H, W, K] read as if padded by one zero on every side (H, W
+ * multiples of 4; wino_in reads x in place), into a scratch buffer [Tp][36][K] (tile t's 36 values
+ * in one run, the Tp - T tiles past the last zeros).
+ */
+function winogradTiles(simd: SimdKernels, be: Backend, alloc: (size: number) => TensorInfo, x: TensorInfo, B: number, H: number, W: number, K: number, Tp: number): TensorInfo {
+  const T = (B * H * W) / 16;
+  const u = alloc(36 * Tp * K);
+  // Views and offsets after the allocation (it may grow the heap and detach older views).
+  if (Tp > T) (be.typedArrayFromHeap(u) as Float32Array).fill(0, 36 * T * K);
+  simd.winoIn(be.typedArrayFromHeap(x).byteOffset, be.typedArrayFromHeap(u).byteOffset, B, H / 4, W / 4, K);
+  return u;
 }
 
 function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: TensorInfo, g: SimdConvGeometry, layout: FilterLayout, outShape: number[] | undefined, bias: TensorInfo | null): TensorInfo {
@@ -234,18 +252,12 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
   const T = B * TH * TW;
   // Tiles rounded up to a multiple of 4 (conv_fwd's pixels come in fours); the extra ones are zeros.
   const Tp = Math.ceil(T / 4) * 4;
-  const out = be.makeOutput(outShape ?? [B, H, W, N], 'float32');
   // The planes of M and of V a cache line more than their size apart: planes a multiple of 4 KiB
   // apart share L1 sets, and wino_filter's and wino_out's 36 accesses per step then evict each other.
   const [mPlane, fPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
-  const scratch: TensorInfo[] = [];
-  try {
-    const u = winogradTiles(simd, be, x, B, H, W, K, Tp);
-    scratch.push(u);
-    const m = be.makeOutput([36 * mPlane], 'float32');
-    const fp = be.makeOutput([36 * fPlane], 'float32');
-    const zeros = be.makeOutput([N], 'float32');
-    scratch.push(m, fp, zeros);
+  return withScratch(be, outShape ?? [B, H, W, N], (out, alloc) => {
+    const u = winogradTiles(simd, be, alloc, x, B, H, W, K, Tp);
+    const [m, fp, zeros] = [alloc(36 * mPlane), alloc(36 * fPlane), alloc(N)];
     (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation (the heap may grow)
     // V = G g G^T, packed for conv_fwd: tap t of (k, n) at t K N + k N + n ('hwio'), or turned and
@@ -263,13 +275,7 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
     simd.winoOut(pm, ptr(out), bias ? ptr(bias) : pz, B, TH, TW, N, 4 * mPlane);
     winogradCalls++;
     simdConvCalls++;
-  } catch (e) {
-    be.disposeData(out.dataId);
-    throw e;
-  } finally {
-    for (const t of scratch) be.disposeData(t.dataId);
-  }
-  return out;
+  });
 }
 
 /**
@@ -291,14 +297,9 @@ export function winogradFilterGradient(backend: unknown, x: TensorInfo, dy: Tens
   const T = (B * H * W) / 16;
   const Tp = Math.ceil(T / 4) * 4;
   const [zPlane, vPlane] = [Tp * N + PLANE_PAD, K * N + PLANE_PAD];
-  const out = be.makeOutput([3, 3, K, N], 'float32');
-  const scratch: TensorInfo[] = [];
-  try {
-    const u = winogradTiles(simd, be, x, B, H, W, K, Tp);
-    scratch.push(u);
-    const z = be.makeOutput([36 * zPlane], 'float32');
-    const dv = be.makeOutput([36 * vPlane], 'float32');
-    scratch.push(z, dv);
+  return withScratch(be, [3, 3, K, N], (out, alloc) => {
+    const u = winogradTiles(simd, be, alloc, x, B, H, W, K, Tp);
+    const [z, dv] = [alloc(36 * zPlane), alloc(36 * vPlane)];
     // The padded tiles' rows of Z are zeros too (their U rows are, and 0 x garbage could be NaN).
     if (Tp > T) {
       const Z = be.typedArrayFromHeap(z) as Float32Array;
@@ -314,11 +315,5 @@ export function winogradFilterGradient(backend: unknown, x: TensorInfo, dy: Tens
     }
     simd.winoFgrad(pv, ptr(out), K, N, 4 * vPlane);
     winogradCalls++;
-  } catch (e) {
-    be.disposeData(out.dataId);
-    throw e;
-  } finally {
-    for (const t of scratch) be.disposeData(t.dataId);
-  }
-  return out;
+  });
 }
