@@ -390,9 +390,9 @@ export async function trainDpoRound(opts: {
   const lossSettings: ShardLossSettings = { beta: settings.beta, positiveWeight: settings.positiveWeight, priorWeight: settings.priorWeight };
   let helperLive = false;
   // With a helper that takes checks, a check's images (the held-out pairs' winners and losers, then
-  // the drift set, as checkOne orders them) are split: this worker denoises the first part, the
+  // the drift set, in winnerLoserMse's order) are split: this worker denoises the first part, the
   // helper the rest, each image computed alone, so the errors are the ones one worker gets.
-  let split: { mine: DenoiseBatch; theirs: DenoiseData; heldItems: number; driftItems: number } | null = null;
+  let split: { mine: DenoiseBatch; theirs: DenoiseData } | null = null;
   if (opts.helper?.checkMse && held && heldRef && driftBatch) {
     const h = held.winners.shape[0];
     const d = driftBatch.x0.shape[0];
@@ -405,7 +405,7 @@ export async function trainDpoRound(opts: {
       prompts: [...heldPrompts, ...heldPrompts, ...driftPrompts],
     };
     const cut = Math.ceil((2 * h + d) / 2);
-    split = { mine: denoiseBatchOf(base, sliceData(all, 0, cut)), theirs: sliceData(all, cut, 2 * h + d), heldItems: h, driftItems: d };
+    split = { mine: denoiseBatchOf(base, sliceData(all, 0, cut)), theirs: sliceData(all, cut, 2 * h + d) };
   }
   if (opts.helper) {
     try {
@@ -437,22 +437,16 @@ export async function trainDpoRound(opts: {
     let heldOutLoss: number | null = null;
     let heldOutSoftError: number | null = null;
     let drift = 0;
-    const shared = helperLive && split ? await splitCheck(split) : null;
-    if (shared && heldRef) {
-      const [w, l, d] = [shared.subarray(0, split!.heldItems), shared.subarray(split!.heldItems, 2 * split!.heldItems), shared.subarray(2 * split!.heldItems)];
-      const [inside, driftSum] = tf.tidy(() => [dpoInside(tf.sub(tf.tensor1d(w), tf.tensor1d(l)) as tf.Tensor1D, heldRef, settings.beta), tf.sum(tf.tensor1d(d))] as const);
-      const st = await dpoStats(inside);
-      inside.dispose();
-      heldOutAccuracy = st.implicitAccuracy;
-      heldOutLoss = st.loss;
-      heldOutSoftError = st.softError;
-      drift = driftOf((await driftSum.data())[0]! / split!.driftItems, baseDriftMse);
-      driftSum.dispose();
-    } else if (held && heldRef) {
-      // The held-out pairs and the drift set in one UNet batch (every image is computed alone, so
-      // its error is the one a separate call gives): one forward of 128 images, not two of 64.
+    if (held && heldRef) {
+      const h = held.winners.shape[0];
+      const shared = helperLive && split ? await splitCheck(split) : null;
+      // Every check image's error, the held-out winners, their losers, then the drift set: from the
+      // two workers, or here in one UNet batch (every image is computed alone, so its error is the
+      // one a separate call gives): one forward of 128 images, not two of 64.
       const [inside, driftSum] = tf.tidy(() => {
-        const m = winnerLoserMse(policy, config, schedule, held, driftBatch);
+        const m = shared
+          ? { w: tf.tensor1d(shared.subarray(0, h)), l: tf.tensor1d(shared.subarray(h, 2 * h)), extra: tf.tensor1d(shared.subarray(2 * h)) }
+          : winnerLoserMse(policy, config, schedule, held, driftBatch);
         return [dpoInside(tf.sub(m.w, m.l) as tf.Tensor1D, heldRef, settings.beta), m.extra ? tf.sum(m.extra) : null] as const;
       });
       const st = await dpoStats(inside);
