@@ -91,15 +91,14 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
   const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
   const Hp = (OH - 1) * sh + kh;
   const Wp = (OW - 1) * sw + kw;
-  const out = be.makeOutput(outShape ?? [B, OH, OW, N], 'float32');
   // Where the kernel never reads a padding value (it skips padding rows, and a tile's first or last
   // pixel on a padding column: a 3x3 'same' conv, a 1x1 conv, a matrix product), the input itself,
   // addressed as if padded; otherwise a padded copy.
   const direct = readsNoPadding(g);
-  const xp = direct ? x : be.makeOutput([B * Hp * Wp * K], 'float32');
-  const fp = be.makeOutput([kh * kw * K * N], 'float32');
-  const zeros = bias ? null : be.makeOutput([N], 'float32');
-  try {
+  return withScratch(be, outShape ?? [B, OH, OW, N], (out, alloc) => {
+    const xp = direct ? x : alloc(B * Hp * Wp * K);
+    const fp = alloc(kh * kw * K * N);
+    const zeros = bias ? null : alloc(N);
     if (zeros) (be.typedArrayFromHeap(zeros) as Float32Array).fill(0);
     // Views after every allocation (an allocation may grow the heap and detach older views).
     const F = be.typedArrayFromHeap(filter) as Float32Array;
@@ -153,15 +152,7 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
     // moves back by (top W + left) K floats and rows are W, items H rows apart.
     const base = direct ? ptr(x) - 4 * (top * W + left) * K : ptr(xp);
     simd.convFwd(base, ptr(fp), ptr(out), B, direct ? H : Hp, direct ? W : Wp, K, OH, OW, N, kh, kw, sh, sw, ROW_CHUNK, ptr(bias ?? zeros!), top, Math.min(top + H, Hp), left, Math.min(left + W, Wp));
-  } catch (e) {
-    be.disposeData(out.dataId);
-    throw e;
-  } finally {
-    if (!direct) be.disposeData(xp.dataId);
-    be.disposeData(fp.dataId);
-    if (zeros) be.disposeData(zeros.dataId);
-  }
-  return out;
+  });
 }
 
 let simdConvCalls = 0;
