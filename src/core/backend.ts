@@ -27,6 +27,8 @@ import { registerWasmConcat } from './kernels/concatWasm';
 import { registerWasmGroupNorm } from './kernels/groupNormWasm';
 import { registerWasmChannelSum } from './kernels/channelSumWasm';
 import { registerWasmSiluGrad } from './kernels/siluWasm';
+import { installLeanGradientSaves } from './kernels/engineSaves';
+import { registerWasmLinear } from './kernels/linearWasm';
 import { registerWasmIdentity } from './kernels/identityWasm';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -268,6 +270,8 @@ async function startBackend(name: BackendName, opts: Required<Pick<InitBackendOp
       registerWasmChannelSum();
       registerWasmSiluGrad();
       registerWasmIdentity();
+      registerWasmLinear();
+      installLeanGradientSaves();
       if (opts.wasmPaths != null && !wasmPathsApplied && tf.engine().registry['wasm'] == null) {
         setWasmPaths(opts.wasmPaths as Parameters<typeof setWasmPaths>[0]);
         wasmPathsApplied = true;

@@ -21,22 +21,17 @@
 import { BatchMatMul, Transpose } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { simdKernelsFor } from './simdModule';
-import { KernelScope, replaceWasmKernel, type DisposingBackend, type HeapBackend } from './kernelScope';
+import { KernelRoute, KernelScope, replaceWasmKernel, type DisposingBackend, type HeapBackend } from './kernelScope';
 
 type BmmFn = (...args: number[]) => void;
 
-let simdEnabled = true;
-let simdCalls = 0;
+const simdRoute = new KernelRoute();
 
 /** How many products the SIMD kernel has computed in this process (tests check it is the one that runs). */
-export function simdBatchMatMulCalls(): number {
-  return simdCalls;
-}
+export const simdBatchMatMulCalls = (): number => simdRoute.calls;
 
 /** Switches the SIMD kernel for batched products on or off (off: the shipped kernel); for parity tests and A/B timing. */
-export function setWasmSimdBatchMatMul(enabled: boolean): void {
-  simdEnabled = enabled;
-}
+export const setWasmSimdBatchMatMul = (enabled: boolean): void => simdRoute.set(enabled);
 
 /** The SIMD kernel for batched products bound to the backend's heap, or null where it cannot run there. */
 export function simdBatchMatMulFor(backend: unknown): BmmFn | null {
@@ -73,7 +68,7 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
     // Offsets on the heap, read after every allocation (an allocation may grow the memory; offsets stay).
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     const s = ptr(scratch);
-    simdCalls++;
+    simdRoute.calls++;
     bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0));
   } finally {
     be.disposeData(scratch.dataId);
@@ -98,7 +93,7 @@ function simdTransposedA(a: TensorInfo, b: TensorInfo, backend: unknown): Tensor
   const out = be.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
   const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after the allocation (the heap may grow)
   const rows = K % 256 === 0 ? 256 : K % 128 === 0 ? 128 : K % 64 === 0 ? 64 : K;
-  simdCalls++;
+  simdRoute.calls++;
   simd.convDw(ptr(a), ptr(b), ptr(out), K / rows, 1, rows, M, 1, rows, N, 1, 1, 1, 1, 0, 0, 1);
   return out;
 }
@@ -107,13 +102,13 @@ const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, at
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
   if (batchOf(a) !== 1 || batchOf(b) !== 1) {
-    const bmm = simdEnabled ? simdBatchMatMulFor(backend) : null;
+    const bmm = simdRoute.enabled ? simdBatchMatMulFor(backend) : null;
     const out = bmm ? simdBatched(bmm, a, b, !!transposeA, !!transposeB, backend) : null;
     return out ?? base({ inputs, backend, attrs });
   }
   if (!transposeA && !transposeB) return base({ inputs, backend, attrs });
   if (transposeA && !transposeB) {
-    const out = simdEnabled ? simdTransposedA(a, b, backend) : null;
+    const out = simdRoute.enabled ? simdTransposedA(a, b, backend) : null;
     if (out) return out;
   }
   if (!transposeA && transposeB) {
@@ -121,7 +116,7 @@ const batchMatMulFast = (base: KernelFunc): KernelFunc => ({ inputs, backend, at
     // batch, B^T copied into its scratch. The transpose plus XNNPACK's operator creation and packing
     // of the fresh transposed B at every call held [640, 96] x [96, 96]^T at 12-23 GFLOP/s; this
     // runs it at 29 (bench/matmul-routes.ts).
-    const bmm = simdEnabled ? simdBatchMatMulFor(backend) : null;
+    const bmm = simdRoute.enabled ? simdBatchMatMulFor(backend) : null;
     const out = bmm ? simdBatched(bmm, a, b, false, true, backend) : null;
     if (out) return out;
   }

@@ -9,21 +9,16 @@
 // connections' gradient, [40, 8, 8, 96] into two halves: 2.3 ms a call) likewise.
 import { backend_util, Concat, SplitV, util } from '@tensorflow/tfjs-core';
 import type { ConcatAttrs, KernelFunc, SplitVAttrs, TensorInfo } from '@tensorflow/tfjs-core';
-import { replaceWasmKernel, type HeapBackend } from './kernelScope';
+import { KernelRoute, replaceWasmKernel, type HeapBackend } from './kernelScope';
 import { simdKernelsFor, type SimdKernels } from './simdModule';
 
-let enabled = true;
-let calls = 0;
+const route = new KernelRoute();
 
 /** How many concats and splits the SIMD route has done in this process (tests check it is the one that runs). */
-export function simdConcatCalls(): number {
-  return calls;
-}
+export const simdConcatCalls = (): number => route.calls;
 
 /** Switches the SIMD concat on or off (off: the shipped kernel); for parity tests and A/B timing. */
-export function setWasmSimdConcat(on: boolean): void {
-  enabled = on;
-}
+export const setWasmSimdConcat = (on: boolean): void => route.set(on);
 
 /**
  * Copies between a whole [rows, sum of widths] and its parts [rows, width_i], part i at column
@@ -33,7 +28,7 @@ export function setWasmSimdConcat(on: boolean): void {
 function copyParts(simd: SimdKernels, be: HeapBackend, whole: TensorInfo, parts: TensorInfo[], rows: number, widths: number[], intoWhole: boolean): void {
   const total = widths.reduce((a, b) => a + b, 0);
   const base = be.typedArrayFromHeap(whole).byteOffset;
-  calls++;
+  route.calls++;
   let at = 0;
   parts.forEach((t, i) => {
     const part = be.typedArrayFromHeap(t).byteOffset;
@@ -45,7 +40,7 @@ function copyParts(simd: SimdKernels, be: HeapBackend, whole: TensorInfo, parts:
 
 const concatFast = (shipped: KernelFunc): KernelFunc => (args) => {
   const inputs = args.inputs as unknown as TensorInfo[];
-  const simd = enabled ? simdKernelsFor(args.backend) : null;
+  const simd = route.enabled ? simdKernelsFor(args.backend) : null;
   if (!simd || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32')) return shipped(args);
   const rank = inputs[0].shape.length;
   const axis = util.parseAxisParam((args.attrs as unknown as ConcatAttrs).axis, inputs[0].shape)[0];
@@ -63,7 +58,7 @@ const concatFast = (shipped: KernelFunc): KernelFunc => (args) => {
 
 const splitFast = (shipped: KernelFunc): KernelFunc => (args) => {
   const { x } = args.inputs as { x: TensorInfo };
-  const simd = enabled ? simdKernelsFor(args.backend) : null;
+  const simd = route.enabled ? simdKernelsFor(args.backend) : null;
   if (!simd || x.dtype !== 'float32') return shipped(args);
   const { numOrSizeSplits, axis: axisAttr } = args.attrs as unknown as SplitVAttrs;
   const axis = util.parseAxisParam(axisAttr, x.shape)[0];

@@ -51,7 +51,7 @@ import type {
   KernelFunc,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { KernelScope, type DisposingBackend, type HeapBackend } from './kernelScope';
+import { KernelRoute, KernelScope, type DisposingBackend, type HeapBackend } from './kernelScope';
 import { simdKernelsFor } from './simdModule';
 import { winogradFilterGradient } from './convSimd';
 
@@ -65,18 +65,13 @@ function readDilations(attrs: Record<string, unknown>): [number, number] {
   throw new Error(`Conv2DBackpropFilter (wasm): cannot read dilations ${JSON.stringify(d)}`);
 }
 
-let simdEnabled = true;
-let simdConvDwCalls = 0;
+const simdRoute = new KernelRoute();
 
 /** Switches the SIMD filter gradient on or off (off: the XNNPACK route below); for parity tests and A/B timing. */
-export function setWasmSimdConvFilterGradient(enabled: boolean): void {
-  simdEnabled = enabled;
-}
+export const setWasmSimdConvFilterGradient = (enabled: boolean): void => simdRoute.set(enabled);
 
 /** How many filter (or dense weight) gradients the SIMD kernel has computed in this process. */
-export function simdFilterGradientCalls(): number {
-  return simdConvDwCalls;
-}
+export const simdFilterGradientCalls = (): number => simdRoute.calls;
 
 /** Images per chunk of the SIMD kernel: about 128 output pixels (64-1024 measured: 64-128 fastest), so a chunk's x and dy stay in cache. */
 export function chunkImages(pixelsPerImage: number): number {
@@ -158,12 +153,12 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: r
     // Nothing reaches the output: the gradient is all zeros.
     return scope.close(scope.run(Fill, {}, { shape: filterShape, value: 0, dtype: 'float32' }));
   }
-  const simd = simdEnabled ? simdKernelsFor(backend) : null;
+  const simd = simdRoute.enabled ? simdKernelsFor(backend) : null;
   if (simd && kh === 3 && kw === 3 && sh === 1 && sw === 1 && top === 1 && left === 1 && outHeight === inHeight && outWidth === inWidth) {
     // A stride-1 3x3 'same' conv: Winograd F(4x4, 3x3) where its sides and channels fit (convSimd.ts).
     const out = winogradFilterGradient(backend, x, dy);
     if (out) {
-      simdConvDwCalls++;
+      simdRoute.calls++;
       return out;
     }
   }
@@ -181,7 +176,7 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs: r
       const dws = ci === inChannels && co === outChannels ? out : be.makeOutput([kh, kw, ci, co], 'float32');
       if (dws !== out) scratch.push(dws);
       const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation (the heap may grow)
-      simdConvDwCalls++;
+      simdRoute.calls++;
       simd.convDw(ptr(xs), ptr(dys), ptr(dws), batchSize, inHeight, inWidth, ci, outHeight, outWidth, co,
         kh, kw, sh, sw, top, left, chunkImages(outHeight * outWidth));
       if (dws !== out) {

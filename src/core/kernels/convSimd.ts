@@ -9,7 +9,7 @@
 // released before returning.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import type { DisposingBackend, HeapBackend } from './kernelScope';
+import { KernelRoute, type DisposingBackend, type HeapBackend } from './kernelScope';
 import { simdKernelsFor, type SimdKernels } from './simdModule';
 
 type Backend = HeapBackend & DisposingBackend;
@@ -86,7 +86,7 @@ export function simdConv(backend: unknown, x: TensorInfo, filter: TensorInfo, g:
   const simd = simdKernelsFor(backend);
   if (!simd || !simdConvTakes(g)) return null;
   if (bias && (bias.dtype !== 'float32' || bias.shape.reduce((a, b) => a * b, 1) !== g.N)) return null;
-  if (winogradEnabled && winogradTakes(g)) return winogradConv(simd, backend as Backend, x, filter, g, layout, outShape, bias ?? null);
+  if (winogradRoute.enabled && winogradTakes(g)) return winogradConv(simd, backend as Backend, x, filter, g, layout, outShape, bias ?? null);
   const be = backend as Backend;
   const { B, H, W, K, OH, OW, N, kh, kw, sh, sw, top, left } = g;
   const Hp = (OH - 1) * sh + kh;
@@ -177,18 +177,13 @@ export function simdConvCallCount(): number {
 /** Floats between consecutive planes of M and V beyond their size (one cache line). */
 const PLANE_PAD = 16;
 
-let winogradEnabled = true;
-let winogradCalls = 0;
+const winogradRoute = new KernelRoute();
 
 /** Switches the Winograd route on or off (off: conv_fwd directly); for parity tests and A/B timing. */
-export function setWasmWinograd(enabled: boolean): void {
-  winogradEnabled = enabled;
-}
+export const setWasmWinograd = (enabled: boolean): void => winogradRoute.set(enabled);
 
 /** How many convolutions the Winograd route has computed in this process. */
-export function winogradCallCount(): number {
-  return winogradCalls;
-}
+export const winogradCallCount = (): number => winogradRoute.calls;
 
 /**
  * A stride-1 3x3 conv padded by one on each side, output = input size, both sides multiples of 4.
@@ -264,7 +259,7 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
       simd.convFwd(pu + 4 * p * K, pf + 4 * p * fPlane, pm + 4 * p * mPlane, 1, rows, 36 * 4, K, rows, 4, N, 1, 1, 1, 36, ROW_CHUNK, pz, 0, rows, 0, 36 * 4);
     }
     simd.winoOut(pm, ptr(out), bias ? ptr(bias) : pz, B, TH, TW, N, 4 * mPlane);
-    winogradCalls++;
+    winogradRoute.calls++;
     simdConvCalls++;
   });
 }
@@ -280,7 +275,7 @@ function winogradConv(simd: SimdKernels, be: Backend, x: TensorInfo, filter: Ten
  */
 export function winogradFilterGradient(backend: unknown, x: TensorInfo, dy: TensorInfo): TensorInfo | null {
   const simd = simdKernelsFor(backend);
-  if (!simd || !winogradEnabled) return null;
+  if (!simd || !winogradRoute.enabled) return null;
   const [B, H, W, K] = x.shape;
   const N = dy.shape[3];
   if (H % 4 !== 0 || W % 4 !== 0 || K % 4 !== 0 || N % 4 !== 0 || dy.shape[0] !== B || dy.shape[1] !== H || dy.shape[2] !== W) return null;
@@ -305,6 +300,6 @@ export function winogradFilterGradient(backend: unknown, x: TensorInfo, dy: Tens
       simd.convDw(pu + 4 * p * K, pz + 4 * p * zPlane, pv + 4 * p * vPlane, 1, 1, 36 * Tp, K, 1, Tp, N, 1, 1, 1, 36, 0, 0, 1);
     }
     simd.winoFgrad(pv, ptr(out), K, N, 4 * vPlane);
-    winogradCalls++;
+    winogradRoute.calls++;
   });
 }

@@ -61,3 +61,15 @@ export class KernelScope {
     for (const t of this.made.splice(0)) if (t !== keep) this.backend.disposeData(t.dataId);
   }
 }
+
+/**
+ * A kernel route that parity tests and A/B timings switch off (what it replaces then runs) and
+ * whose uses they count, to check that it is the route that runs.
+ */
+export class KernelRoute {
+  enabled = true;
+  calls = 0;
+  set(on: boolean): void {
+    this.enabled = on;
+  }
+}

@@ -7,6 +7,7 @@ import { channelSumKernelAvailable, CHANNEL_SUM_KERNEL } from '../kernels/channe
 import { ATTENTION_KERNEL, fusedAttentionTakes } from '../kernels/attentionWasm';
 import { fusedGroupNormAvailable, GROUP_NORM_AFFINE_KERNEL, GROUP_NORM_GRAD_KERNEL } from '../kernels/groupNormWasm';
 import { siluGradKernelAvailable, SILU_GRAD_KERNEL } from '../kernels/siluWasm';
+import { linearKernelAvailable, LINEAR_KERNEL } from '../kernels/linearWasm';
 import { hashSeed, mulberry32 } from '../random';
 
 export type Params = Record<string, tf.Tensor>;
@@ -137,6 +138,8 @@ function recordingGradients(): boolean {
 export function linear(p: ParamGetter, name: string, x: tf.Tensor, inDim: number, outDim: number, zeroInit = false): tf.Tensor {
   const w = p(`${name}.weight`, [inDim, outDim], zeroInit ? { kind: 'zeros' } : { kind: 'fanIn', fanIn: inDim });
   const b = p(`${name}.bias`, [outDim], { kind: 'zeros' });
+  // On wasm one kernel forward and one per gradient asked for (kernels/linearWasm.ts).
+  if (linearKernelAvailable(tf.getBackend())) return tf.engine().runKernel(LINEAR_KERNEL, { x, w, b }, {}) as tf.Tensor;
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
   const y = recordingGradients() ? addBias(tf.matMul(x2, w), b) : tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: b });

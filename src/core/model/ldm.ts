@@ -43,10 +43,75 @@ function textStatesWith(p: ParamGetter, config: ModelConfig, prompts: (string | 
 
 /** Text states for prompts; `null` is the null (unconditional) prompt. */
 export function textStates(ck: Checkpoint, prompts: (string | null)[]): TextStates {
+  const cache = textCaches.get(ck.params);
+  if (cache) return cachedTextStates(ck, cache, prompts);
   return tf.tidy(() => {
     const { tokens, mask, pooled } = textStatesWith(readParams(ck.params), ck.config, prompts);
     return { tokens, mask, pooled };
   }) as TextStates;
+}
+
+/** Each prompt's text states (one row of each tensor, kept) while a cache is open on its weights. */
+interface TextCache {
+  rows: Map<string | null, TextStates>;
+  users: number;
+}
+
+const textCaches = new WeakMap<Params, TextCache>();
+
+/**
+ * Runs `run` with the text encoder of `ck` memoised per prompt: every textStates(ck, ...) call
+ * inside encodes only the prompts it has not seen and assembles the rest from their stored rows
+ * (a training round asks for the same few dozen prompts at every step: 7 ms of a 300 ms
+ * Diffusion-DPO step of 16 pairs went to encoding them again). Only for weights that do not change
+ * while it runs (a round trains the UNet alone). Each prompt is encoded on its own row (the encoder
+ * treats every prompt on its own: fixed length, per-prompt attention and norms), so the states are
+ * the ones a direct call gives. The rows are disposed when the outermost `run` ends.
+ */
+export async function withTextCache<T>(ck: Checkpoint, run: () => Promise<T>): Promise<T> {
+  const close = openTextCache(ck);
+  try {
+    return await run();
+  } finally {
+    close();
+  }
+}
+
+/** withTextCache's cache opened until the returned function is called (once); caches nest. */
+export function openTextCache(ck: Checkpoint): () => void {
+  let cache = textCaches.get(ck.params);
+  if (!cache) {
+    cache = { rows: new Map(), users: 0 };
+    textCaches.set(ck.params, cache);
+  }
+  const c = cache;
+  c.users++;
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    if (--c.users === 0) {
+      for (const r of c.rows.values()) tf.dispose([r.tokens, r.mask, r.pooled]);
+      textCaches.delete(ck.params);
+    }
+  };
+}
+
+function cachedTextStates(ck: Checkpoint, cache: TextCache, prompts: (string | null)[]): TextStates {
+  const missing = [...new Set(prompts)].filter((p) => !cache.rows.has(p));
+  if (missing.length > 0) {
+    tf.tidy(() => {
+      const { tokens, mask, pooled } = textStatesWith(readParams(ck.params), ck.config, missing);
+      const [t, m, q] = [tf.split(tokens, missing.length, 0), tf.split(mask, missing.length, 0), tf.split(pooled, missing.length, 0)];
+      missing.forEach((p, i) => cache.rows.set(p, { tokens: tf.keep(t[i]!) as tf.Tensor3D, mask: tf.keep(m[i]!) as tf.Tensor2D, pooled: tf.keep(q[i]!) as tf.Tensor2D }));
+    });
+  }
+  const rows = prompts.map((p) => cache.rows.get(p)!);
+  return tf.tidy(() => ({
+    tokens: tf.concat(rows.map((r) => r.tokens), 0),
+    mask: tf.concat(rows.map((r) => r.mask), 0),
+    pooled: tf.concat(rows.map((r) => r.pooled), 0),
+  })) as TextStates;
 }
 
 /** images [B,32,32,3] in [-1,1] -> latents scaled to unit variance [B,8,8,4]. */

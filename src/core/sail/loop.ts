@@ -12,7 +12,7 @@ import { cloneParams } from '../io/checkpoint';
 import { makeSchedule, type NoiseSchedule } from '../diffusion/schedule';
 import { initialNoise, sampleLatents, toRgba, CancelledError } from '../generate';
 import { disposeParams, gaussianArray, type Params } from '../model/layers';
-import { decodeLatents, encodeImages, paramNames, textStates, type Checkpoint } from '../model/ldm';
+import { decodeLatents, encodeImages, paramNames, textStates, withTextCache, type Checkpoint } from '../model/ldm';
 import { hashSeed, mulberry32 } from '../random';
 import { adamApply, adamInit, adamStep, disposeAdam, flatValues } from '../train';
 import { shardGradient, sliceShard, type GradientHelper, type ShardGradient, type ShardLossSettings, type StepShard } from './shardStep';
@@ -331,7 +331,12 @@ export interface TrainedRound {
  * and decays; checks during the round measure held-out accuracy and drift from the base, stop
  * early when the held-out loss stops improving, and choose which weights the round keeps.
  */
-export async function trainDpoRound(opts: {
+export async function trainDpoRound(opts: TrainDpoRoundOptions): Promise<TrainedRound> {
+  // The text encoder is frozen in a round: each prompt's states are computed once (ldm.ts withTextCache).
+  return withTextCache(opts.base, () => trainDpoRoundCached(opts));
+}
+
+export interface TrainDpoRoundOptions {
   base: Checkpoint;
   schedule: NoiseSchedule;
   start: Params;
@@ -346,7 +351,9 @@ export async function trainDpoRound(opts: {
   onStep?: (p: StepPoint) => void;
   onCheck?: (c: RoundCheck) => void;
   isCancelled?: () => boolean;
-}): Promise<TrainedRound> {
+}
+
+async function trainDpoRoundCached(opts: TrainDpoRoundOptions): Promise<TrainedRound> {
   const { base, schedule, settings, round } = opts;
   const bound = roundDriftBound(settings, round);
   const config = base.config;

@@ -13,7 +13,7 @@ import { makeSchedule } from '../diffusion/schedule';
 import { parseCheckpoint, serializeCheckpoint } from '../io/checkpoint';
 import type { ModelConfig } from '../model/config';
 import { disposeParams, type Params } from '../model/layers';
-import type { Checkpoint } from '../model/ldm';
+import { openTextCache, type Checkpoint } from '../model/ldm';
 import { annotateChunks, type AnnotateRequest, type CandidateHelper, type ChunkAnnotation, type SailSettings } from '../sail/loop';
 import { shardGradient, type GradientHelper, type ShardLossSettings, type ShardTotals, type StepShard } from '../sail/shardStep';
 import { tensorsFromValues } from '../train';
@@ -49,7 +49,11 @@ export function createHelperService(options: {
   let reference: Params | null = null;
   // The round's share of the checks' images, made into tensors once.
   let check: DenoiseBatch | null = null;
+  // A round's prompts are encoded once (the text encoder is frozen): open from begin-round to the next release.
+  let closeTextCache: (() => void) | null = null;
   const releaseRound = () => {
+    closeTextCache?.();
+    closeTextCache = null;
     for (const p of [policy, reference]) if (p) names.forEach((n) => p[n].dispose());
     policy = reference = null;
     if (check) disposeDenoiseBatch(check);
@@ -124,6 +128,7 @@ export function createHelperService(options: {
           if (!base) throw new Error('the helper has no base model yet');
           releaseRound();
           names = req.names;
+          closeTextCache = openTextCache(base);
           reference = withValues(req.reference, null);
           if (req.check) check = denoiseBatchOf(base, req.check);
           options.post({ kind: 'helper-ready', id: req.id });
