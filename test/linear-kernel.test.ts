@@ -1,7 +1,9 @@
-// The dense layer as one wasm kernel with a registered gradient (src/core/kernels/linearWasm.ts):
-// value and every gradient against the composed ops (the cpu-free reference the kernel replaced,
-// on the same backend), for two- and three-dimensional inputs; a gradient nobody asks for is not
-// computed; nothing is left behind; and a UNet's DPO gradients agree with the composed layer's.
+// The dense layer as one wasm kernel with a registered gradient (src/core/kernels/linearWasm.ts;
+// its forward the SIMD product with the bias inside, batchMatMulWasm.ts simdDense, over row and
+// column counts that leave every tail of its 4 x 8 tiles):
+// value and every gradient against the composed ops it replaced (reshapes, XNNPACK's product and
+// a bias add, on the same backend), for two- and three-dimensional inputs; a gradient nobody asks
+// for is not computed; nothing is left behind.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linearKernelCallCount, setWasmLinearKernel } from '../src/core/kernels/linearWasm';
@@ -33,7 +35,7 @@ async function valueAndGrads(shape: number[], K: number, N: number, fused: boole
 }
 
 describe('dense layer kernel (wasm)', () => {
-  for (const [shape, K, N] of [[[40, 96], 96, 96], [[6, 16, 64], 64, 96], [[3, 5, 12], 12, 8]] as [number[], number, number][]) {
+  for (const [shape, K, N] of [[[40, 96], 96, 96], [[6, 16, 64], 64, 96], [[3, 5, 12], 12, 8], [[7, 20], 20, 12], [[5, 9], 9, 6], [[2, 3, 16], 16, 20]] as [number[], number, number][]) {
     it(`x [${shape}] W [${K},${N}]: value and gradients match the composed layer, leaking nothing`, async () => {
       await valueAndGrads(shape, K, N, true);
       const before = memorySnapshot();

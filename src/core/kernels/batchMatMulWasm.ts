@@ -20,6 +20,7 @@
 // reachable memory) the shipped kernel does the work.
 import { BatchMatMul, Transpose } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { wasmThreads } from './convSimd';
 import { simdKernelsFor } from './simdModule';
 import { KernelRoute, KernelScope, replaceWasmKernel, type DisposingBackend, type HeapBackend } from './kernelScope';
 
@@ -69,9 +70,36 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     const s = ptr(scratch);
     simdRoute.calls++;
-    bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0));
+    bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0), 0);
   } finally {
     be.disposeData(scratch.dataId);
+  }
+  return out;
+}
+
+/**
+ * y [..., N] = x [..., K] w [K, N] + bias [N] (a dense layer's forward) on the SIMD product kernel,
+ * the bias where each output's sum starts: its 4 x 8 register tiles ran at 46-51 GFLOP/s at the
+ * UNet's dense shapes against XNNPACK's 35-38 (bench/matmul-routes.ts). Null where the kernel
+ * cannot run, and on the threaded build (XNNPACK splits a product over its threads).
+ */
+export function simdDense(backend: unknown, x: TensorInfo, w: TensorInfo, bias: TensorInfo): TensorInfo | null {
+  if (!simdRoute.enabled || wasmThreads() > 1) return null;
+  if (x.dtype !== 'float32' || w.dtype !== 'float32' || bias.dtype !== 'float32' || w.shape.length !== 2) return null;
+  const [K, N] = w.shape as [number, number];
+  const M = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  if (x.shape[x.shape.length - 1] !== K || bias.shape.length !== 1 || bias.shape[0] !== N || M === 0 || K === 0 || N === 0) return null;
+  const bmm = simdBatchMatMulFor(backend);
+  if (!bmm) return null;
+  const be = backend as HeapBackend & DisposingBackend;
+  const out = be.makeOutput([...x.shape.slice(0, -1), N], 'float32');
+  const scratch = M % 2 === 1 ? be.makeOutput([N], 'float32') : null; // an odd last row's duplicate
+  try {
+    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation
+    simdRoute.calls++;
+    bmm(ptr(x), ptr(w), ptr(out), 1, M, N, K, M * K, K, 1, K * N, N, 1, 0, scratch ? ptr(scratch) : 0, ptr(bias));
+  } finally {
+    if (scratch) be.disposeData(scratch.dataId);
   }
   return out;
 }

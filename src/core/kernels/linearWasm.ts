@@ -5,15 +5,16 @@
 // add and a reshape back: four or five launches through the engine forward and about as many
 // backward, each with its own tape node and saved tensors, plus a separate pass over the output
 // for the bias. The UNet runs about 40 dense layers a forward, so that was a sixth of a training
-// step's launches. Here the reshapes are the backend's own (the wasm Reshape shares its input's
-// data), the product and the bias are the shipped fused kernel (XNNPACK adds the bias as it writes
-// the output), and the gradient's products go to the wasm BatchMatMul kernel (the SIMD routes of
-// batchMatMulWasm.ts). Each input's gradient is computed only where the backward pass asks for it
+// step's launches. Here the product and the bias are one pass of the SIMD product kernel
+// (batchMatMulWasm.ts simdDense; where it cannot run, the shipped fused XNNPACK product between
+// reshapes of the backend's own, which share their input's data), and the gradient's products go
+// to the wasm BatchMatMul kernel (the SIMD routes of batchMatMulWasm.ts). Each input's gradient is computed only where the backward pass asks for it
 // (a registered gradient, unlike a customGrad's), so a layer whose input needs no gradient (the
 // text's keys and values) pays for no dx. Other backends keep the composed ops (layers.ts).
 import { BatchMatMul, getKernel, registerGradient, registerKernel, Reshape } from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { simdDense } from './batchMatMulWasm';
 import { CHANNEL_SUM_KERNEL } from './channelSumWasm';
 import { KernelRoute, KernelScope, type DisposingBackend } from './kernelScope';
 
@@ -39,6 +40,9 @@ const linearWasm: KernelFunc = ({ inputs, backend }) => {
   const [K, N] = w.shape as [number, number];
   if (last(x.shape) !== K || b.shape.length !== 1 || b.shape[0] !== N) throw new Error(`${LINEAR_KERNEL} (wasm): x [${x.shape}], w [${w.shape}] and b [${b.shape}] do not fit`);
   route.calls++;
+  // The SIMD product with the bias inside; elsewhere the shipped fused product (XNNPACK).
+  const direct = simdDense(backend, x, w, b);
+  if (direct) return direct;
   const scope = new KernelScope(backend as unknown as DisposingBackend, LINEAR_KERNEL);
   try {
     const a = scope.run(Reshape, { x }, { shape: [1, rowsOf(x.shape), K] });

@@ -9,20 +9,22 @@
 
   ;; Two output rows: C0[j] = sum_k A0[k] B[k][j], C1[j] = sum_k A1[k] B[k][j].
   ;; pa0, pa1: the rows of A (element k at pa + k * as); pb: B[0][0], row stride bs (bytes), B's rows contiguous.
+  ;; Columns from $j0 on (0: all); each output starts from bias[j] ($bias 0: from 0).
   (func $rows2 (param $pa0 i32) (param $pa1 i32) (param $as i32) (param $pb i32) (param $bs i32)
-               (param $K i32) (param $pc0 i32) (param $pc1 i32) (param $N i32)
+               (param $K i32) (param $pc0 i32) (param $pc1 i32) (param $N i32) (param $j0 i32) (param $bias i32)
     (local $j i32) (local $k i32) (local $qa0 i32) (local $qa1 i32) (local $qb i32)
     (local $s0 v128) (local $s1 v128) (local $b0 v128) (local $b1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $f0 f32) (local $f1 f32) (local $x f32)
+    (local.set $j (local.get $j0))
     ;; 8 columns at a time
     (block $done8
       (loop $j8
         (br_if $done8 (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
-        (local.set $c00 (v128.const i32x4 0 0 0 0))
-        (local.set $c01 (v128.const i32x4 0 0 0 0))
-        (local.set $c10 (v128.const i32x4 0 0 0 0))
-        (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $c00 (if (result v128) (local.get $bias) (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (v128.const i32x4 0 0 0 0))))
+        (local.set $c01 (if (result v128) (local.get $bias) (then (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (v128.const i32x4 0 0 0 0))))
+        (local.set $c10 (local.get $c00))
+        (local.set $c11 (local.get $c01))
         (local.set $qa0 (local.get $pa0))
         (local.set $qa1 (local.get $pa1))
         (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
@@ -52,8 +54,8 @@
     (block $done4
       (loop $j4
         (br_if $done4 (i32.gt_s (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
-        (local.set $c00 (v128.const i32x4 0 0 0 0))
-        (local.set $c10 (v128.const i32x4 0 0 0 0))
+        (local.set $c00 (if (result v128) (local.get $bias) (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (v128.const i32x4 0 0 0 0))))
+        (local.set $c10 (local.get $c00))
         (local.set $qa0 (local.get $pa0))
         (local.set $qa1 (local.get $pa1))
         (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
@@ -76,8 +78,8 @@
     (block $done1
       (loop $j1
         (br_if $done1 (i32.ge_s (local.get $j) (local.get $N)))
-        (local.set $f0 (f32.const 0))
-        (local.set $f1 (f32.const 0))
+        (local.set $f0 (if (result f32) (local.get $bias) (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (f32.const 0))))
+        (local.set $f1 (local.get $f0))
         (local.set $qa0 (local.get $pa0))
         (local.set $qa1 (local.get $pa1))
         (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
@@ -98,7 +100,71 @@
         (br $j1)))
   )
 
-  ;; C[t] = op(A[t]) op(B[t]) for t < batch; C contiguous [batch, M, N]. Strides in elements:
+  ;; Four output rows: Ci[j] = sum_k Ai[k] B[k][j] for i < 4, as $rows2 does two (a 4 x 8 register
+  ;; tile: six loads per eight multiply-adds instead of four per four).
+  (func $rows4 (param $pa0 i32) (param $pa1 i32) (param $pa2 i32) (param $pa3 i32) (param $as i32) (param $pb i32) (param $bs i32)
+               (param $K i32) (param $pc0 i32) (param $pc1 i32) (param $pc2 i32) (param $pc3 i32) (param $N i32) (param $bias i32)
+    (local $j i32) (local $k i32) (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32) (local $qb i32)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (block $done8
+      (loop $j8
+        (br_if $done8 (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
+        (local.set $c00 (if (result v128) (local.get $bias) (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (v128.const i32x4 0 0 0 0))))
+        (local.set $c01 (if (result v128) (local.get $bias) (then (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))) (else (v128.const i32x4 0 0 0 0))))
+        (local.set $c10 (local.get $c00))
+        (local.set $c11 (local.get $c01))
+        (local.set $c20 (local.get $c00))
+        (local.set $c21 (local.get $c01))
+        (local.set $c30 (local.get $c00))
+        (local.set $c31 (local.get $c01))
+        (local.set $qa0 (local.get $pa0))
+        (local.set $qa1 (local.get $pa1))
+        (local.set $qa2 (local.get $pa2))
+        (local.set $qa3 (local.get $pa3))
+        (local.set $qb (i32.add (local.get $pb) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $dk (loop $lk
+          (br_if $dk (i32.eqz (local.get $k)))
+          (local.set $s0 (v128.load32_splat (local.get $qa0)))
+          (local.set $s1 (v128.load32_splat (local.get $qa1)))
+          (local.set $s2 (v128.load32_splat (local.get $qa2)))
+          (local.set $s3 (v128.load32_splat (local.get $qa3)))
+          (local.set $b0 (v128.load (local.get $qb)))
+          (local.set $b1 (v128.load offset=16 (local.get $qb)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s0) (local.get $b0))))
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s0) (local.get $b1))))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s1) (local.get $b0))))
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s1) (local.get $b1))))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s2) (local.get $b0))))
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $s2) (local.get $b1))))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s3) (local.get $b0))))
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $s3) (local.get $b1))))
+          (local.set $qa0 (i32.add (local.get $qa0) (local.get $as)))
+          (local.set $qa1 (i32.add (local.get $qa1) (local.get $as)))
+          (local.set $qa2 (i32.add (local.get $qa2) (local.get $as)))
+          (local.set $qa3 (i32.add (local.get $qa3) (local.get $as)))
+          (local.set $qb (i32.add (local.get $qb) (local.get $bs)))
+          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+          (br $lk)))
+        (v128.store (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $c00))
+        (v128.store offset=16 (i32.add (local.get $pc0) (i32.shl (local.get $j) (i32.const 2))) (local.get $c01))
+        (v128.store (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $c10))
+        (v128.store offset=16 (i32.add (local.get $pc1) (i32.shl (local.get $j) (i32.const 2))) (local.get $c11))
+        (v128.store (i32.add (local.get $pc2) (i32.shl (local.get $j) (i32.const 2))) (local.get $c20))
+        (v128.store offset=16 (i32.add (local.get $pc2) (i32.shl (local.get $j) (i32.const 2))) (local.get $c21))
+        (v128.store (i32.add (local.get $pc3) (i32.shl (local.get $j) (i32.const 2))) (local.get $c30))
+        (v128.store offset=16 (i32.add (local.get $pc3) (i32.shl (local.get $j) (i32.const 2))) (local.get $c31))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $j8)))
+    ;; the last columns (N mod 8) by $rows2, two rows at a time
+    (if (i32.lt_s (local.get $j) (local.get $N)) (then
+      (call $rows2 (local.get $pa0) (local.get $pa1) (local.get $as) (local.get $pb) (local.get $bs) (local.get $K) (local.get $pc0) (local.get $pc1) (local.get $N) (local.get $j) (local.get $bias))
+      (call $rows2 (local.get $pa2) (local.get $pa3) (local.get $as) (local.get $pb) (local.get $bs) (local.get $K) (local.get $pc2) (local.get $pc3) (local.get $N) (local.get $j) (local.get $bias))))
+  )
+
+  ;; C[t] = op(A[t]) op(B[t]) (+ bias[j] for every row where $bias is not 0) for t < batch; C contiguous [batch, M, N]. Strides in elements:
   ;; A[t][i][k] at a + t*aT + i*aI + k*aK; B[t][k][j] at b + t*bT + k*bK + j*bJ. When bJ != 1,
   ;; each B[t] is first copied to scratch (K*N floats) as rows of N. An odd last row of C is
   ;; computed with its row as both rows of the pair (written twice, same values): scratchRow
@@ -108,7 +174,7 @@
     (param $M i32) (param $N i32) (param $K i32)
     (param $aT i32) (param $aI i32) (param $aK i32)
     (param $bT i32) (param $bK i32) (param $bJ i32)
-    (param $scratch i32) (param $scratchRow i32)
+    (param $scratch i32) (param $scratchRow i32) (param $bias i32)
     (local $t i32) (local $i i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $bs i32)
     (local $k i32) (local $j i32) (local $src i32) (local $dst i32)
     (block $dt (loop $lt
@@ -138,6 +204,23 @@
           (local.set $pb (local.get $scratch))
           (local.set $bs (i32.shl (local.get $N) (i32.const 2)))))
       (local.set $i (i32.const 0))
+      ;; four rows at a time, then two, then the last one
+      (block $di4 (loop $li4
+        (br_if $di4 (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $M)))
+        (call $rows4
+          (i32.add (local.get $pa) (i32.shl (i32.mul (local.get $i) (local.get $aI)) (i32.const 2)))
+          (i32.add (local.get $pa) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $aI)) (i32.const 2)))
+          (i32.add (local.get $pa) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $aI)) (i32.const 2)))
+          (i32.add (local.get $pa) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $aI)) (i32.const 2)))
+          (i32.shl (local.get $aK) (i32.const 2))
+          (local.get $pb) (local.get $bs) (local.get $K)
+          (i32.add (local.get $pc) (i32.shl (i32.mul (local.get $i) (local.get $N)) (i32.const 2)))
+          (i32.add (local.get $pc) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $N)) (i32.const 2)))
+          (i32.add (local.get $pc) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $N)) (i32.const 2)))
+          (i32.add (local.get $pc) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $N)) (i32.const 2)))
+          (local.get $N) (local.get $bias))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $li4)))
       (block $di (loop $li
         (br_if $di (i32.gt_s (i32.add (local.get $i) (i32.const 2)) (local.get $M)))
         (call $rows2
@@ -147,7 +230,7 @@
           (local.get $pb) (local.get $bs) (local.get $K)
           (i32.add (local.get $pc) (i32.shl (i32.mul (local.get $i) (local.get $N)) (i32.const 2)))
           (i32.add (local.get $pc) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $N)) (i32.const 2)))
-          (local.get $N))
+          (local.get $N) (i32.const 0) (local.get $bias))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $li)))
       (if (i32.lt_s (local.get $i) (local.get $M))
@@ -159,7 +242,7 @@
             (local.get $pb) (local.get $bs) (local.get $K)
             (i32.add (local.get $pc) (i32.shl (i32.mul (local.get $i) (local.get $N)) (i32.const 2)))
             (local.get $scratchRow)
-            (local.get $N))))
+            (local.get $N) (i32.const 0) (local.get $bias))))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $lt)))
   )
