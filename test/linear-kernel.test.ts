@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linearKernelCallCount, setWasmLinearKernel } from '../src/core/kernels/linearWasm';
+import { setWasmSimdBatchMatMul } from '../src/core/kernels/batchMatMulWasm';
 import { gaussianArray, linear, readParams } from '../src/core/model/layers';
 import { memorySnapshot, relErr, useBackend, withKernelNames } from './helpers';
 
@@ -53,6 +54,27 @@ describe('dense layer kernel (wasm)', () => {
       expect(fused.names.length).toBeLessThan(composed.names.length);
     });
   }
+
+  it('takes the shipped fused product where the SIMD products are off (the threaded build): the same values, nothing left behind', async () => {
+    const x = tf.tensor3d(gaussianArray(3 * 5 * 12, 8), [3, 5, 12]);
+    const p = readParams({ 'l.weight': tf.tensor2d(gaussianArray(12 * 20, 9), [12, 20]), 'l.bias': tf.tensor1d(gaussianArray(20, 10)) });
+    const first = tf.tidy(() => linear(p, 'l', x, 12, 20));
+    const simd = await first.data();
+    first.dispose();
+    const before = memorySnapshot();
+    setWasmSimdBatchMatMul(false);
+    try {
+      const { out, names } = withKernelNames(() => tf.tidy(() => linear(p, 'l', x, 12, 20)));
+      expect(names).toEqual(['SailLinear']);
+      expect(out.shape).toEqual([3, 5, 20]);
+      expect(relErr(await out.data(), simd)).toBeLessThan(1e-6);
+      out.dispose();
+    } finally {
+      setWasmSimdBatchMatMul(true);
+    }
+    expect(memorySnapshot()).toEqual(before);
+    tf.dispose([x, p('l.weight', [12, 20], { kind: 'zeros' }), p('l.bias', [20], { kind: 'zeros' })]);
+  });
 
   it('computes no input gradient where none is asked for', () => {
     const x = tf.tensor2d(gaussianArray(8 * 12, 5), [8, 12]);

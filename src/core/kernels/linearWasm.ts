@@ -34,6 +34,21 @@ export const linearKernelCallCount = (): number => route.calls;
 const rowsOf = (shape: number[]) => shape.slice(0, -1).reduce((a, b) => a * b, 1);
 const last = (shape: number[]) => shape[shape.length - 1]!;
 
+/**
+ * `product` of a and b seen as `aShape` and `bShape` (the backend's reshapes, which share their
+ * input's data), its result seen as `outShape`; every intermediate released, whatever happens.
+ */
+function reshapedProduct(backend: unknown, owner: string, a: TensorInfo, aShape: number[], b: TensorInfo, bShape: number[], outShape: number[], product: (scope: KernelScope, a: TensorInfo, b: TensorInfo) => TensorInfo): TensorInfo {
+  const scope = new KernelScope(backend as unknown as DisposingBackend, owner);
+  try {
+    const y = product(scope, scope.run(Reshape, { x: a }, { shape: aShape }), scope.run(Reshape, { x: b }, { shape: bShape }));
+    return scope.close(scope.run(Reshape, { x: y }, { shape: outShape }));
+  } catch (e) {
+    scope.dispose();
+    throw e;
+  }
+}
+
 /** y [..., N] = x [..., K] w [K, N] + b [N]. */
 const linearWasm: KernelFunc = ({ inputs, backend }) => {
   const { x, w, b } = inputs as { x: TensorInfo; w: TensorInfo; b: TensorInfo };
@@ -41,35 +56,16 @@ const linearWasm: KernelFunc = ({ inputs, backend }) => {
   if (last(x.shape) !== K || b.shape.length !== 1 || b.shape[0] !== N) throw new Error(`${LINEAR_KERNEL} (wasm): x [${x.shape}], w [${w.shape}] and b [${b.shape}] do not fit`);
   route.calls++;
   // The SIMD product with the bias inside; elsewhere the shipped fused product (XNNPACK).
-  const direct = simdDense(backend, x, w, b);
-  if (direct) return direct;
-  const scope = new KernelScope(backend as unknown as DisposingBackend, LINEAR_KERNEL);
-  try {
-    const a = scope.run(Reshape, { x }, { shape: [1, rowsOf(x.shape), K] });
-    const bb = scope.run(Reshape, { x: w }, { shape: [1, K, N] });
-    const y = scope.run('_FusedMatMul', { a, b: bb, bias: b }, { transposeA: false, transposeB: false, activation: 'linear' });
-    return scope.close(scope.run(Reshape, { x: y }, { shape: [...x.shape.slice(0, -1), N] }));
-  } catch (e) {
-    scope.dispose();
-    throw e;
-  }
+  return simdDense(backend, x, w, b) ?? reshapedProduct(backend, LINEAR_KERNEL, x, [1, rowsOf(x.shape), K], w, [1, K, N], [...x.shape.slice(0, -1), N],
+    (scope, a, bb) => scope.run('_FusedMatMul', { a, b: bb, bias: b }, { transposeA: false, transposeB: false, activation: 'linear' }));
 };
 
 /** dx [shape] = dy [..., N] w^T (w [K, N]); attrs.shape: x's shape. */
 const linearGradXWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, w } = inputs as { dy: TensorInfo; w: TensorInfo };
-  const shape = (attrs as unknown as { shape: number[] }).shape;
   const [K, N] = w.shape as [number, number];
-  const scope = new KernelScope(backend as unknown as DisposingBackend, LINEAR_GRAD_X_KERNEL);
-  try {
-    const a = scope.run(Reshape, { x: dy }, { shape: [1, rowsOf(dy.shape), N] });
-    const bb = scope.run(Reshape, { x: w }, { shape: [1, K, N] });
-    const dx = scope.run(BatchMatMul, { a, b: bb }, { transposeA: false, transposeB: true });
-    return scope.close(scope.run(Reshape, { x: dx }, { shape }));
-  } catch (e) {
-    scope.dispose();
-    throw e;
-  }
+  return reshapedProduct(backend, LINEAR_GRAD_X_KERNEL, dy, [1, rowsOf(dy.shape), N], w, [1, K, N], (attrs as unknown as { shape: number[] }).shape,
+    (scope, a, bb) => scope.run(BatchMatMul, { a, b: bb }, { transposeA: false, transposeB: true }));
 };
 
 /** dW [K, N] = x^T dy over all leading positions. */
@@ -77,16 +73,8 @@ const linearGradWWasm: KernelFunc = ({ inputs, backend }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const [K, N] = [last(x.shape), last(dy.shape)];
   const rows = rowsOf(x.shape);
-  const scope = new KernelScope(backend as unknown as DisposingBackend, LINEAR_GRAD_W_KERNEL);
-  try {
-    const a = scope.run(Reshape, { x }, { shape: [1, rows, K] });
-    const bb = scope.run(Reshape, { x: dy }, { shape: [1, rows, N] });
-    const dw = scope.run(BatchMatMul, { a, b: bb }, { transposeA: true, transposeB: false });
-    return scope.close(scope.run(Reshape, { x: dw }, { shape: [K, N] }));
-  } catch (e) {
-    scope.dispose();
-    throw e;
-  }
+  return reshapedProduct(backend, LINEAR_GRAD_W_KERNEL, x, [1, rows, K], dy, [1, rows, N], [K, N],
+    (scope, a, bb) => scope.run(BatchMatMul, { a, b: bb }, { transposeA: true, transposeB: false }));
 };
 
 const linearGrad: GradConfig = {
