@@ -47,8 +47,8 @@ function swapLastTwo(rank: number): number[] {
 
 const batchOf = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
 
-/** op(A[t]) op(B[t]) for every t on the SIMD kernel; null when the product is not one it takes. */
-function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: unknown): TensorInfo | null {
+/** op(A[t]) op(B[t]) (+ opts.bias on every row; the output as opts.outShape) for every t on the SIMD kernel; null when the product is not one it takes. */
+function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: unknown, opts: { bias?: TensorInfo; outShape?: number[] } = {}): TensorInfo | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length || a.shape.length < 2) return null;
   const batchShape = a.shape.slice(0, -2);
   if (b.shape.slice(0, -2).some((d, i) => d !== batchShape[i])) return null; // broadcast batches: shipped kernel
@@ -62,7 +62,7 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
   const T = batchOf(a);
   if (T === 0 || M === 0 || N === 0 || K === 0) return null;
   const be = backend as HeapBackend & DisposingBackend;
-  const out = be.makeOutput([...batchShape, M, N], 'float32');
+  const out = be.makeOutput(opts.outShape ?? [...batchShape, M, N], 'float32');
   // Scratch: B[t] as rows of N when B is transposed, and one row for an odd last row of C.
   const scratch = be.makeOutput([(transposeB ? K * N : 0) + N], 'float32');
   try {
@@ -70,7 +70,7 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
     const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
     const s = ptr(scratch);
     simdRoute.calls++;
-    bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0), 0);
+    bmm(ptr(a), ptr(b), ptr(out), T, M, N, K, a1 * a2, transposeA ? 1 : a2, transposeA ? M : 1, b1 * b2, transposeB ? 1 : N, transposeB ? K : 1, s, s + (transposeB ? K * N * 4 : 0), opts.bias ? ptr(opts.bias) : 0);
   } finally {
     be.disposeData(scratch.dataId);
   }
@@ -84,24 +84,13 @@ function simdBatched(bmm: BmmFn, a: TensorInfo, b: TensorInfo, transposeA: boole
  * cannot run, and on the threaded build (XNNPACK splits a product over its threads).
  */
 export function simdDense(backend: unknown, x: TensorInfo, w: TensorInfo, bias: TensorInfo): TensorInfo | null {
-  if (!simdRoute.enabled || wasmThreads() > 1) return null;
-  if (x.dtype !== 'float32' || w.dtype !== 'float32' || bias.dtype !== 'float32' || w.shape.length !== 2) return null;
+  if (!simdRoute.enabled || wasmThreads() > 1 || bias.dtype !== 'float32' || w.shape.length !== 2) return null;
   const [K, N] = w.shape as [number, number];
-  const M = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
-  if (x.shape[x.shape.length - 1] !== K || bias.shape.length !== 1 || bias.shape[0] !== N || M === 0 || K === 0 || N === 0) return null;
+  if (x.shape[x.shape.length - 1] !== K || bias.shape.length !== 1 || bias.shape[0] !== N) return null;
   const bmm = simdBatchMatMulFor(backend);
-  if (!bmm) return null;
-  const be = backend as HeapBackend & DisposingBackend;
-  const out = be.makeOutput([...x.shape.slice(0, -1), N], 'float32');
-  const scratch = M % 2 === 1 ? be.makeOutput([N], 'float32') : null; // an odd last row's duplicate
-  try {
-    const ptr = (t: TensorInfo) => be.typedArrayFromHeap(t).byteOffset; // after every allocation
-    simdRoute.calls++;
-    bmm(ptr(x), ptr(w), ptr(out), 1, M, N, K, M * K, K, 1, K * N, N, 1, 0, scratch ? ptr(scratch) : 0, ptr(bias));
-  } finally {
-    if (scratch) be.disposeData(scratch.dataId);
-  }
-  return out;
+  // x seen as one [rows, K] matrix (the same data), the output given x's leading shape.
+  const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  return bmm ? simdBatched(bmm, { ...x, shape: [rows, K] }, w, false, false, backend, { bias, outShape: [...x.shape.slice(0, -1), N] }) : null;
 }
 
 /**
