@@ -32,7 +32,7 @@ import {
   reconstructionPsnr,
   unetStepLoss,
 } from '../src/core/pretrain';
-import { augmentDataset, DEFAULT_AUGMENT_RANGES, type AugmentRanges } from '../src/core/data/augment';
+import { augmentDataset, DEFAULT_AUGMENT_RANGES, secondRenderingVariants, type AugmentRanges } from '../src/core/data/augment';
 import { balancedWeights, categoryShares, cumulative, type Sampling } from '../src/core/data/sampling';
 import { adamApply, adamFromMoments, adamInit, adamMoments, adamStep, disposeAdam, type AdamState } from '../src/core/train';
 import { UnetShardPool } from './lib/unetShards';
@@ -61,7 +61,8 @@ const spec = {
   'decoder-lr': { default: 5e-4, help: 'decoder fine-tuning learning rate (Adam)' },
   sampling: { default: 'uniform', help: 'how UNet batches draw images: uniform | balanced (each category count^power of its base emoji, each base emoji alike, skin-tone variants share their emoji). May change when a run is extended; state.json records each segment' },
   'category-power': { default: 0.5, help: 'balanced sampling: a category\'s share grows as (its base emoji)^power (1: uniform over base emoji, 0: every category alike)' },
-  'second-rendering': { default: '', help: 'an atlas PNG of the same records drawn in another style (npm run second-rendering): each UNet example is the dataset image or this one, each with probability 1/2. Excludes --augment > 1; state.json records it' },
+  'second-rendering': { default: '', help: 'an atlas PNG of the same records drawn in another style (npm run second-rendering): each UNet example is this one with probability 1/K (--second-one-in K), else the dataset image. Excludes --augment > 1; state.json records it' },
+  'second-one-in': { default: 2, help: 'with --second-rendering: one UNet example in K (on average) is drawn in the second style; K an integer 2..16' },
   augment: { default: 1, help: 'renderings per image in UNet batches: 1 = the images as they are; N > 1 = the image and N-1 variants (src/core/data/augment.ts: scale, shift, brightness, contrast, saturation, warmth), each drawn with probability 1/N. May change when a run is extended; state.json records each segment' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
@@ -130,7 +131,10 @@ async function main() {
   const emaMax = Number(args.ema);
   const secondRendering = String(args['second-rendering']);
   if (secondRendering && Number(args.augment) !== 1) throw new Error('--second-rendering and --augment > 1 exclude each other');
-  const augmentVariants = secondRendering ? 2 : Number(args.augment);
+  const secondOneIn = Number(args['second-one-in']);
+  if (secondRendering && (!Number.isInteger(secondOneIn) || secondOneIn < 2 || secondOneIn > 16)) throw new Error(`--second-one-in must be an integer 2..16, not ${args['second-one-in']}`);
+  // With a second rendering, variants 0..K-2 are the dataset image and variant K-1 its twin.
+  const augmentVariants = secondRendering ? secondOneIn : Number(args.augment);
   if (!Number.isInteger(augmentVariants) || augmentVariants < 1 || augmentVariants > 16) throw new Error(`--augment must be an integer 1..16, not ${args.augment}`);
   const secondTag = secondRendering ? `${basename(secondRendering)} sha256:${createHash('sha256').update(readFileSync(secondRendering)).digest('hex').slice(0, 16)}` : undefined;
 
@@ -229,7 +233,7 @@ async function main() {
     const lastAug = augSegs[augSegs.length - 1];
     if (lastAug.variants !== augmentVariants || lastAug.second !== secondTag) {
       if (lastAug.from === from) augSegs.pop();
-      augSegs.push(secondTag ? { from, variants: 2, second: secondTag } : augmentVariants > 1 ? { from, variants: augmentVariants, ranges: DEFAULT_AUGMENT_RANGES } : { from, variants: 1 });
+      augSegs.push(secondTag ? { from, variants: augmentVariants, second: secondTag } : augmentVariants > 1 ? { from, variants: augmentVariants, ranges: DEFAULT_AUGMENT_RANGES } : { from, variants: 1 });
     }
     state.augment = augSegs;
     const lrSegs = state.lrSegments ?? [];
@@ -343,9 +347,14 @@ async function main() {
       renderings = new Float32Array(images.length * 2);
       renderings.set(images, 0);
       renderings.set(second, images.length);
-      console.log(`second rendering: ${secondTag}`);
+      console.log(`second rendering: ${secondTag}, one example in ${augmentVariants}`);
     }
-    const unscaled = await encodeAll(params, config, renderings);
+    let unscaled = await encodeAll(params, config, renderings);
+    if (secondRendering) {
+      // Each rendering encoded once, then K variants: K-1 copies of the dataset's latents, the twin's last.
+      const half = unscaled.length / 2;
+      unscaled = secondRenderingVariants(unscaled.subarray(0, half), unscaled.subarray(half), augmentVariants);
+    }
     const latents = unscaled.map((v) => v * config.latentScale);
     const schedule = makeSchedule(config.schedule);
     const names = paramNames(params, 'text', 'unet');

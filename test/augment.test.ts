@@ -1,7 +1,7 @@
 // Pretraining's augmented renderings (src/core/data/augment.ts) and how UNet batches draw them.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { augmentDataset, augmentImage, backgroundMask, DEFAULT_AUGMENT_RANGES, drawAugmentation, IDENTITY_AUGMENTATION } from '../src/core/data/augment';
+import { augmentDataset, augmentImage, backgroundMask, DEFAULT_AUGMENT_RANGES, drawAugmentation, IDENTITY_AUGMENTATION, secondRenderingVariants } from '../src/core/data/augment';
 import { makeConfig } from '../src/core/model/config';
 import { buildVocab, diffusionBatch, disposeBatch } from '../src/core/pretrain';
 import { useBackend } from './helpers';
@@ -117,6 +117,33 @@ describe('augmented renderings', () => {
     disposeBatch(plain);
     disposeBatch(both);
     expect(() => diffusionBatch(latents, prompts, config, { batch: 4, seed: 1, step: 0, cfgDropout: 0, variants: 3 })).toThrow(/variants/);
+    expect(tf.memory().numTensors).toBe(0);
+  });
+
+  it('a second rendering at one example in K: K-1 copies of the dataset, the twin last, drawn about 1/K of the time', async () => {
+    const own = Float32Array.of(1, 2, 3, 4);
+    const twin = Float32Array.of(-1, -2, -3, -4);
+    expect(Array.from(secondRenderingVariants(own, twin, 3))).toEqual([1, 2, 3, 4, 1, 2, 3, 4, -1, -2, -3, -4]);
+    expect(Array.from(secondRenderingVariants(own, twin, 2))).toEqual([1, 2, 3, 4, -1, -2, -3, -4]);
+    expect(() => secondRenderingVariants(own, twin, 1)).toThrow(/at least 2/);
+    expect(() => secondRenderingVariants(own, twin.subarray(0, 2), 3)).toThrow(/2 values, the dataset's 4/);
+    // Through a UNet batch: the share of examples that come from the twin.
+    const prompts = ['red heart', 'blue heart'];
+    const config = makeConfig(buildVocab(prompts), 'tiny');
+    const per = config.latentSize * config.latentSize * config.autoencoder.latentChannels;
+    const latents = secondRenderingVariants(new Float32Array(2 * per).fill(1), new Float32Array(2 * per).fill(-1), 4);
+    let twins = 0;
+    let examples = 0;
+    for (let step = 0; step < 60; step++) {
+      const b = diffusionBatch(latents, prompts, config, { batch: 32, seed: 2, step, cfgDropout: 0, variants: 4 });
+      const rows = Array.from(await b.x0.data()).filter((_, k) => k % per === 0);
+      twins += rows.filter((v) => v === -1).length;
+      examples += rows.length;
+      disposeBatch(b);
+    }
+    // 1,920 draws at p = 1/4: sd 0.0099, so [0.22, 0.28] (3 sd) holds; a share of 1/3 or 1/2 sits 5 sd or more outside it.
+    expect(twins / examples).toBeGreaterThan(0.22);
+    expect(twins / examples).toBeLessThan(0.28);
     expect(tf.memory().numTensors).toBe(0);
   });
 });

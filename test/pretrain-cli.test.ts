@@ -42,6 +42,15 @@ describe('pretrain --second-rendering', () => {
     expect(state.augment).toEqual([{ from: 0, variants: 2, second: expect.stringMatching(/^inverted\.png sha256:[0-9a-f]{16}$/) }]);
   });
 
+  it('draws the twin at one example in K and records K', async () => {
+    const atlas = writeAtlas('inverted3.png');
+    const { stdout } = await pretrain('run3', ['--second-rendering', atlas, '--second-one-in', '3']);
+    expect(stdout).toMatch(/second rendering: inverted3\.png sha256:[0-9a-f]{16}, one example in 3/);
+    const state = JSON.parse(readFileSync(join(dir, 'run3', 'state.json'), 'utf8'));
+    expect(state.augment).toEqual([{ from: 0, variants: 3, second: expect.stringMatching(/^inverted3\.png sha256:[0-9a-f]{16}$/) }]);
+    await expect(pretrain('run1', ['--second-rendering', atlas, '--second-one-in', '1'])).rejects.toThrow(/--second-one-in must be an integer 2\.\.16, not 1/);
+  });
+
   it('refuses an atlas of another layout, and --augment alongside it', async () => {
     const narrow = writeAtlas('narrow.png', 64);
     await expect(pretrain('narrow', ['--second-rendering', narrow])).rejects.toThrow(/narrow\.png: 64 x 1920 px, the dataset's atlas 2048 x 1920/);

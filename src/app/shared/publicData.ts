@@ -48,6 +48,12 @@ async function fetchDrawable(): Promise<DrawableList | undefined> {
 /** The manifest and atlas the worker holds a run (or the evaluation) to. */
 export const anchorDataUrls = () => ({ manifestUrl: publicUrl(MANIFEST_PATH), atlasUrl: publicUrl(ATLAS_PATH) });
 
+/** Attribution for what the shipped base was trained on beyond the dataset (a second rendering, say); optional. */
+export const MODEL_NOTICE_PATH = 'models/base/NOTICE.md';
+
+/** The dataset's licence notice, then the shipped base's own when it has one. */
 export async function fetchNotice(): Promise<string> {
-  return (await fetchOk('data/NOTICE.md')).text();
+  const data = await (await fetchOk('data/NOTICE.md')).text();
+  const model = await fetch(publicUrl(MODEL_NOTICE_PATH)).then((r) => (r.ok ? r.text() : ''), () => '');
+  return model ? `${data.trimEnd()}\n\n${model}` : data;
 }

@@ -1,6 +1,6 @@
 import { useStudio } from './studioStore';
 
-/** The dataset's licence notice (public/data/NOTICE.md), shown as plain text. */
+/** The licence notices (public/data/NOTICE.md, and public/models/base/NOTICE.md when the base has one), shown as plain text. */
 export function Credits() {
   const notice = useStudio((s) => s.notice);
 

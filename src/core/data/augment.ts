@@ -140,3 +140,18 @@ export function augmentDataset(images: Float32Array, size: number, variants: num
   }
   return out;
 }
+
+/**
+ * Variants for a second rendering drawn at one example in `oneIn`: copies 0..oneIn-2 are `own`
+ * (the dataset's images or latents), copy oneIn-1 is `twin` (the same records in the other style),
+ * variant-major like augmentDataset, so a sampler that draws a variant uniformly draws the twin with
+ * probability 1/oneIn. [oneIn * own.length].
+ */
+export function secondRenderingVariants(own: Float32Array, twin: Float32Array, oneIn: number): Float32Array {
+  if (twin.length !== own.length) throw new Error(`the second rendering has ${twin.length} values, the dataset's ${own.length}`);
+  if (!Number.isInteger(oneIn) || oneIn < 2) throw new Error(`one example in ${oneIn}: need an integer of at least 2`);
+  const out = new Float32Array(oneIn * own.length);
+  for (let v = 0; v < oneIn - 1; v++) out.set(own, v * own.length);
+  out.set(twin, (oneIn - 1) * own.length);
+  return out;
+}
