@@ -64,6 +64,8 @@ const spec = {
   'second-rendering': { default: '', help: 'an atlas PNG of the same records drawn in another style (npm run second-rendering): each UNet example is this one with probability 1/K (--second-one-in K), else the dataset image. Excludes --augment > 1; state.json records it' },
   'second-one-in': { default: 2, help: 'with --second-rendering: one UNet example in K (on average) is drawn in the second style; K an integer 2..16' },
   augment: { default: 1, help: 'renderings per image in UNet batches: 1 = the images as they are; N > 1 = the image and N-1 variants (src/core/data/augment.ts: scale, shift, brightness, contrast, saturation, warmth), each drawn with probability 1/N. May change when a run is extended; state.json records each segment' },
+  guidance: { default: -1, help: 'the guidance scale config.json records as the checkpoint\'s sampling default (-1: keep the run\'s; a new run: 4)' },
+  'guidance-rescale': { default: -1, help: 'the guidance rescale phi (Lin et al. 2023) config.json records for sampling, 0..1 (-1: keep the run\'s; a new run: none)' },
   'cfg-dropout': { default: 0.1, help: 'probability of training on the null prompt (classifier-free guidance)' },
   limit: { default: 0, help: 'train on the first N images only (0 = all); for tests' },
   'save-every': { default: 180, help: 'seconds between checkpoints' },
@@ -254,6 +256,12 @@ async function main() {
     ema = emaInit(params, paramNames(params, 'text', 'unet'));
     state.emaUpdates = 0;
   }
+  // The sampler the checkpoint recommends (Generate, Compare and the quality report read it).
+  const guidanceArg = Number(args.guidance);
+  const rescaleArg = Number(args['guidance-rescale']);
+  if (rescaleArg > 1) throw new Error(`--guidance-rescale must be in [0, 1], not ${rescaleArg}`);
+  if (guidanceArg >= 0) config.sampling = { ...config.sampling, guidance: guidanceArg };
+  if (rescaleArg >= 0) config.sampling = { ...config.sampling, guidanceRescale: rescaleArg };
   console.log(`backend ${backend}; ${ids.length} images; ${countParams(params)} parameters (ae ${count(params, 'ae')}, text ${count(params, 'text')}, unet ${count(params, 'unet')})`);
 
   let lastSave = Date.now();
@@ -318,6 +326,11 @@ async function main() {
     adam = adamInit(params, paramNames(params, 'text', 'unet'));
     state.phase = 'unet';
     state.step = 0;
+    // A run that trained its autoencoder in this process starts its EMA here, with the UNet phase.
+    if (emaMax > 0 && !ema) {
+      ema = emaInit(params, paramNames(params, 'text', 'unet'));
+      state.emaUpdates = 0;
+    }
     await save();
   }
 

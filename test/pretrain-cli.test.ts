@@ -1,6 +1,7 @@
 // The pretrain CLI's second rendering (npm run pretrain -- --second-rendering ATLAS), run for real on
 // the tiny architecture: the run uses the atlas and records it (name and hash) in state.json; an
-// atlas of another width, or together with --augment > 1, is refused with its reason.
+// atlas of another width, or together with --augment > 1, is refused with its reason; --second-one-in
+// and the sampler written into config.json (--guidance, --guidance-rescale).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,10 +45,12 @@ describe('pretrain --second-rendering', () => {
 
   it('draws the twin at one example in K and records K', async () => {
     const atlas = writeAtlas('inverted3.png');
-    const { stdout } = await pretrain('run3', ['--second-rendering', atlas, '--second-one-in', '3']);
+    const { stdout } = await pretrain('run3', ['--second-rendering', atlas, '--second-one-in', '3', '--guidance', '5', '--guidance-rescale', '1']);
     expect(stdout).toMatch(/second rendering: inverted3\.png sha256:[0-9a-f]{16}, one example in 3/);
     const state = JSON.parse(readFileSync(join(dir, 'run3', 'state.json'), 'utf8'));
     expect(state.augment).toEqual([{ from: 0, variants: 3, second: expect.stringMatching(/^inverted3\.png sha256:[0-9a-f]{16}$/) }]);
+    // The sampler recorded for the checkpoint (and its EMA, the one that ships).
+    for (const f of ['config.json', 'ema/config.json']) expect(JSON.parse(readFileSync(join(dir, 'run3', f), 'utf8')).sampling).toEqual({ steps: 25, guidance: 5, clipX0: 3, guidanceRescale: 1 });
     await expect(pretrain('run1', ['--second-rendering', atlas, '--second-one-in', '1'])).rejects.toThrow(/--second-one-in must be an integer 2\.\.16, not 1/);
   });
 
