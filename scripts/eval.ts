@@ -87,6 +87,7 @@ const spec = {
   data: { default: 'public/data', help: 'dataset folder (prompt splits)' },
   out: { default: '', help: 'report path (default docs/results.md, or out/eval-quick.md with --quick)' },
   notes: { default: '', help: 'a markdown file whose text goes into the report under "Findings" (written by a person after reading the tables)' },
+  'print-settings': { default: false, help: 'print the settings each oracle would run with (JSON) and exit' },
   merge: { default: '', help: 'comma-separated JSONs of earlier runs: write one report from them, run nothing' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
   threads: { default: 1, help: 'worker threads: 2 gives a helper thread half of every trained arm\'s DPO steps and of SAIL\'s candidates (another core; equal up to float rounding, so runs with 1 and 2 differ slightly)' },
@@ -166,7 +167,8 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     samples: pick('samples', base.samples, num),
     ddimSteps: pick('ddim-steps', base.ddimSteps, num),
     guidance: pick('guidance', base.guidance, num),
-    ...(given('pair-guidance') ? { pairGuidance: num(args['pair-guidance']) } : {}),
+    // The mode's pair guidance unless one is given (--studio: the studio's candidate guidance).
+    ...(given('pair-guidance') ? { pairGuidance: num(args['pair-guidance']) } : base.pairGuidance !== undefined ? { pairGuidance: base.pairGuidance } : {}),
     promptsPerRound: pick('prompts', base.promptsPerRound, num),
     candidates: pick('candidates', base.candidates, num),
     draws: pick('draws', base.draws, num),
@@ -290,6 +292,10 @@ async function main() {
     );
     writeReport(runs, out, args.notes ? readFileSync(String(args.notes), 'utf8') : '');
     console.log(`merged ${runs.length} run(s) into ${out}`);
+    return;
+  }
+  if (args['print-settings']) {
+    for (const o of String(args.oracle).split(',').map((x) => x.trim()).filter(Boolean)) console.log(JSON.stringify(settingsFrom(args, argv, o)));
     return;
   }
   const backend = await initNodeBackend(String(args.backend));

@@ -12,6 +12,7 @@ import { parseClassifier } from '../src/core/eval/classifier';
 import { evalPromptSets } from '../src/core/eval/prompts';
 import { ARMS, METRICS, QUICK_EVAL_SETTINGS, quickTable } from '../src/core/eval/summary';
 import { parseCheckpoint } from '../src/core/io/checkpoint';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
 import { useBackend } from './helpers';
 
 const TINY = 'test/fixtures/tiny-base';
@@ -55,6 +56,18 @@ describe('npm run eval -- --quick', () => {
     // --merge rebuilds the same report from the JSON.
     execFileSync('node', ['--import', './scripts/lib/node-tfjs.mjs', '--import', 'tsx', 'scripts/eval.ts', '--merge', join(dir, 'a.json'), '--out', join(dir, 'c.md')], { encoding: 'utf8' });
     expect(readFileSync(join(dir, 'c.md'), 'utf8').replaceAll('](c-', '](a-')).toBe(a);
+  });
+});
+
+describe('npm run eval -- --studio', () => {
+  const settings = (extra: string[]) =>
+    JSON.parse(execFileSync('node', ['--import', './scripts/lib/node-tfjs.mjs', '--import', 'tsx', 'scripts/eval.ts', '--oracle', 'warm', '--print-settings', ...extra], { encoding: 'utf8', timeout: 60_000 }).trim());
+
+  it("pairs at the studio's candidate guidance unless --pair-guidance says otherwise", () => {
+    expect(settings(['--studio']).pairGuidance).toBe(DEFAULT_SAIL_SETTINGS.candidateGuidance);
+    expect(settings(['--studio']).guidance).toBe(DEFAULT_SAIL_SETTINGS.guidance);
+    expect(settings(['--studio', '--pair-guidance', '3']).pairGuidance).toBe(3);
+    expect(settings([]).pairGuidance).toBeUndefined();
   });
 });
 
