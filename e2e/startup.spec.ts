@@ -12,6 +12,8 @@ test('loads without console errors, picks wasm on the SwiftShader fallback adapt
 
   await expect(page.getByTestId('model-params')).toHaveAttribute('data-params', /^[1-9]\d*$/);
   await expect(page.getByTestId('notice')).toContainText('Noto Emoji');
+  // The shipped base was also trained on Twemoji (CC-BY 4.0): its attribution ships beside the data's.
+  await expect(page.getByTestId('notice')).toContainText('Twemoji graphics: Creative Commons Attribution 4.0');
   await expect(page.getByTestId('suggestion').first()).toBeVisible();
 });
 

@@ -9,7 +9,8 @@ import type { SailSettings } from './loop';
  * model's own 4). At 6 a prompt's samples lie further apart on the shipped base, so a pair carries
  * more of a taste: over 24 paired repeats of the studio evaluation (warm and contrast 8 each, bold
  * and symmetric 4) SAIL's taste win rate rose by 8.3 pp [0.5, 16.2] over guidance 4, prompt
- * fidelity +1.0 pp [-1.1, 3.0] (docs/results.md).
+ * fidelity +1.0 pp [-1.1, 3.0] (the step-22800 base: git show fc12181:docs/results.md). On the
+ * step-25800 base (which samples with guidance rescale) docs/results.md measures the defaults at 6.
  */
 export const PAIR_GUIDANCE = 6;
 
