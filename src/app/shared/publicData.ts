@@ -54,6 +54,7 @@ export const MODEL_NOTICE_PATH = 'models/base/NOTICE.md';
 /** The dataset's licence notice, then the shipped base's own when it has one. */
 export async function fetchNotice(): Promise<string> {
   const data = await (await fetchOk('data/NOTICE.md')).text();
-  const model = await fetch(publicUrl(MODEL_NOTICE_PATH)).then((r) => (r.ok ? r.text() : ''), () => '');
+  // Absent, the dev server may answer with its index page: only a text file counts.
+  const model = await fetch(publicUrl(MODEL_NOTICE_PATH)).then((r) => (r.ok && !(r.headers.get('content-type') ?? '').includes('html') ? r.text() : ''), () => '');
   return model ? `${data.trimEnd()}\n\n${model}` : data;
 }
