@@ -251,11 +251,12 @@ async function main() {
   // The EMA of text encoder + UNet: resumed from ema.safetensors, or started now from the weights.
   const emaPath = join(out, 'ema.safetensors');
   let ema: Params | null = null;
-  if (existsSync(emaPath)) ema = loadTensors(emaPath);
-  else if (emaMax > 0 && state.phase === 'unet' && state.step < unetSteps) {
+  const startEma = () => {
     ema = emaInit(params, paramNames(params, 'text', 'unet'));
     state.emaUpdates = 0;
-  }
+  };
+  if (existsSync(emaPath)) ema = loadTensors(emaPath);
+  else if (emaMax > 0 && state.phase === 'unet' && state.step < unetSteps) startEma();
   // The sampler the checkpoint recommends (Generate, Compare and the quality report read it).
   const guidanceArg = Number(args.guidance);
   const rescaleArg = Number(args['guidance-rescale']);
@@ -327,10 +328,7 @@ async function main() {
     state.phase = 'unet';
     state.step = 0;
     // A run that trained its autoencoder in this process starts its EMA here, with the UNet phase.
-    if (emaMax > 0 && !ema) {
-      ema = emaInit(params, paramNames(params, 'text', 'unet'));
-      state.emaUpdates = 0;
-    }
+    if (emaMax > 0 && !ema) startEma();
     await save();
   }
 
