@@ -260,7 +260,8 @@ async function main() {
   // The sampler the checkpoint recommends (Generate, Compare and the quality report read it).
   const guidanceArg = Number(args.guidance);
   const rescaleArg = Number(args['guidance-rescale']);
-  if (rescaleArg > 1) throw new Error(`--guidance-rescale must be in [0, 1], not ${rescaleArg}`);
+  if (!(guidanceArg >= 0 || guidanceArg === -1)) throw new Error(`--guidance must be at least 0 (or -1: keep the run's), not ${args.guidance}`);
+  if (!((rescaleArg >= 0 && rescaleArg <= 1) || rescaleArg === -1)) throw new Error(`--guidance-rescale must be in [0, 1] (or -1: keep the run's), not ${args['guidance-rescale']}`);
   if (guidanceArg >= 0) config.sampling = { ...config.sampling, guidance: guidanceArg };
   if (rescaleArg >= 0) config.sampling = { ...config.sampling, guidanceRescale: rescaleArg };
   console.log(`backend ${backend}; ${ids.length} images; ${countParams(params)} parameters (ae ${count(params, 'ae')}, text ${count(params, 'text')}, unet ${count(params, 'unet')})`);

@@ -52,6 +52,9 @@ describe('pretrain --second-rendering', () => {
     // The sampler recorded for the checkpoint (and its EMA, the one that ships).
     for (const f of ['config.json', 'ema/config.json']) expect(JSON.parse(readFileSync(join(dir, 'run3', f), 'utf8')).sampling).toEqual({ steps: 25, guidance: 5, clipX0: 3, guidanceRescale: 1 });
     await expect(pretrain('run1', ['--second-rendering', atlas, '--second-one-in', '1'])).rejects.toThrow(/--second-one-in must be an integer 2\.\.16, not 1/);
+    // A sampler setting out of range is refused, not silently ignored.
+    await expect(pretrain('g', ['--guidance', '-2'])).rejects.toThrow(/--guidance must be at least 0 \(or -1: keep the run's\), not -2/);
+    await expect(pretrain('r', ['--guidance-rescale', '-0.5'])).rejects.toThrow(/--guidance-rescale must be in \[0, 1\]/);
   });
 
   it('refuses an atlas of another layout, and --augment alongside it', async () => {
