@@ -71,6 +71,7 @@ const spec = {
   arms: { default: ARM_IDS.join(','), help: 'arms to run (the base always runs)' },
   studio: { default: false, help: 'the studio\'s Run defaults (DEFAULT_SAIL_SETTINGS, 1 self-amplifying round) on n = 16, 4 repeats, 24 held-out prompts x 2: what a user gets' },
   'prior-weight': { default: 0, help: 'override the SAIL engine\'s prior-preservation weight (all trained arms)' },
+  'later-prior-weight': { default: 0, help: 'override the prior weight of SAIL\'s later rounds (round 1 on; round 0 keeps --prior-weight or the default)' },
   'positive-weight': { default: 0, help: 'override the DPO-Positive weight (all trained arms)' },
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
@@ -78,6 +79,7 @@ const spec = {
   'held-out-criterion': { default: '', help: 'override what the held-out pairs judge a check by: loss | soft-error | none (all trained arms; none: keep the last check within the drift bound, no early stopping)' },
   'candidate-noise-share': { default: -1, help: 'override the share of variance a prompt\'s SAIL candidates draw from one common noise, 0..1 (0: independent)' },
   'base-guard': { default: false, help: 'round 0 checked at step 0 too: it keeps the base unless a trained check beats it on the held-out pairs (all trained arms)' },
+  pairing: { default: '', help: 'override how SAIL pairs a prompt\'s candidates: best-worst | random | against-base (N/2 of the model\'s samples against the base\'s from the same noises)' },
   'later-guard': { default: '', help: 'override what a later SAIL round is judged on: held-out | seeds | none (its last check within the drift bound)' },
   'prior-source': { default: '', help: 'override what the prior term denoises: real (the anchor emoji) | samples (the base model\'s samples of the anchor prompts)' },
   'drift-budget': { default: '', help: 'override how the drift bound is spent over rounds: whole (each round up to it) | per-round (round r up to bound (r+1)/(rounds+1))' },
@@ -134,6 +136,11 @@ function criterionArg(v: string): 'loss' | 'soft-error' | 'none' {
   return v;
 }
 
+function pairingArg(v: string): 'best-worst' | 'random' | 'against-base' {
+  if (v !== 'best-worst' && v !== 'random' && v !== 'against-base') throw new Error(`--pairing is best-worst, random or against-base, not "${v}"`);
+  return v;
+}
+
 function guardArg(v: string): 'held-out' | 'seeds' | 'none' {
   if (v !== 'held-out' && v !== 'seeds' && v !== 'none') throw new Error(`--later-guard is held-out, seeds or none, not "${v}"`);
   return v;
@@ -182,11 +189,13 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     arms: pick('arms', base.arms, (v) => String(v).split(',').map((a) => a.trim()).filter(Boolean)),
     sail: {
       ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
+      ...(given('later-prior-weight') ? { laterPriorWeight: num(args['later-prior-weight']) } : {}),
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),
       ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
       ...(given('candidate-noise-share') ? { candidateNoiseShare: shareArg(num(args['candidate-noise-share'])) } : {}),
+      ...(given('pairing') ? { pairing: pairingArg(String(args.pairing)) } : {}),
       ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
       ...(given('prior-source') ? { priorSource: priorSourceArg(String(args['prior-source'])) } : {}),
       ...(given('drift-budget') ? { driftBudget: budgetArg(String(args['drift-budget'])) } : {}),

@@ -69,6 +69,12 @@ describe('npm run eval -- --studio', () => {
     expect(settings(['--studio', '--pair-guidance', '3']).pairGuidance).toBe(3);
     expect(settings([]).pairGuidance).toBeUndefined();
   });
+
+  it('passes the pairing and the later rounds\' prior weight to SAIL, and refuses an unknown pairing', () => {
+    expect(settings(['--studio', '--pairing', 'against-base', '--later-prior-weight', '0']).sail).toEqual({ pairing: 'against-base', laterPriorWeight: 0 });
+    expect(settings(['--studio']).sail).toEqual({});
+    expect(() => settings(['--pairing', 'closest'])).toThrow(/--pairing is best-worst, random or against-base, not "closest"/);
+  });
 });
 
 describe('runEvaluation', () => {

@@ -153,5 +153,7 @@ describe('saved settings', () => {
     expect(settingsProblems(filled)).toEqual([]);
     expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, candidateGuidance: undefined })).toEqual([]);
     expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, candidateGuidance: 40 })).toEqual(['Candidate guidance must be between 1 and 20.']);
+    expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, pairing: 'against-base' })).toEqual([]);
+    expect(settingsProblems({ ...DEFAULT_SAIL_SETTINGS, pairing: 'against-base', candidatesPerPrompt: 7 })).toEqual([expect.stringMatching(/even number of candidates/)]);
   });
 });

@@ -141,6 +141,13 @@ describe('pairing and mixup', () => {
     }
   });
 
+  it('against the base: the noise whose model-vs-base rewards differ most, winner by the sign', () => {
+    // Candidates 0..2 are the model's, 3..5 the base's from the same three noises.
+    expect(pairCandidates([0.5, 0.9, 0.1, 0.4, 0.2, 0.3], 0, 'against-base', 1)).toEqual({ promptIndex: 0, winner: 1, loser: 4, margin: expect.closeTo(0.7, 6) });
+    // Where every model sample scores below its base twin, the base's image is the winner.
+    expect(pairCandidates([0.1, 0.2, 0.5, 0.3], 2, 'against-base', 1)).toEqual({ promptIndex: 2, winner: 2, loser: 0, margin: expect.closeTo(0.4, 6) });
+  });
+
   it('the margin threshold drops what it should and ranks the rest by margin', () => {
     const { kept, dropped } = rankedSelfPairs([[0, 1], [0, 0.05], [0, 3], [0.5, 0.2]], 'best-worst', 0.1, 1);
     expect(kept.map((p) => p.promptIndex)).toEqual([2, 0, 3]);

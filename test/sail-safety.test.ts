@@ -195,6 +195,26 @@ describe('prior term on the base model\'s own samples', () => {
   });
 });
 
+describe("a later round's prior weight", () => {
+  it('laterPriorWeight sets the prior weight of rounds after round 0 and leaves round 0 alone', async () => {
+    const schedule = makeSchedule(base.config.schedule);
+    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 3, batchSize: 4, checksPerRound: 1, patience: 0, priorWeight: 5, positiveWeight: 0, driftBound: 10, laterRoundGuard: 'none' };
+    const train = (s: SailSettings, round: number) => trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: s, round, anchor });
+    const losses = (r: Awaited<ReturnType<typeof train>>) => r.curve.map((p) => p.loss);
+    const runs = [
+      await train({ ...settings, laterPriorWeight: 0 }, 1),
+      await train({ ...settings, priorWeight: 0 }, 1),
+      await train(settings, 1),
+      await train({ ...settings, laterPriorWeight: 0 }, 0),
+      await train(settings, 0),
+    ];
+    expect(losses(runs[0])).toEqual(losses(runs[1]));
+    expect(losses(runs[0])).not.toEqual(losses(runs[2]));
+    expect(losses(runs[3])).toEqual(losses(runs[4]));
+    for (const r of runs) Object.values(r.params).forEach((t) => t.dispose());
+  });
+});
+
 describe('which checked weights a round keeps', () => {
   const c = (step: number, loss: number | null, drift: number): RoundCheck => ({ step, heldOutAccuracy: null, heldOutLoss: loss, drift });
   it('the lowest held-out loss within the drift bound; null when all drifted', () => {

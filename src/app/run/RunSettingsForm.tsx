@@ -104,6 +104,7 @@ export function RunSettingsForm({ disabled }: { disabled: boolean }) {
             <select value={pairing} data-testid="run-setting-pairing" onChange={(e) => setSetting('pairing', e.target.value as SailSettings['pairing'])}>
               <option value="best-worst">best vs worst</option>
               <option value="random">random</option>
+              <option value="against-base">model vs base, same noise</option>
             </select>
           </label>
           <label className="field" title="whose implicit reward ranks the candidates (against the base)">

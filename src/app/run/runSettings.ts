@@ -49,7 +49,8 @@ export function settingsProblems(s: SailSettings): string[] {
     else if (v < f.min || v > f.max) problems.push(`${f.label} must be between ${f.min} and ${f.max}.`);
     else if (f.integer && !Number.isInteger(v)) problems.push(`${f.label} must be a whole number.`);
   }
-  if (s.pairing !== 'best-worst' && s.pairing !== 'random') problems.push('Pairing must be best vs worst or random.');
+  if (s.pairing !== 'best-worst' && s.pairing !== 'random' && s.pairing !== 'against-base') problems.push('Pairing must be best vs worst, random or against the base.');
+  else if (s.pairing === 'against-base' && s.candidatesPerPrompt % 2 !== 0) problems.push('Pairing against the base needs an even number of candidates per prompt (half are the base\'s).');
   if (s.judge !== 'current' && s.judge !== 'round0') problems.push('The judge must be the current model or the round-0 model.');
   return problems;
 }

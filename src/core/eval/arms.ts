@@ -228,7 +228,7 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
     stepsPerRound: s.stepsPerRound,
     batchSize: s.batchSize,
     marginThreshold: 0,
-    pairing: 'best-worst',
+    pairing: s.sail?.pairing ?? 'best-worst',
     judge: 'current',
     promptsPerRound: s.promptsPerRound,
     guidance: s.guidance,

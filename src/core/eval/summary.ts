@@ -68,7 +68,7 @@ export interface ArmDefinition {
   /** dpo: which seed set it trains on: the n seed pairs, or `multiplier` x n simulated pairs. */
   pairs?: 'n' | 'many';
   /** sail: how it differs from SAIL as shipped. */
-  variant?: { alpha?: number; pairing?: 'best-worst' | 'random'; judge?: 'current' | 'round0' };
+  variant?: { alpha?: number; pairing?: SailSettings['pairing']; judge?: 'current' | 'round0' };
   /** One line on what the arm tests. */
   why: string;
 }

@@ -73,6 +73,12 @@ export interface SailSettings {
   positiveWeight: number;
   /** lambda_prior: weight of the ordinary denoising loss on anchor (real) images beside the DPO loss. */
   priorWeight: number;
+  /**
+   * lambda_prior of a later round (round > 0; absent: priorWeight). The prior term pulls towards
+   * the real emoji, that is back towards the base: after round 0 has moved the model, the pull
+   * undoes some of what round 0 learned.
+   */
+  laterPriorWeight?: number;
   /** Anchor images per step for the prior term. */
   priorBatch: number;
   /**
@@ -354,7 +360,9 @@ export interface TrainDpoRoundOptions {
 }
 
 async function trainDpoRoundCached(opts: TrainDpoRoundOptions): Promise<TrainedRound> {
-  const { base, schedule, settings, round } = opts;
+  const { base, schedule, round } = opts;
+  // A later round's prior weight, where one is set (laterPriorWeight).
+  const settings = round > 0 && opts.settings.laterPriorWeight !== undefined ? { ...opts.settings, priorWeight: opts.settings.laterPriorWeight } : opts.settings;
   const bound = roundDriftBound(settings, round);
   const config = base.config;
   const shape: [number, number, number] = [config.latentSize, config.latentSize, config.autoencoder.latentChannels];
@@ -700,10 +708,30 @@ export async function annotateChunks(opts: {
   const perDraw: Float32Array[] = [];
   try {
     const t0 = Date.now();
+    const sampling = { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled };
+    const againstBase = settings.pairing === 'against-base';
+    if (againstBase && n % 2 !== 0) throw new Error(`Pairing against the base needs an even number of candidates per prompt, not ${n}`);
     for (const chunk of chunks) {
-      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, n, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
-      const chunkPrompts = chunk.flatMap((pi) => Array(n).fill(prompts[pi]) as string[]);
-      latents.push(await sampleLatents(genCk, chunkPrompts, noise, { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled }).finally(() => noise.dispose()));
+      // Against the base: the model's N/2 samples of a prompt, then the base's from the same noises.
+      const per = againstBase ? n / 2 : n;
+      const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, per, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
+      const chunkPrompts = chunk.flatMap((pi) => Array(per).fill(prompts[pi]) as string[]);
+      if (!againstBase) {
+        latents.push(await sampleLatents(genCk, chunkPrompts, noise, sampling).finally(() => noise.dispose()));
+      } else {
+        try {
+          const mine = await sampleLatents(genCk, chunkPrompts, noise, sampling);
+          const theirs = await sampleLatents(base, chunkPrompts, noise, sampling).catch((e) => {
+            mine.dispose();
+            throw e;
+          });
+          const order = chunk.flatMap((_, p) => [...Array.from({ length: per }, (_, j) => p * per + j), ...Array.from({ length: per }, (_, j) => chunk.length * per + p * per + j)]);
+          latents.push(tf.tidy(() => tf.gather(tf.concat([mine, theirs], 0), order) as tf.Tensor4D));
+          tf.dispose([mine, theirs]);
+        } finally {
+          noise.dispose();
+        }
+      }
       opts.onProgress?.('generate', latents.length);
     }
     const generateMs = Date.now() - t0;

@@ -1,9 +1,12 @@
 // Ranked pairing of self-generated candidates (architecture.md section 5, step 3): per prompt, rank the
 // N candidates by implicit reward; best vs worst becomes the self-labelled pair (the paper found
 // it beats random pairing); pairs whose reward margin is below a threshold are dropped.
+// 'against-base' (ours): a prompt's candidates are N/2 samples of the current model and the base's
+// samples from the same N/2 noises; the pair is the noise whose two images the reward tells apart
+// most (either way round), so winner and loser differ in what the fine-tuning changed, not in layout.
 import { hashSeed, mulberry32 } from '../random';
 
-export type PairingMode = 'best-worst' | 'random';
+export type PairingMode = 'best-worst' | 'random' | 'against-base';
 
 export interface CandidatePair {
   promptIndex: number;
@@ -18,7 +21,14 @@ export function pairCandidates(rewards: ArrayLike<number>, promptIndex: number, 
   if (n < 2) return null;
   let a: number;
   let b: number;
-  if (mode === 'best-worst') {
+  if (mode === 'against-base') {
+    // Candidates 0..h-1 are the model's, h..2h-1 the base's from the same noises.
+    const h = Math.floor(n / 2);
+    let best = 0;
+    for (let j = 1; j < h; j++) if (Math.abs(rewards[j] - rewards[h + j]) > Math.abs(rewards[best] - rewards[h + best])) best = j;
+    a = best;
+    b = h + best;
+  } else if (mode === 'best-worst') {
     a = 0;
     b = 0;
     for (let i = 1; i < n; i++) {
