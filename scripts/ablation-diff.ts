@@ -2,8 +2,11 @@
 // have, the final round's taste win rate, held-out-oracle win rate and prompt fidelity, ablated
 // minus default, paired by repeat (the same seeds give the same seed pairs), with a 95% Student-t
 // interval. The runs are JSONs that `npm run eval -- --out X.md` writes next to X.md.
-// Usage: npx tsx scripts/ablation-diff.ts [default.json] [ablation.json ...]
+// Usage: npx tsx scripts/ablation-diff.ts [--against ARM] [--round0] [default.json] [ablation.json ...]
 //   default: docs/results.json against docs/ablations/*.json
+//   --against ARM: every arm of the ablation against the default run's ARM (e.g. dpo-n: a SAIL
+//   variant run alone, `--arms sail`, against Diffusion-DPO on the same seed pairs)
+//   --round0: every arm's final round against its own round 0 (no default run: every path is an ablation)
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tInterval } from '../src/core/eval/interval';
@@ -18,28 +21,47 @@ const value = (point: Record<string, unknown>, metric: string): number => {
 };
 const pp = (x: number) => (100 * x).toFixed(1);
 
-const [defaultPath = 'docs/results.json', ...given] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const flag = (name: string): boolean => {
+  const i = argv.indexOf(name);
+  if (i >= 0) argv.splice(i, 1);
+  return i >= 0;
+};
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  if (!v) throw new Error(`${name} wants a value`);
+  argv.splice(i, 2);
+  return v;
+};
+const against = option('--against');
+const round0 = flag('--round0');
+// With --round0 every path is an ablation (no default run is read).
+const [defaultPath = 'docs/results.json', ...given] = round0 ? ['', ...argv] : argv;
 const ablations = given.length > 0 ? given : readdirSync('docs/ablations').filter((f) => f.endsWith('.json')).map((f) => join('docs/ablations', f));
-const defaults = runsOf(defaultPath);
+const defaults = round0 ? [] : runsOf(defaultPath);
 console.log('| ablation | oracle | arm | taste win rate | held-out oracle win rate | prompt fidelity |');
 console.log('|---|---|---|---|---|---|');
 for (const path of ablations) {
   for (const run of runsOf(path)) {
     const oracle = run.result.settings.oracle;
-    const def = defaults.find((r) => r.result.settings.oracle === oracle);
+    const def = round0 ? run : defaults.find((r) => r.result.settings.oracle === oracle);
     if (!def) continue;
     const overrides = run.command.match(/--(prior|positive)-weight \S+/g)?.join(' ') ?? run.command;
     for (const arm of run.result.arms) {
-      const other = def.result.arms.find((a) => a.arm === arm.arm);
+      const other = round0 ? arm : def.result.arms.find((a) => a.arm === (against ?? arm.arm));
       if (arm.arm === 'base' || !other) continue;
       const last = arm.points[arm.points.length - 1];
-      const lastDef = other.points[other.points.length - 1];
+      const lastDef = round0 ? arm.points[0] : other.points[other.points.length - 1];
       const cells = ['winRate', 'heldOutWinRate', 'fidelity'].map((metric) => {
-        const diffs = last.map((p, i) => value(p, metric) - value(lastDef[i], metric));
+        // Paired by repeat: as many as both runs have.
+        const diffs = last.slice(0, lastDef.length).map((p, i) => value(p, metric) - value(lastDef[i], metric));
         const m = tInterval(diffs);
         return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${diffs.map((d) => pp(d)).join(', ')})`;
       });
-      console.log(`| ${overrides} | ${oracle} | ${arm.arm} | ${cells.join(' | ')} |`);
+      const label = round0 ? `${arm.arm} (final - round 0)` : against ? `${arm.arm} - ${against}` : arm.arm;
+      console.log(`| ${overrides} | ${oracle} | ${label} | ${cells.join(' | ')} |`);
     }
   }
 }

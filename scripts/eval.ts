@@ -72,6 +72,7 @@ const spec = {
   studio: { default: false, help: 'the studio\'s Run defaults (DEFAULT_SAIL_SETTINGS, 1 self-amplifying round) on n = 16, 4 repeats, 24 held-out prompts x 2: what a user gets' },
   'prior-weight': { default: 0, help: 'override the SAIL engine\'s prior-preservation weight (all trained arms)' },
   'later-prior-weight': { default: 0, help: 'override the prior weight of SAIL\'s later rounds (round 1 on; round 0 keeps --prior-weight or the default)' },
+  'later-reference': { default: '', help: 'override the DPO reference of SAIL\'s later rounds: previous (the round\'s start, the paper) | base' },
   'positive-weight': { default: 0, help: 'override the DPO-Positive weight (all trained arms)' },
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
@@ -141,6 +142,11 @@ function pairingArg(v: string): 'best-worst' | 'random' | 'against-base' {
   return v;
 }
 
+function referenceArg(v: string): 'previous' | 'base' {
+  if (v !== 'previous' && v !== 'base') throw new Error(`--later-reference is previous or base, not "${v}"`);
+  return v;
+}
+
 function guardArg(v: string): 'held-out' | 'seeds' | 'none' {
   if (v !== 'held-out' && v !== 'seeds' && v !== 'none') throw new Error(`--later-guard is held-out, seeds or none, not "${v}"`);
   return v;
@@ -190,6 +196,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     sail: {
       ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
       ...(given('later-prior-weight') ? { laterPriorWeight: num(args['later-prior-weight']) } : {}),
+      ...(given('later-reference') ? { laterReference: referenceArg(String(args['later-reference'])) } : {}),
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),

@@ -79,6 +79,11 @@ export interface SailSettings {
    * undoes some of what round 0 learned.
    */
   laterPriorWeight?: number;
+  /**
+   * The DPO reference of a later round: 'previous', the model the round starts from (the paper);
+   * 'base', the base model every round (absent: 'previous').
+   */
+  laterReference?: 'previous' | 'base';
   /** Anchor images per step for the prior term. */
   priorBatch: number;
   /**
@@ -915,7 +920,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         base,
         schedule,
         start: current,
-        reference: current,
+        reference: settings.laterReference === 'base' ? base.params : current,
         selfPairs,
         seedPairs: opts.seedPairs,
         settings,
