@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSchedule } from '../src/core/diffusion/schedule';
 import { cloneParams } from '../src/core/io/checkpoint';
-import type { Params } from '../src/core/model/layers';
+import { disposeParams, type Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds } from '../src/core/sail/anchor';
 import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
@@ -212,6 +212,37 @@ describe("a later round's prior weight", () => {
     expect(losses(runs[0])).not.toEqual(losses(runs[2]));
     expect(losses(runs[3])).toEqual(losses(runs[4]));
     for (const r of runs) Object.values(r.params).forEach((t) => t.dispose());
+  });
+});
+
+describe("a later round's reference", () => {
+  it("'previous': round 1's first step has margin 0 (policy = reference); 'base': the margin round 0 left", async () => {
+    const before = tf.memory().numTensors;
+    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
+    // A "round 0" that differs from the base: every UNet weight nudged.
+    const nudged = () => Object.fromEntries(Object.entries(base.params).map(([k, v]) => [k, k.startsWith('unet') ? tf.tidy(() => tf.mul(v, 1.02)) : tf.clone(v)])) as Params;
+    const firstMargin = async (laterReference: 'previous' | 'base') => {
+      const margins: number[] = [];
+      const start = nudged();
+      const out = await runSail({
+        base,
+        seedPairs: pairs,
+        anchor,
+        promptPools: [prompts],
+        settings: { ...settings, laterReference },
+        resumeFrom: { round: 0, params: start, round0Params: start },
+        onEvent: (e) => void (e.type === 'step' && margins.push(e.rewardMargin)),
+        onRoundDone: async () => {},
+      });
+      disposeParams(out.params);
+      return margins[0]!;
+    };
+    // Policy and reference are the same weights, evaluated in different batches: 0 up to float rounding.
+    const previous = await firstMargin('previous');
+    const fromBase = await firstMargin('base');
+    expect(Math.abs(previous)).toBeLessThan(1e-4);
+    expect(Math.abs(fromBase)).toBeGreaterThan(100 * Math.abs(previous));
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 
