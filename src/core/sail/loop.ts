@@ -75,8 +75,8 @@ export interface SailSettings {
   priorWeight: number;
   /**
    * lambda_prior of a later round (round > 0; absent: priorWeight). The prior term pulls towards
-   * the real emoji, that is back towards the base: after round 0 has moved the model, the pull
-   * undoes some of what round 0 learned.
+   * the real emoji, that is back towards the base, which could undo what round 0 learned; measured
+   * at 0 in round 1 the taste moved within noise (docs/sail.md, "Round 1 let loose, eight ways").
    */
   laterPriorWeight?: number;
   /**
