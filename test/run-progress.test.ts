@@ -88,6 +88,13 @@ describe('RunProgress', () => {
     expect(estimates.at(-1)!.left).toBe(0);
   });
 
+  it('counts no candidates for a later round with alpha 0 (it trains on the seed pairs alone)', () => {
+    const w = roundWork({ ...settings, alpha: 0 }, 1, 8);
+    expect(w.generate).toBe(0);
+    expect(w.score).toBe(0);
+    expect(w.train).toBe(roundWork(settings, 1, 8).train);
+  });
+
   it('starts a resumed run where the finished rounds left it and ignores stale events', () => {
     const { fractions, progress } = replay(settings, 8, 1);
     const r0 = roundWork(settings, 0, 8);

@@ -246,6 +246,32 @@ describe("a later round's reference", () => {
   });
 });
 
+describe('a later round with alpha 0', () => {
+  it('samples no candidates and trains on the seed pairs alone', async () => {
+    const before = tf.memory().numTensors;
+    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, alpha: 0, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
+    const phases: string[] = [];
+    const records: FinishedRound['record'][] = [];
+    const start = cloneParams(base.params);
+    const out = await runSail({
+      base,
+      seedPairs: pairs,
+      anchor,
+      promptPools: [prompts],
+      settings,
+      resumeFrom: { round: 0, params: start, round0Params: start },
+      onEvent: (e) => void (e.type === 'phase' && phases.push(`${e.round}:${e.phase}`)),
+      onRoundDone: async (r) => void records.push(r.record),
+    });
+    disposeParams(out.params);
+    expect(phases).toEqual(['1:train']);
+    expect(records[0]!.selfPairs).toEqual([]);
+    expect(records[0]!.selfKeptShare).toBeUndefined();
+    expect(records[0]!.curve).toHaveLength(2);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('which checked weights a round keeps', () => {
   const c = (step: number, loss: number | null, drift: number): RoundCheck => ({ step, heldOutAccuracy: null, heldOutLoss: loss, drift });
   it('the lowest held-out loss within the drift bound; null when all drifted', () => {

@@ -31,7 +31,8 @@ const PHASES: readonly RunPhase[] = ['generate', 'score', 'train', 'save'];
 const TRAIN_COST = 6;
 
 export function roundWork(settings: SailSettings, round: number, gridCells: number): RoundWork {
-  const prompts = round === 0 ? 0 : settings.promptsPerRound;
+  // Round 0, and a later round with alpha 0 (no self pairs used), sample no candidates.
+  const prompts = round === 0 || !(settings.alpha > 0) ? 0 : settings.promptsPerRound;
   const candidates = prompts * settings.candidatesPerPrompt;
   return {
     generate: candidates * settings.ddimSteps * 2,

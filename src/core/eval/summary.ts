@@ -78,6 +78,13 @@ export const ARMS: readonly ArmDefinition[] = [
   { id: 'dpo-n', label: 'Diffusion-DPO, n seed pairs', kind: 'dpo', pairs: 'n', why: 'the seed-only control the reviewers asked for' },
   { id: 'dpo-many', label: 'Diffusion-DPO, {m}n pairs', kind: 'dpo', pairs: 'many', why: 'the paper\'s comparison: DPO on about 16x more labelled pairs' },
   { id: 'sail', label: 'SAIL', kind: 'sail', variant: {}, why: 'SAIL on the n seed pairs' },
+  {
+    id: 'dpo-n-rounds',
+    label: "Diffusion-DPO, n seed pairs, SAIL's rounds",
+    kind: 'sail',
+    variant: { alpha: 0 },
+    why: "the seed pairs alone in SAIL's rounds (the same round 0, guard and steps; no self pairs): what self-amplification adds",
+  },
   { id: 'sail-no-mixup', label: 'SAIL without mixup', kind: 'sail', variant: { alpha: 1 }, why: 'self pairs only in rounds >= 1 (alpha = 1)' },
   { id: 'sail-random-pairs', label: 'SAIL, random pairing', kind: 'sail', variant: { pairing: 'random' }, why: 'two random candidates instead of best vs worst' },
   { id: 'sail-round0-judge', label: 'SAIL, round-0 judge', kind: 'sail', variant: { judge: 'round0' }, why: 'the fixed round-0 model scores candidates instead of the current one' },
@@ -459,6 +466,7 @@ export function pairedDifference(r: EvalResult, a: string, b: string, metric: Me
 export const COMPARISONS: readonly { a: string; b: string; question: string }[] = [
   { a: 'sail', b: 'dpo-many', question: 'SAIL on n vs Diffusion-DPO on {m}n' },
   { a: 'sail', b: 'dpo-n', question: 'SAIL on n vs Diffusion-DPO on the same n' },
+  { a: 'sail', b: 'dpo-n-rounds', question: "SAIL on n vs Diffusion-DPO on the same n in SAIL's rounds" },
   { a: 'sail', b: 'sail-no-mixup', question: 'mixup: SAIL vs SAIL without mixup' },
   { a: 'sail', b: 'sail-random-pairs', question: 'pairing: best-vs-worst vs random' },
   { a: 'sail', b: 'sail-round0-judge', question: 'judge: current model vs fixed round-0 model' },

@@ -888,7 +888,8 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       let generateMs = 0;
       let scoreMs = 0;
       let workers = 1;
-      if (round > 0) {
+      // With alpha 0 no batch takes a self pair: the round trains on the seed pairs alone, unsampled.
+      if (round > 0 && settings.alpha > 0) {
         const pool = opts.promptPools[round - 1];
         if (!pool || pool.length === 0) throw new Error(`No prompts for round ${round}`);
         opts.onEvent?.({ type: 'phase', round, phase: 'generate' });
@@ -956,7 +957,7 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         heldOutPairs: trained.heldOut.length,
         selfPairs: selfPairs.map((p) => ({ prompt: p.prompt, margin: p.margin, agreement: p.agreement })),
         droppedPairs: dropped,
-        selfKeptShare: round > 0 ? (considered > 0 ? selfPairs.length / considered : 0) : undefined,
+        selfKeptShare: round > 0 && considered > 0 ? selfPairs.length / considered : undefined,
         curve,
         checks,
         kept: trained.kept,
