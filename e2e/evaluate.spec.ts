@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { quickTable, type EvalResult } from '../src/core/eval/summary';
+import { ARMS, quickTable, type EvalResult } from '../src/core/eval/summary';
 import { expect, openStudio, record, test } from './studio';
 
 const TINY = { model: 'test-models/tiny/', backend: 'wasm' };
@@ -36,7 +36,7 @@ test('the quick evaluation in the worker prints the Node table, string for strin
   const shown = await page.getByTestId('eval-table').textContent();
   expect(shown).toBe(expected);
   // The rendered table has a row per arm and computed cells.
-  await expect(page.getByTestId('eval-results').locator('tbody tr')).toHaveCount(7);
+  await expect(page.getByTestId('eval-results').locator('tbody tr')).toHaveCount(ARMS.length);
   await expect(page.getByTestId('eval-error')).toHaveCount(0);
 });
 
