@@ -3,6 +3,7 @@
 // ranges only keep typing mistakes out (a test hook may still set anything through the store).
 
 import type { SailSettings } from '../../core/sail/loop';
+import { againstBaseProblem } from '../../core/sail/pairing';
 import { DEFAULT_SAIL_SETTINGS } from '../../core/sail/settings';
 
 type NumericSetting = { [K in keyof SailSettings]-?: NonNullable<SailSettings[K]> extends number ? K : never }[keyof SailSettings];
@@ -50,7 +51,7 @@ export function settingsProblems(s: SailSettings): string[] {
     else if (f.integer && !Number.isInteger(v)) problems.push(`${f.label} must be a whole number.`);
   }
   if (s.pairing !== 'best-worst' && s.pairing !== 'random' && s.pairing !== 'against-base') problems.push('Pairing must be best vs worst, random or against the base.');
-  else if (s.pairing === 'against-base' && s.candidatesPerPrompt % 2 !== 0) problems.push('Pairing against the base needs an even number of candidates per prompt (half are the base\'s).');
+  else if (againstBaseProblem(s.pairing, s.candidatesPerPrompt)) problems.push(againstBaseProblem(s.pairing, s.candidatesPerPrompt)!);
   if (s.judge !== 'current' && s.judge !== 'round0') problems.push('The judge must be the current model or the round-0 model.');
   return problems;
 }

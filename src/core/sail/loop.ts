@@ -18,7 +18,7 @@ import { adamApply, adamInit, adamStep, disposeAdam, flatValues } from '../train
 import { shardGradient, sliceShard, type GradientHelper, type ShardGradient, type ShardLossSettings, type StepShard } from './shardStep';
 import { dpoInside, dpoLossFromInside, dpoStats, mseDifference, winnerLoserMse, type DpoBatch } from './dpo';
 import { rankedMixup } from './mixup';
-import { rankedSelfPairs, type PairingMode } from './pairing';
+import { againstBaseProblem, rankedSelfPairs, type PairingMode } from './pairing';
 import { implicitRewardsPerDraw, meanOverDraws, rewardAccuracyByTimestep, rewardDraws, type BucketAccuracy } from './reward';
 import {
   anchorBatch,
@@ -715,27 +715,28 @@ export async function annotateChunks(opts: {
     const t0 = Date.now();
     const sampling = { guidance: settings.candidateGuidance ?? settings.guidance, steps: settings.ddimSteps, isCancelled: opts.isCancelled };
     const againstBase = settings.pairing === 'against-base';
-    if (againstBase && n % 2 !== 0) throw new Error(`Pairing against the base needs an even number of candidates per prompt, not ${n}`);
+    const problem = againstBaseProblem(settings.pairing, n);
+    if (problem) throw new Error(problem);
     for (const chunk of chunks) {
       // Against the base: the model's N/2 samples of a prompt, then the base's from the same noises.
       const per = againstBase ? n / 2 : n;
       const noise = tf.tidy(() => tf.concat(chunk.map((pi) => candidateNoise(genCk, settings.seed, round, pi, per, settings.candidateNoiseShare)), 0) as tf.Tensor4D);
       const chunkPrompts = chunk.flatMap((pi) => Array(per).fill(prompts[pi]) as string[]);
-      if (!againstBase) {
-        latents.push(await sampleLatents(genCk, chunkPrompts, noise, sampling).finally(() => noise.dispose()));
-      } else {
-        try {
-          const mine = await sampleLatents(genCk, chunkPrompts, noise, sampling);
-          const theirs = await sampleLatents(base, chunkPrompts, noise, sampling).catch((e) => {
-            mine.dispose();
-            throw e;
-          });
+      let mine: tf.Tensor4D | null = null;
+      let theirs: tf.Tensor4D | null = null;
+      try {
+        mine = await sampleLatents(genCk, chunkPrompts, noise, sampling);
+        if (!againstBase) {
+          latents.push(mine);
+          mine = null;
+        } else {
+          theirs = await sampleLatents(base, chunkPrompts, noise, sampling);
+          const [m, t] = [mine, theirs];
           const order = chunk.flatMap((_, p) => [...Array.from({ length: per }, (_, j) => p * per + j), ...Array.from({ length: per }, (_, j) => chunk.length * per + p * per + j)]);
-          latents.push(tf.tidy(() => tf.gather(tf.concat([mine, theirs], 0), order) as tf.Tensor4D));
-          tf.dispose([mine, theirs]);
-        } finally {
-          noise.dispose();
+          latents.push(tf.tidy(() => tf.gather(tf.concat([m, t], 0), order) as tf.Tensor4D));
         }
+      } finally {
+        tf.dispose([noise, ...(mine ? [mine] : []), ...(theirs ? [theirs] : [])]);
       }
       opts.onProgress?.('generate', latents.length);
     }

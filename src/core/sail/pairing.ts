@@ -8,6 +8,11 @@ import { hashSeed, mulberry32 } from '../random';
 
 export type PairingMode = 'best-worst' | 'random' | 'against-base';
 
+/** Why these settings cannot pair against the base (half of a prompt's candidates are the base's), or null. */
+export function againstBaseProblem(mode: PairingMode, candidatesPerPrompt: number): string | null {
+  return mode === 'against-base' && candidatesPerPrompt % 2 !== 0 ? `Pairing against the base needs an even number of candidates per prompt, not ${candidatesPerPrompt}.` : null;
+}
+
 export interface CandidatePair {
   promptIndex: number;
   winner: number; // candidate index within the prompt
