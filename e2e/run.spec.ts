@@ -482,7 +482,7 @@ test('the Run form: named presets, the raw settings folded under Advanced, and t
   await expect(page.getByTestId('run-setting-stepsPerRound')).toHaveValue('15');
   // The safety settings a user may need to lower or lift are there too, at the defaults.
   await expect(page.getByTestId('run-setting-driftBound')).toHaveValue('0.1');
-  await expect(page.getByTestId('run-setting-positiveWeight')).toHaveValue('0');
+  await expect(page.getByTestId('run-setting-positiveWeight')).toHaveValue('0.25');
   await page.getByTestId('run-setting-rounds').fill('2');
   await expect(page.getByTestId('run-preset-hint')).toContainText('Custom settings');
   await page.getByTestId('run-settings-reset').click();

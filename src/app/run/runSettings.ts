@@ -33,7 +33,7 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: 'ddimSteps', label: 'DDIM steps', hint: 'sampling steps for candidates and the grid', min: 2, max: 200, integer: true },
   { name: 'candidateGuidance', label: 'Candidate guidance', hint: 'classifier-free guidance of the candidates a round samples and scores (higher: a prompt\'s candidates differ more)', min: 1, max: 20, integer: false, optional: true },
   { name: 'guidance', label: 'Grid guidance', hint: 'classifier-free guidance of the images each round\'s grid shows', min: 1, max: 20, integer: false },
-  { name: 'positiveWeight', label: 'Winner hold (DPO-Positive)', hint: 'penalty when the winner is denoised worse than by the reference (off by default: measured, it held the taste back); raise it if drawing kept falls while taste learned rises', min: 0, max: 100, integer: false },
+  { name: 'positiveWeight', label: 'Winner hold (DPO-Positive)', hint: 'penalty when the winner is denoised worse than by the reference (0.25 by default: measured, 5 held the taste back); raise it if drawing kept falls while taste learned rises', min: 0, max: 100, integer: false },
   { name: 'priorWeight', label: 'Prior weight', hint: 'weight of the ordinary denoising loss on real emoji beside DPO (prior preservation); 0 turns it off', min: 0, max: 100, integer: false },
   { name: 'driftBound', label: 'Drift bound', hint: 'how far the error on real emoji may rise over the base (0.1 = 10%) before a round is refused', min: 0.001, max: 10, integer: false },
   { name: 'patience', label: 'Early-stop patience', hint: 'checks without a better held-out loss before a round stops; 0 never stops early', min: 0, max: 100, integer: true },
