@@ -147,8 +147,8 @@ describe('SAIL on a synthetic brightness preference', () => {
 });
 
 describe('SAIL round loop mechanics', () => {
-  // The mechanics of a round that is kept: at the default DPO-Positive weight round 1 of this tiny
-  // model can drift past the studio's 10% bound (10.6% with the term off), and a refused round is
+  // The mechanics of a round that is kept: at the default DPO-Positive weight (0.25) round 1 of this
+  // tiny model drifts 10.9% from the base, past the studio's 10% bound, and a refused round is
   // test/sail-safety.test.ts's subject, not these tests'.
   const tiny: SailSettings = { ...quick, rounds: 1, stepsPerRound: 3, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, driftBound: 0.5 };
 

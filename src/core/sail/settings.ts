@@ -35,10 +35,10 @@ export const DEFAULT_SAIL_SETTINGS: SailSettings = {
   finalLrFraction: 0.1,
   // DPO-Positive at 0.25, not 5: on the step-25800 base the hinge at 5 held the taste back on every
   // oracle measured, the shape taste (symmetric) most, where it turned the move the wrong way; at
-  // 0.25 SAIL's taste rose by +2 to +33 pp with prompt fidelity within 5 points of the base. At 0
-  // the shipped model gained as much but the tiny test model's images stopped following their base
-  // twins (the Chromium pixel-taste test's fidelity bound); 0.25 keeps both (docs/sail.md,
-  // "DPO-Positive at 0.25").
+  // 0.25 SAIL's taste rose by +5.5 to +20.2 pp (8 repeats per oracle, paired) with prompt fidelity
+  // within 3.6 points of the base. At 0 the shipped model gained as much, but the tiny test model's
+  // images stopped following their base twins (the Chromium pixel-taste test's fidelity bound);
+  // 0.25 keeps both (docs/sail.md, "DPO-Positive at 0.25").
   positiveWeight: 0.25,
   priorWeight: 1,
   priorBatch: 8,
