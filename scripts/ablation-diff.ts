@@ -7,6 +7,7 @@
 //   --against ARM: every arm of the ablation against the default run's ARM (e.g. dpo-n: a SAIL
 //   variant run alone, `--arms sail`, against Diffusion-DPO on the same seed pairs)
 //   --round0: every arm's final round against its own round 0 (no default run: every path is an ablation)
+//   Each arm's differences are also pooled over every oracle and file given (the last rows).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tInterval } from '../src/core/eval/interval';
@@ -43,6 +44,7 @@ const ablations = given.length > 0 ? given : readdirSync('docs/ablations').filte
 const defaults = round0 ? [] : runsOf(defaultPath);
 console.log('| ablation | oracle | arm | taste win rate | held-out oracle win rate | prompt fidelity |');
 console.log('|---|---|---|---|---|---|');
+const pooled = new Map<string, Record<string, number[]>>();
 for (const path of ablations) {
   for (const run of runsOf(path)) {
     const oracle = run.result.settings.oracle;
@@ -57,6 +59,9 @@ for (const path of ablations) {
       const cells = ['winRate', 'heldOutWinRate', 'fidelity'].map((metric) => {
         // Paired by repeat: as many as both runs have.
         const diffs = last.slice(0, lastDef.length).map((p, i) => value(p, metric) - value(lastDef[i], metric));
+        const pool = pooled.get(arm.arm) ?? {};
+        (pool[metric] ??= []).push(...diffs);
+        pooled.set(arm.arm, pool);
         const m = tInterval(diffs);
         return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${diffs.map((d) => pp(d)).join(', ')})`;
       });
@@ -64,4 +69,12 @@ for (const path of ablations) {
       console.log(`| ${overrides} | ${oracle} | ${label} | ${cells.join(' | ')} |`);
     }
   }
+}
+for (const [arm, pool] of pooled) {
+  const cells = ['winRate', 'heldOutWinRate', 'fidelity'].map((metric) => {
+    const m = tInterval(pool[metric] ?? []);
+    return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${(pool[metric] ?? []).length} repeats)`;
+  });
+  const label = round0 ? `${arm} (final - round 0)` : against ? `${arm} - ${against}` : arm;
+  console.log(`| pooled | all | ${label} | ${cells.join(' | ')} |`);
 }

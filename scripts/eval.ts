@@ -73,6 +73,7 @@ const spec = {
   'prior-weight': { default: 0, help: 'override the SAIL engine\'s prior-preservation weight (all trained arms)' },
   'later-prior-weight': { default: 0, help: 'override the prior weight of SAIL\'s later rounds (round 1 on; round 0 keeps --prior-weight or the default)' },
   'later-reference': { default: '', help: 'override the DPO reference of SAIL\'s later rounds: previous (the round\'s start, the paper) | base' },
+  'later-start': { default: '', help: 'where SAIL\'s later rounds train from: previous (the round before\'s model, the paper) | base (the base again, against the base, on seed and self pairs; the previous model kept unless beaten on the held-out pairs)' },
   'positive-weight': { default: 0, help: 'override the DPO-Positive weight (all trained arms)' },
   'drift-bound': { default: 0, help: 'override the drift bound (all trained arms)' },
   patience: { default: 0, help: 'override the early-stopping patience (all trained arms)' },
@@ -147,6 +148,11 @@ function referenceArg(v: string): 'previous' | 'base' {
   return v;
 }
 
+function startArg(v: string): 'previous' | 'base' {
+  if (v !== 'previous' && v !== 'base') throw new Error(`--later-start is previous or base, not "${v}"`);
+  return v;
+}
+
 function guardArg(v: string): 'held-out' | 'seeds' | 'none' {
   if (v !== 'held-out' && v !== 'seeds' && v !== 'none') throw new Error(`--later-guard is held-out, seeds or none, not "${v}"`);
   return v;
@@ -197,6 +203,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
       ...(given('later-prior-weight') ? { laterPriorWeight: num(args['later-prior-weight']) } : {}),
       ...(given('later-reference') ? { laterReference: referenceArg(String(args['later-reference'])) } : {}),
+      ...(given('later-start') ? { laterStart: startArg(String(args['later-start'])) } : {}),
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),

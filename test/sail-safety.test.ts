@@ -246,6 +246,61 @@ describe("a later round's reference", () => {
   });
 });
 
+describe("a later round's start", () => {
+  it("'base': checks the previous model at step 0, then trains from the base against the base (first margin 0)", async () => {
+    const before = tf.memory().numTensors;
+    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
+    // A "round 0" far from the base: every UNet weight scaled by 1.2.
+    const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
+    const distance = async (a: Params, b: Params) => {
+      let sum = 0;
+      for (const n of unet) {
+        const d = tf.tidy(() => tf.sum(tf.abs(tf.sub(a[n], b[n]))));
+        sum += (await d.data())[0]!;
+        d.dispose();
+      }
+      return sum;
+    };
+    const run = async (laterStart: 'previous' | 'base') => {
+      const margins: number[] = [];
+      const checks: number[] = [];
+      const scaled = () => Object.fromEntries(Object.entries(base.params).map(([k, v]) => [k, k.startsWith('unet') ? tf.tidy(() => tf.mul(v, 1.2)) : tf.clone(v)])) as Params;
+      // runSail takes ownership of the previous round's weights (it frees them); a twin to measure by.
+      const start = scaled();
+      const twin = scaled();
+      const out = await runSail({
+        base,
+        seedPairs: pairs,
+        anchor,
+        promptPools: [prompts],
+        settings: { ...settings, laterStart },
+        resumeFrom: { round: 0, params: start, round0Params: start },
+        onEvent: (e) => {
+          if (e.type === 'step') margins.push(e.rewardMargin);
+          if (e.type === 'check') checks.push(e.heldOutLoss!);
+        },
+        onRoundDone: async () => {},
+      });
+      const toBase = await distance(out.params, base.params);
+      const toStart = await distance(out.params, twin);
+      disposeParams(out.params);
+      disposeParams(twin);
+      return { margin: margins[0]!, check0: checks[0]!, toBase, toStart };
+    };
+    const previous = await run('previous');
+    const fromBase = await run('base');
+    // Both check the same previous model at step 0.
+    expect(fromBase.check0).toBeCloseTo(previous.check0, 5);
+    expect(Math.abs(fromBase.check0 - Math.log(2))).toBeGreaterThan(1e-3);
+    // From the base against the base: the first step's margin is 0 up to float rounding.
+    expect(Math.abs(fromBase.margin)).toBeLessThan(1e-4);
+    // The kept (last) check was trained from the base, not from the previous model.
+    expect(fromBase.toBase).toBeLessThan(0.2 * fromBase.toStart);
+    expect(previous.toStart).toBeLessThan(0.2 * previous.toBase);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('a later round with alpha 0', () => {
   it('samples no candidates and trains on the seed pairs alone', async () => {
     const before = tf.memory().numTensors;

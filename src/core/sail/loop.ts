@@ -84,6 +84,14 @@ export interface SailSettings {
    * 'base', the base model every round (absent: 'previous').
    */
   laterReference?: 'previous' | 'base';
+  /**
+   * Where a later round's training starts: 'previous', the model the round before kept (the paper);
+   * 'base', the base model again, against the base as reference, on the seed pairs and the previous
+   * model's self pairs together, so a round is round 0 with more pairs rather than more steps on
+   * the same model. The previous model is checked first (step 0) and stays unless a trained check
+   * beats it on the held-out pairs (absent: 'previous').
+   */
+  laterStart?: 'previous' | 'base';
   /** Anchor images per step for the prior term. */
   priorBatch: number;
   /**
@@ -351,6 +359,11 @@ export interface TrainDpoRoundOptions {
   base: Checkpoint;
   schedule: NoiseSchedule;
   start: Params;
+  /**
+   * Where the steps start when not at `start` (laterStart 'base'): `start` is then only checked at
+   * step 0 and kept if no trained check beats it.
+   */
+  init?: Params;
   reference: Params;
   selfPairs: PreferencePair[];
   seedPairs: PreferencePair[];
@@ -505,6 +518,13 @@ async function trainDpoRoundCached(opts: TrainDpoRoundOptions): Promise<TrainedR
       checks.push(c0);
       opts.onCheck?.(c0);
       if (chooseCheck(checks, bound, guardKey) === c0) remember(c0);
+    }
+    // Training from elsewhere (laterStart 'base'): the start was checked above, the steps begin at init.
+    if (opts.init && opts.init !== opts.start) {
+      for (const n of names) {
+        policy[n].dispose();
+        policy[n] = tf.clone(opts.init[n]);
+      }
     }
     for (let step = 0; step < total; step++) {
       if (opts.isCancelled?.()) throw new CancelledError();
@@ -922,7 +942,8 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
         base,
         schedule,
         start: current,
-        reference: settings.laterReference === 'base' ? base.params : current,
+        ...(round > 0 && settings.laterStart === 'base' ? { init: base.params } : {}),
+        reference: settings.laterReference === 'base' || (round > 0 && settings.laterStart === 'base') ? base.params : current,
         selfPairs,
         seedPairs: opts.seedPairs,
         settings,
