@@ -10,7 +10,7 @@ import { disposeParams, type Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds } from '../src/core/sail/anchor';
 import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
-import { DriftError, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailEvent, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
   anchorBatch,
@@ -215,26 +215,26 @@ describe("a later round's prior weight", () => {
   });
 });
 
-describe("a later round's reference", () => {
+describe("a later round's reference and start", () => {
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
+  /**
+   * Round 1 after a "round 0" that differs from the base (every UNet weight times `scale`): round
+   * 1's weights, and a twin of that round 0 to measure by (runSail frees the one it is given).
+   */
+  const roundOneAfter = async (scale: number, patch: Partial<SailSettings>, onEvent: (e: SailEvent) => void) => {
+    const scaled = () => Object.fromEntries(Object.entries(base.params).map(([k, v]) => [k, k.startsWith('unet') ? tf.tidy(() => tf.mul(v, scale)) : tf.clone(v)])) as Params;
+    const start = scaled();
+    const out = await runSail({ base, seedPairs: pairs, anchor, promptPools: [prompts], settings: { ...settings, ...patch }, resumeFrom: { round: 0, params: start, round0Params: start }, onEvent, onRoundDone: async () => {} });
+    return { params: out.params, round0: scaled() };
+  };
+
   it("'previous': round 1's first step has margin 0 (policy = reference); 'base': the margin round 0 left", async () => {
     const before = tf.memory().numTensors;
-    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
-    // A "round 0" that differs from the base: every UNet weight nudged.
-    const nudged = () => Object.fromEntries(Object.entries(base.params).map(([k, v]) => [k, k.startsWith('unet') ? tf.tidy(() => tf.mul(v, 1.02)) : tf.clone(v)])) as Params;
     const firstMargin = async (laterReference: 'previous' | 'base') => {
       const margins: number[] = [];
-      const start = nudged();
-      const out = await runSail({
-        base,
-        seedPairs: pairs,
-        anchor,
-        promptPools: [prompts],
-        settings: { ...settings, laterReference },
-        resumeFrom: { round: 0, params: start, round0Params: start },
-        onEvent: (e) => void (e.type === 'step' && margins.push(e.rewardMargin)),
-        onRoundDone: async () => {},
-      });
+      const out = await roundOneAfter(1.02, { laterReference }, (e) => void (e.type === 'step' && margins.push(e.rewardMargin)));
       disposeParams(out.params);
+      disposeParams(out.round0);
       return margins[0]!;
     };
     // Policy and reference are the same weights, evaluated in different batches: 0 up to float rounding.
@@ -244,13 +244,9 @@ describe("a later round's reference", () => {
     expect(Math.abs(fromBase)).toBeGreaterThan(100 * Math.abs(previous));
     expect(tf.memory().numTensors).toBe(before);
   });
-});
 
-describe("a later round's start", () => {
-  it("'base': checks the previous model at step 0, then trains from the base against the base (first margin 0)", async () => {
+  it("start 'base': checks the previous model at step 0, then trains from the base against the base (first margin 0)", async () => {
     const before = tf.memory().numTensors;
-    const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 2, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 2, rewardDraws: 2, ddimSteps: 2, checksPerRound: 1, driftBound: 100, laterRoundGuard: 'none' };
-    // A "round 0" far from the base: every UNet weight scaled by 1.2.
     const unet = Object.keys(base.params).filter((n) => n.startsWith('unet.'));
     const distance = async (a: Params, b: Params) => {
       let sum = 0;
@@ -264,27 +260,15 @@ describe("a later round's start", () => {
     const run = async (laterStart: 'previous' | 'base') => {
       const margins: number[] = [];
       const checks: number[] = [];
-      const scaled = () => Object.fromEntries(Object.entries(base.params).map(([k, v]) => [k, k.startsWith('unet') ? tf.tidy(() => tf.mul(v, 1.2)) : tf.clone(v)])) as Params;
-      // runSail takes ownership of the previous round's weights (it frees them); a twin to measure by.
-      const start = scaled();
-      const twin = scaled();
-      const out = await runSail({
-        base,
-        seedPairs: pairs,
-        anchor,
-        promptPools: [prompts],
-        settings: { ...settings, laterStart },
-        resumeFrom: { round: 0, params: start, round0Params: start },
-        onEvent: (e) => {
-          if (e.type === 'step') margins.push(e.rewardMargin);
-          if (e.type === 'check') checks.push(e.heldOutLoss!);
-        },
-        onRoundDone: async () => {},
+      // A round 0 far from the base: every UNet weight times 1.2.
+      const out = await roundOneAfter(1.2, { laterStart }, (e) => {
+        if (e.type === 'step') margins.push(e.rewardMargin);
+        if (e.type === 'check') checks.push(e.heldOutLoss!);
       });
       const toBase = await distance(out.params, base.params);
-      const toStart = await distance(out.params, twin);
+      const toStart = await distance(out.params, out.round0);
       disposeParams(out.params);
-      disposeParams(twin);
+      disposeParams(out.round0);
       return { margin: margins[0]!, check0: checks[0]!, toBase, toStart };
     };
     const previous = await run('previous');
