@@ -143,13 +143,9 @@ function pairingArg(v: string): 'best-worst' | 'random' | 'against-base' {
   return v;
 }
 
-function referenceArg(v: string): 'previous' | 'base' {
-  if (v !== 'previous' && v !== 'base') throw new Error(`--later-reference is previous or base, not "${v}"`);
-  return v;
-}
-
-function startArg(v: string): 'previous' | 'base' {
-  if (v !== 'previous' && v !== 'base') throw new Error(`--later-start is previous or base, not "${v}"`);
+/** --later-reference and --later-start: the previous round's model or the base. */
+function previousOrBase(flag: string, v: string): 'previous' | 'base' {
+  if (v !== 'previous' && v !== 'base') throw new Error(`--${flag} is previous or base, not "${v}"`);
   return v;
 }
 
@@ -202,8 +198,8 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     sail: {
       ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
       ...(given('later-prior-weight') ? { laterPriorWeight: num(args['later-prior-weight']) } : {}),
-      ...(given('later-reference') ? { laterReference: referenceArg(String(args['later-reference'])) } : {}),
-      ...(given('later-start') ? { laterStart: startArg(String(args['later-start'])) } : {}),
+      ...(given('later-reference') ? { laterReference: previousOrBase('later-reference', String(args['later-reference'])) } : {}),
+      ...(given('later-start') ? { laterStart: previousOrBase('later-start', String(args['later-start'])) } : {}),
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),
