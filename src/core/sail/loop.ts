@@ -938,12 +938,14 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       }
       opts.onEvent?.({ type: 'phase', round, phase: 'train' });
       const t2 = Date.now();
+      // laterStart 'base': the round trains from the base against the base; `current` is only checked.
+      const fromBase = round > 0 && settings.laterStart === 'base';
       const trained = await trainDpoRound({
         base,
         schedule,
         start: current,
-        ...(round > 0 && settings.laterStart === 'base' ? { init: base.params } : {}),
-        reference: settings.laterReference === 'base' || (round > 0 && settings.laterStart === 'base') ? base.params : current,
+        ...(fromBase ? { init: base.params } : {}),
+        reference: fromBase || settings.laterReference === 'base' ? base.params : current,
         selfPairs,
         seedPairs: opts.seedPairs,
         settings,
