@@ -133,35 +133,11 @@ function shareArg(v: number): number {
   return v;
 }
 
-function criterionArg(v: string): 'loss' | 'soft-error' | 'none' {
-  if (v !== 'loss' && v !== 'soft-error' && v !== 'none') throw new Error(`--held-out-criterion must be loss, soft-error or none, not ${v}`);
-  return v;
-}
-
-function pairingArg(v: string): 'best-worst' | 'random' | 'against-base' {
-  if (v !== 'best-worst' && v !== 'random' && v !== 'against-base') throw new Error(`--pairing is best-worst, random or against-base, not "${v}"`);
-  return v;
-}
-
-/** --later-reference and --later-start: the previous round's model or the base. */
-function previousOrBase(flag: string, v: string): 'previous' | 'base' {
-  if (v !== 'previous' && v !== 'base') throw new Error(`--${flag} is previous or base, not "${v}"`);
-  return v;
-}
-
-function guardArg(v: string): 'held-out' | 'seeds' | 'none' {
-  if (v !== 'held-out' && v !== 'seeds' && v !== 'none') throw new Error(`--later-guard is held-out, seeds or none, not "${v}"`);
-  return v;
-}
-
-function budgetArg(v: string): 'whole' | 'per-round' {
-  if (v !== 'whole' && v !== 'per-round') throw new Error(`--drift-budget is whole or per-round, not "${v}"`);
-  return v;
-}
-
-function priorSourceArg(v: string): 'real' | 'samples' {
-  if (v !== 'real' && v !== 'samples') throw new Error(`--prior-source is real or samples, not "${v}"`);
-  return v;
+/** A command-line choice among fixed words: the word itself, or an error naming every word allowed. */
+function oneOf<const T extends readonly string[]>(flag: string, v: string, words: T): T[number] {
+  if (words.includes(v)) return v as T[number];
+  const list = words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}` : words[0];
+  throw new Error(`--${flag} is ${list}, not "${v}"`);
 }
 
 /** The settings: the mode's defaults, then every option given on the command line. */
@@ -198,19 +174,19 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
     sail: {
       ...(given('prior-weight') ? { priorWeight: num(args['prior-weight']) } : {}),
       ...(given('later-prior-weight') ? { laterPriorWeight: num(args['later-prior-weight']) } : {}),
-      ...(given('later-reference') ? { laterReference: previousOrBase('later-reference', String(args['later-reference'])) } : {}),
-      ...(given('later-start') ? { laterStart: previousOrBase('later-start', String(args['later-start'])) } : {}),
+      ...(given('later-reference') ? { laterReference: oneOf('later-reference', String(args['later-reference']), ['previous', 'base'] as const) } : {}),
+      ...(given('later-start') ? { laterStart: oneOf('later-start', String(args['later-start']), ['previous', 'base'] as const) } : {}),
       ...(given('positive-weight') ? { positiveWeight: num(args['positive-weight']) } : {}),
       ...(given('drift-bound') ? { driftBound: num(args['drift-bound']) } : {}),
       ...(given('patience') ? { patience: num(args.patience) } : {}),
       ...(given('reward-timesteps') ? { rewardTimesteps: rangeArg(String(args['reward-timesteps'])) } : {}),
       ...(given('candidate-noise-share') ? { candidateNoiseShare: shareArg(num(args['candidate-noise-share'])) } : {}),
-      ...(given('pairing') ? { pairing: pairingArg(String(args.pairing)) } : {}),
-      ...(given('later-guard') ? { laterRoundGuard: guardArg(String(args['later-guard'])) } : {}),
-      ...(given('prior-source') ? { priorSource: priorSourceArg(String(args['prior-source'])) } : {}),
-      ...(given('drift-budget') ? { driftBudget: budgetArg(String(args['drift-budget'])) } : {}),
+      ...(given('pairing') ? { pairing: oneOf('pairing', String(args.pairing), ['best-worst', 'random', 'against-base'] as const) } : {}),
+      ...(given('later-guard') ? { laterRoundGuard: oneOf('later-guard', String(args['later-guard']), ['held-out', 'seeds', 'none'] as const) } : {}),
+      ...(given('prior-source') ? { priorSource: oneOf('prior-source', String(args['prior-source']), ['real', 'samples'] as const) } : {}),
+      ...(given('drift-budget') ? { driftBudget: oneOf('drift-budget', String(args['drift-budget']), ['whole', 'per-round'] as const) } : {}),
       ...(given('base-guard') ? { baseGuard: Boolean(args['base-guard']) } : {}),
-      ...(given('held-out-criterion') ? { heldOutCriterion: criterionArg(String(args['held-out-criterion'])) } : {}),
+      ...(given('held-out-criterion') ? { heldOutCriterion: oneOf('held-out-criterion', String(args['held-out-criterion']), ['loss', 'soft-error', 'none'] as const) } : {}),
     },
   };
 }

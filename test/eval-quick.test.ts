@@ -74,6 +74,8 @@ describe('npm run eval -- --studio', () => {
     expect(settings(['--studio', '--pairing', 'against-base', '--later-prior-weight', '0']).sail).toEqual({ pairing: 'against-base', laterPriorWeight: 0 });
     expect(settings(['--studio']).sail).toEqual({});
     expect(() => settings(['--pairing', 'closest'])).toThrow(/--pairing is best-worst, random or against-base, not "closest"/);
+    expect(settings(['--studio', '--later-start', 'base', '--drift-budget', 'per-round']).sail).toEqual({ laterStart: 'base', driftBudget: 'per-round' });
+    expect(() => settings(['--drift-budget', 'half'])).toThrow(/--drift-budget is whole or per-round, not "half"/);
   });
 });
 
