@@ -69,6 +69,29 @@ describe('taste oracles', () => {
     expect(red).toBeCloseTo(-0.5);
   });
 
+  it('the edges plug-in (scripts/oracles/edges.mjs) prefers outline and detail to flat areas, whatever the colour', async () => {
+    const { score } = await import('../scripts/oracles/edges.mjs');
+    // A one-pixel checkerboard of black and white: every neighbour step is 255 (right and down,
+    // except at the last column and row), so the score is 2 * (size - 1) / size.
+    const checker = new Uint8Array(size * size * 3);
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) checker.fill((x + y) % 2 ? 255 : 0, 3 * (y * size + x), 3 * (y * size + x) + 3);
+    expect(score(checker, size, 'a')).toBeCloseTo((2 * (size - 1)) / size, 10);
+    // Flat tiles of any colour score 0; a sharp edge beats the same edge blurred.
+    expect(score(flat(255, 255, 255), size, 'a')).toBe(0);
+    expect(score(flat(200, 30, 30), size, 'a')).toBe(0);
+    // A one-pixel black line on white beats the same line blurred to grey over three columns (its
+    // contrast with the background falls), and a second line adds as much again.
+    const lines = (columns: number[], grey: number) => {
+      const img = new Uint8Array(size * size * 3).fill(255);
+      for (let y = 0; y < size; y++) for (const x of columns) img.fill(grey, 3 * (y * size + x), 3 * (y * size + x) + 3);
+      return img;
+    };
+    const sharp = score(lines([10], 0), size, 'a');
+    expect(sharp).toBeCloseTo((2 * 255 * size) / (size * size) / 255, 10);
+    expect(score(lines([9, 10, 11], 170), size, 'a')).toBeLessThan(sharp);
+    expect(score(lines([10, 20], 0), size, 'a')).toBeCloseTo(2 * sharp, 10);
+  });
+
   it('fidelity is the shipped classifier\'s probability of the prompt\'s category', async () => {
     await useBackend('wasm');
     const dir = 'public/models/classifier';
