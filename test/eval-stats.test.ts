@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { bootstrapInterval, figureInterval, tInterval, tQuantile975 } from '../src/core/eval/interval';
 import { wilsonInterval } from '../src/core/stats';
 import { plotRounds } from '../src/core/eval/plot';
-import { ARMS, DEFAULT_EVAL_SETTINGS, cell, comparisonTable, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+import { dpoArmSettings } from '../src/core/eval/arms';
+import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
+import { ARMS, DEFAULT_EVAL_SETTINGS, armById, cell, comparisonTable, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
 
 describe('intervals', () => {
   it('Student-t over repeats', () => {
@@ -127,3 +129,25 @@ describe('repeats from two runs', () => {
   });
 });
 
+
+describe("the Diffusion-DPO arms' schedule", () => {
+  // The interval trainDpoRound checks at (src/core/sail/loop.ts).
+  const interval = (s: { stepsPerRound: number; checksPerRound: number }) => Math.max(1, Math.round(s.stepsPerRound / Math.max(1, s.checksPerRound)));
+
+  it("spend a whole SAIL run's budget; dpo-n-fine is checked as often as a SAIL round, dpo-n as often as a run", () => {
+    const sail = { ...DEFAULT_SAIL_SETTINGS, stepsPerRound: 30, checksPerRound: 6 };
+    for (const rounds of [1, 2]) {
+      const coarse = dpoArmSettings(armById('dpo-n'), sail, rounds);
+      const fine = dpoArmSettings(armById('dpo-n-fine'), sail, rounds);
+      for (const s of [coarse, fine]) {
+        expect(s.stepsPerRound).toBe(30 * (rounds + 1));
+        expect(s.rounds).toBe(0);
+        expect({ ...s, stepsPerRound: sail.stepsPerRound, rounds: sail.rounds, checksPerRound: sail.checksPerRound }).toEqual(sail);
+      }
+      expect(interval(fine)).toBe(interval(sail));
+      expect(interval(coarse)).toBe(interval(sail) * (rounds + 1));
+    }
+    expect(armById('dpo-n-fine').pairs).toBe('n');
+    expect(ARMS.filter((a) => a.fineChecks).map((a) => a.id)).toEqual(['dpo-n-fine']);
+  });
+});

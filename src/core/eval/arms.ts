@@ -26,7 +26,7 @@ import { simulateClick } from './clicker';
 import { classifierCategories, meanPairwiseDistance, parseClassifier, predictCategories, type Classifier } from './classifier';
 import { makeOracle, type Oracle, type PixelScore } from './oracles';
 import { evalPromptSets, shuffledFor, type EvalPrompt, type EvalPromptSets } from './prompts';
-import { ARMS, armLabel, checkEvalSettings, type ArmResult, type EvalResult, type EvalSettings, type PointItems, type SeedPairStats } from './summary';
+import { ARMS, armLabel, checkEvalSettings, type ArmDefinition, type ArmResult, type EvalResult, type EvalSettings, type PointItems, type SeedPairStats } from './summary';
 
 export interface EvalInputs {
   base: Checkpoint;
@@ -240,6 +240,16 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
 }
 
 /** Runs every selected arm for every repeat and returns the raw per-item figures. */
+/**
+ * The settings a Diffusion-DPO arm trains with: SAIL's, as one round over the optimiser budget of a
+ * whole SAIL run ((rounds + 1) rounds of steps), checked checksPerRound times over it, or, for an
+ * arm with fineChecks, as often as a SAIL round is checked.
+ */
+export function dpoArmSettings(arm: Pick<ArmDefinition, 'fineChecks'>, sail: SailSettings, rounds: number): SailSettings {
+  const budget = (rounds + 1) * sail.stepsPerRound;
+  return { ...sail, rounds: 0, stepsPerRound: budget, checksPerRound: arm.fineChecks ? sail.checksPerRound * (rounds + 1) : sail.checksPerRound };
+}
+
 export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: EvaluationOptions): Promise<EvalResult> {
   checkEvalSettings(s, Object.keys(inputs.plugins ?? {}));
   const started = Date.now();
@@ -305,7 +315,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: { ...sail, rounds: 0, stepsPerRound: budget }, round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: dpoArmSettings(arm, sail, s.rounds), round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);

@@ -67,6 +67,12 @@ export interface ArmDefinition {
   kind: ArmKind;
   /** dpo: which seed set it trains on: the n seed pairs, or `multiplier` x n simulated pairs. */
   pairs?: 'n' | 'many';
+  /**
+   * dpo: checked as often as a SAIL round is (every stepsPerRound / checksPerRound steps, so
+   * checksPerRound x (rounds + 1) checks over the whole budget) instead of checksPerRound times over
+   * it: the early-stopping granularity of SAIL's round 0.
+   */
+  fineChecks?: boolean;
   /** sail: how it differs from SAIL as shipped. */
   variant?: { alpha?: number; pairing?: SailSettings['pairing']; judge?: 'current' | 'round0' };
   /** One line on what the arm tests. */
@@ -78,6 +84,14 @@ export const ARMS: readonly ArmDefinition[] = [
   { id: 'dpo-n', label: 'Diffusion-DPO, n seed pairs', kind: 'dpo', pairs: 'n', why: 'the seed-only control the reviewers asked for' },
   { id: 'dpo-many', label: 'Diffusion-DPO, {m}n pairs', kind: 'dpo', pairs: 'many', why: 'the paper\'s comparison: DPO on about 16x more labelled pairs' },
   { id: 'sail', label: 'SAIL', kind: 'sail', variant: {}, why: 'SAIL on the n seed pairs' },
+  {
+    id: 'dpo-n-fine',
+    label: 'Diffusion-DPO, n seed pairs, checked as often as a SAIL round',
+    kind: 'dpo',
+    pairs: 'n',
+    fineChecks: true,
+    why: "the seed-only control with round 0's check interval: whether SAIL's lead is its schedule",
+  },
   {
     id: 'dpo-n-rounds',
     label: "Diffusion-DPO, n seed pairs, SAIL's rounds",
@@ -467,6 +481,7 @@ export const COMPARISONS: readonly { a: string; b: string; question: string }[] 
   { a: 'sail', b: 'dpo-many', question: 'SAIL on n vs Diffusion-DPO on {m}n' },
   { a: 'sail', b: 'dpo-n', question: 'SAIL on n vs Diffusion-DPO on the same n' },
   { a: 'sail', b: 'dpo-n-rounds', question: "SAIL on n vs Diffusion-DPO on the same n in SAIL's rounds" },
+  { a: 'sail', b: 'dpo-n-fine', question: 'SAIL on n vs Diffusion-DPO on the same n, checked as often' },
   { a: 'sail', b: 'sail-no-mixup', question: 'mixup: SAIL vs SAIL without mixup' },
   { a: 'sail', b: 'sail-random-pairs', question: 'pairing: best-vs-worst vs random' },
   { a: 'sail', b: 'sail-round0-judge', question: 'judge: current model vs fixed round-0 model' },
