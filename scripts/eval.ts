@@ -117,7 +117,7 @@ const STUDIO_EVAL_SETTINGS: EvalSettings = {
   learningRate: sd.learningRate,
   beta: sd.beta,
   alpha: sd.alpha,
-  arms: ['dpo-n', 'dpo-many', 'sail'],
+  arms: ['dpo-n', 'dpo-n-fine', 'dpo-many', 'sail'],
 };
 
 type Args = ReturnType<typeof parseArgs<typeof spec>>;
