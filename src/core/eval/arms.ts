@@ -239,7 +239,6 @@ function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
   };
 }
 
-/** Runs every selected arm for every repeat and returns the raw per-item figures. */
 /**
  * The settings a Diffusion-DPO arm trains with: SAIL's, as one round over the optimiser budget of a
  * whole SAIL run ((rounds + 1) rounds of steps), checked checksPerRound times over it, or, for an
@@ -250,6 +249,7 @@ export function dpoArmSettings(arm: Pick<ArmDefinition, 'fineChecks'>, sail: Sai
   return { ...sail, rounds: 0, stepsPerRound: budget, checksPerRound: arm.fineChecks ? sail.checksPerRound * (rounds + 1) : sail.checksPerRound };
 }
 
+/** Runs every selected arm for every repeat and returns the raw per-item figures. */
 export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: EvaluationOptions): Promise<EvalResult> {
   checkEvalSettings(s, Object.keys(inputs.plugins ?? {}));
   const started = Date.now();
