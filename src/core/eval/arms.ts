@@ -310,12 +310,13 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
     const trainProgress = (arm: string, what: string) => (e: { step: number }, totalSteps: number) => progress(repeat, arm, `${what}: step ${e.step}/${totalSteps}`);
 
     // 3. Diffusion-DPO arms, each with a whole SAIL run's optimiser budget.
-    const budget = (s.rounds + 1) * s.stepsPerRound;
     for (const arm of arms.filter((a) => a.kind === 'dpo')) {
       const pairs = arm.pairs === 'many' ? seedRun.pairs : seedPairs;
+      const settings = dpoArmSettings(arm, sail, s.rounds);
+      const budget = settings.stepsPerRound;
       const onStep = trainProgress(arm.id, `train ${label(arm.id)} on ${pairs.length} pairs`);
       const [trained, trainMs] = await timed(() =>
-        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings: dpoArmSettings(arm, sail, s.rounds), round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
+        trainDpoRound({ base, schedule, start: base.params, reference: base.params, selfPairs: [], seedPairs: pairs, settings, round: 0, anchor, helper: opts.helper, isCancelled: opts.isCancelled, onStep: (p) => onStep(p, budget) }),
       );
       try {
         progress(repeat, arm.id, `evaluate ${label(arm.id)}`);
