@@ -44,6 +44,12 @@ const ablations = given.length > 0 ? given : readdirSync('docs/ablations').filte
 const defaults = round0 ? [] : runsOf(defaultPath);
 console.log('| ablation | oracle | arm | taste win rate | held-out oracle win rate | prompt fidelity |');
 console.log('|---|---|---|---|---|---|');
+const METRICS = ['winRate', 'heldOutWinRate', 'fidelity'];
+const interval = (diffs: number[], detail: string) => {
+  const m = tInterval(diffs);
+  return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${detail})`;
+};
+const armLabel = (arm: string) => (round0 ? `${arm} (final - round 0)` : against ? `${arm} - ${against}` : arm);
 const pooled = new Map<string, Record<string, number[]>>();
 for (const path of ablations) {
   for (const run of runsOf(path)) {
@@ -56,25 +62,19 @@ for (const path of ablations) {
       if (arm.arm === 'base' || !other) continue;
       const last = arm.points[arm.points.length - 1];
       const lastDef = round0 ? arm.points[0] : other.points[other.points.length - 1];
-      const cells = ['winRate', 'heldOutWinRate', 'fidelity'].map((metric) => {
+      const cells = METRICS.map((metric) => {
         // Paired by repeat: as many as both runs have.
         const diffs = last.slice(0, lastDef.length).map((p, i) => value(p, metric) - value(lastDef[i], metric));
         const pool = pooled.get(arm.arm) ?? {};
         (pool[metric] ??= []).push(...diffs);
         pooled.set(arm.arm, pool);
-        const m = tInterval(diffs);
-        return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${diffs.map((d) => pp(d)).join(', ')})`;
+        return interval(diffs, diffs.map((d) => pp(d)).join(', '));
       });
-      const label = round0 ? `${arm.arm} (final - round 0)` : against ? `${arm.arm} - ${against}` : arm.arm;
-      console.log(`| ${overrides} | ${oracle} | ${label} | ${cells.join(' | ')} |`);
+      console.log(`| ${overrides} | ${oracle} | ${armLabel(arm.arm)} | ${cells.join(' | ')} |`);
     }
   }
 }
 for (const [arm, pool] of pooled) {
-  const cells = ['winRate', 'heldOutWinRate', 'fidelity'].map((metric) => {
-    const m = tInterval(pool[metric] ?? []);
-    return `${pp(m.mean)} pp [${pp(m.low)}, ${pp(m.high)}] (${(pool[metric] ?? []).length} repeats)`;
-  });
-  const label = round0 ? `${arm} (final - round 0)` : against ? `${arm} - ${against}` : arm;
-  console.log(`| pooled | all | ${label} | ${cells.join(' | ')} |`);
+  const cells = METRICS.map((metric) => interval(pool[metric] ?? [], `${(pool[metric] ?? []).length} repeats`));
+  console.log(`| pooled | all | ${armLabel(arm)} | ${cells.join(' | ')} |`);
 }
