@@ -27,6 +27,8 @@ import {
   comparisonTable,
   describeSettings,
   figuresJson,
+  joinArms,
+  armsKey,
   mergeRepeats,
   repeatsKey,
   plotLegend,
@@ -92,7 +94,7 @@ const spec = {
   out: { default: '', help: 'report path (default docs/results.md, or out/eval-quick.md with --quick)' },
   notes: { default: '', help: 'a markdown file whose text goes into the report under "Findings" (written by a person after reading the tables)' },
   'print-settings': { default: false, help: 'print the settings each oracle would run with (JSON) and exit' },
-  merge: { default: '', help: 'comma-separated JSONs of earlier runs: write one report from them, run nothing' },
+  merge: { default: '', help: 'comma-separated JSONs of earlier runs: write one report from them, run nothing (runs of later repeats join their repeats; runs of the same repeats with other arms join their arms, shared arms checked identical)' },
   backend: { default: 'wasm', help: 'wasm | cpu' },
   threads: { default: 1, help: 'worker threads: 2 gives a helper thread half of every trained arm\'s DPO steps and of SAIL\'s candidates (another core; equal up to float rounding, so runs with 1 and 2 differ slightly)' },
 };
@@ -215,27 +217,29 @@ interface RunRecord {
   date: string;
 }
 
-/**
- * Runs of one oracle with the same settings and consecutive repeats (--first-repeat) become one
- * run whose intervals cover every repeat; other runs stay as they are, in order of first appearance.
- */
-function joinRepeats(runs: RunRecord[]): RunRecord[] {
+/** Runs grouped by a key of their settings, each group of more than one joined into one run. */
+function joinGroups(runs: RunRecord[], key: (s: EvalResult['settings']) => string, join: (rs: EvalResult[]) => EvalResult): RunRecord[] {
   const groups = new Map<string, RunRecord[]>();
-  for (const r of runs) {
-    const key = repeatsKey(r.result.settings);
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
+  for (const r of runs) groups.set(key(r.result.settings), [...(groups.get(key(r.result.settings)) ?? []), r]);
   return [...groups.values()].map((g) =>
     g.length === 1
       ? g[0]
       : {
           ...g[0],
-          result: mergeRepeats(g.map((r) => r.result)),
+          result: join(g.map((r) => r.result)),
           command: g.map((r) => r.command).join('` + `'),
           date: g.map((r) => r.date).join(' and '),
         },
   );
 }
+
+/**
+ * Runs of one oracle with the same settings and consecutive repeats (--first-repeat) become one
+ * run whose intervals cover every repeat; then runs of the same repeats with different arms become
+ * one run with every arm, the arms they share checked identical (joinArms). Other runs stay as they
+ * are, in order of first appearance.
+ */
+const joinRuns = (runs: RunRecord[]) => joinGroups(joinGroups(runs, repeatsKey, mergeRepeats), armsKey, joinArms);
 
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'oracle';
 
@@ -280,7 +284,7 @@ async function main() {
   const args = parseArgs(argv, spec, 'npm run eval -- [options]');
   const out = String(args.out) || (args.quick ? 'out/eval-quick.md' : 'docs/results.md');
   if (args.merge) {
-    const runs = joinRepeats(
+    const runs = joinRuns(
       String(args.merge)
         .split(',')
         .flatMap((p) => (JSON.parse(readFileSync(p, 'utf8')) as { runs: RunRecord[] }).runs),

@@ -5,7 +5,7 @@ import { wilsonInterval } from '../src/core/stats';
 import { plotRounds } from '../src/core/eval/plot';
 import { dpoArmSettings } from '../src/core/eval/arms';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { ARMS, DEFAULT_EVAL_SETTINGS, armById, cell, comparisonTable, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+import { ARMS, DEFAULT_EVAL_SETTINGS, armById, cell, comparisonTable, joinArms, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
 
 describe('intervals', () => {
   it('Student-t over repeats', () => {
@@ -129,6 +129,43 @@ describe('repeats from two runs', () => {
   });
 });
 
+
+describe('arms from two runs of the same repeats', () => {
+  const wins = {
+    base: [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]],
+    'dpo-n': [[1, 0], [0, 0], [1, 1]],
+    'dpo-many': [[1, 1], [0, 1], [1, 1]],
+    'dpo-n-fine': [[1, 1], [1, 0], [0, 1]],
+    sail: [[1, 1], [1, 0], [1, 1]],
+  };
+  const whole = constructed(wins);
+  const pick = (ids: string[]) => {
+    const r = constructed(Object.fromEntries(Object.entries(wins).filter(([k]) => ids.includes(k))));
+    return { ...r, settings: { ...r.settings, arms: ids.filter((id) => id !== 'base') } };
+  };
+
+  it('joins a page run and a later run of other arms into every arm, paired by repeat as one run would', () => {
+    const joined = joinArms([pick(['base', 'dpo-n', 'dpo-many', 'sail']), pick(['base', 'dpo-many', 'dpo-n-fine'])]);
+    expect(joined.arms.map((a) => a.arm)).toEqual(['base', 'dpo-n', 'dpo-many', 'sail', 'dpo-n-fine']);
+    expect(joined.settings.arms).toEqual(['dpo-n', 'dpo-many', 'sail', 'dpo-n-fine']);
+    expect(joined.totalMs).toBe(2);
+    expect(pairedDifference(joined, 'sail', 'dpo-n-fine', 'winRate')).toEqual(pairedDifference(whole, 'sail', 'dpo-n-fine', 'winRate'));
+    expect(comparisonTable(joined)).toContain('checked as often');
+  });
+
+  it('refuses runs whose shared arm, seed pairs or settings differ', () => {
+    const other = pick(['base', 'dpo-many', 'dpo-n-fine']);
+    const shifted = { ...other, arms: other.arms.map((a) => (a.arm === 'dpo-many' ? { ...a, points: [a.points[0].map((p) => ({ ...p, winRate: [0, 0] }))] } : a)) };
+    expect(() => joinArms([pick(['base', 'dpo-many', 'sail']), shifted])).toThrow(/dpo-many came out differently/);
+    const seeds = { ...other, seedPairs: other.seedPairs.map((p) => ({ ...p, flipped: 2 })) };
+    expect(() => joinArms([pick(['base', 'dpo-many', 'sail']), seeds])).toThrow(/seed pairs differ/);
+    const later = { ...other, settings: { ...other.settings, firstRepeat: 3 } };
+    expect(() => joinArms([pick(['base', 'dpo-many', 'sail']), later])).toThrow(/different settings or repeats/);
+    // The timing of the seed pairs is not part of the check.
+    const slower = { ...other, seedPairs: other.seedPairs.map((p) => ({ ...p, ms: 99 })) };
+    expect(joinArms([pick(['base', 'dpo-many', 'sail']), slower]).arms).toHaveLength(4);
+  });
+});
 
 describe("the Diffusion-DPO arms' schedule", () => {
   // The interval trainDpoRound checks at (src/core/sail/loop.ts).

@@ -457,6 +457,49 @@ export function mergeRepeats(results: readonly EvalResult[]): EvalResult {
   };
 }
 
+/** The settings of a run without its arm list: runs of the same repeats with the same key can join their arms. */
+export function armsKey(settings: EvalSettings): string {
+  const { arms: _arms, ...rest } = settings;
+  const entries = Object.entries({ ...rest, firstRepeat: rest.firstRepeat ?? 0 }).sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify(entries);
+}
+
+/**
+ * One result from runs of the same settings and repeats that ran different arms (a page's dpo-n,
+ * dpo-many and sail, and a later run's dpo-many and dpo-n-fine): the union of their arms in ARMS
+ * order, so the report pairs every arm with every other by repeat. An arm two runs share (the base
+ * at least) must have come out the same in every repeat, figures and kept checks, and the seed
+ * pairs must be the same: the evidence that both runs drew the same seed pairs, prompts and noise.
+ * Refuses runs that differ in anything else.
+ */
+export function joinArms(results: readonly EvalResult[]): EvalResult {
+  if (results.length === 0) throw new Error('joinArms needs at least one result');
+  const first = results[0];
+  const seeds = (r: EvalResult) => JSON.stringify(r.seedPairs.map(({ ms: _ms, ...rest }) => rest));
+  const outcome = (a: ArmResult) => JSON.stringify({ points: a.points, refused: a.refused ?? [], kept: a.kept ?? [] });
+  const byId = new Map<string, ArmResult>();
+  for (const r of results) {
+    if (armsKey(r.settings) !== armsKey(first.settings)) throw new Error(`Cannot join the arms of runs with different settings or repeats (oracle ${r.settings.oracle})`);
+    if (seeds(r) !== seeds(first)) throw new Error(`Cannot join the arms of runs whose seed pairs differ (oracle ${r.settings.oracle})`);
+    for (const a of r.arms) {
+      const seen = byId.get(a.arm);
+      if (seen && outcome(seen) !== outcome(a)) throw new Error(`Cannot join: arm ${a.arm} came out differently in the two runs (oracle ${r.settings.oracle}), so they did not draw the same pairs and noise`);
+      if (!seen) byId.set(a.arm, a);
+    }
+  }
+  const order = (id: string) => {
+    const i = ARMS.findIndex((x) => x.id === id);
+    return i < 0 ? ARMS.length : i;
+  };
+  const arms = [...byId.values()].sort((a, b) => order(a.arm) - order(b.arm));
+  return {
+    ...first,
+    settings: { ...first.settings, arms: arms.map((a) => a.arm).filter((id) => id !== 'base') },
+    arms,
+    totalMs: results.reduce((t, r) => t + r.totalMs, 0),
+  };
+}
+
 /** Paired differences (same repeat, same seed pairs and noise) between arm `a` and arm `b`, final models. */
 export function pairedDifference(r: EvalResult, a: string, b: string, metric: MetricId): Interval {
   const ra = r.arms.find((x) => x.arm === a);
