@@ -235,11 +235,15 @@ function joinGroups(runs: RunRecord[], key: (s: EvalResult['settings']) => strin
 
 /**
  * Runs of one oracle with the same settings and consecutive repeats (--first-repeat) become one
- * run whose intervals cover every repeat; then runs of the same repeats with different arms become
- * one run with every arm, the arms they share checked identical (joinArms). Other runs stay as they
+ * run whose intervals cover every repeat; runs of the same repeats with different arms become one
+ * run with every arm, the arms they share checked identical (joinArms); then repeats again, so
+ * repeats 1-8 run as two arm sets join repeats 9-16 run with all of them. Other runs stay as they
  * are, in order of first appearance.
  */
-const joinRuns = (runs: RunRecord[]) => joinGroups(joinGroups(runs, repeatsKey, mergeRepeats), armsKey, joinArms);
+const joinRuns = (runs: RunRecord[]) => {
+  const repeats = (rs: RunRecord[]) => joinGroups(rs, repeatsKey, mergeRepeats);
+  return repeats(joinGroups(repeats(runs), armsKey, joinArms));
+};
 
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'oracle';
 

@@ -153,6 +153,24 @@ describe('arms from two runs of the same repeats', () => {
     expect(comparisonTable(joined)).toContain('checked as often');
   });
 
+  it('repeats 1-2 run as two arm sets join repeats 3 run with every arm in another order', () => {
+    const slice = (r: EvalResult, from: number, count: number, order: string[]): EvalResult => ({
+      ...r,
+      settings: { ...r.settings, arms: order, repeats: count, ...(from ? { firstRepeat: from } : {}) },
+      arms: r.arms.map((a) => ({ ...a, points: a.points.map((p) => p.slice(from, from + count)) })),
+    });
+    const early = joinArms([slice(pick(['base', 'dpo-n', 'dpo-many', 'sail']), 0, 2, ['dpo-n', 'dpo-many', 'sail']), slice(pick(['base', 'dpo-many', 'dpo-n-fine']), 0, 2, ['dpo-many', 'dpo-n-fine'])]);
+    const late = slice({ ...whole, arms: [...whole.arms].reverse() }, 2, 1, ['dpo-n', 'dpo-n-fine', 'dpo-many', 'sail']);
+    expect(repeatsKey(late.settings)).toBe(repeatsKey(early.settings));
+    const merged = mergeRepeats([early, late]);
+    expect(merged.settings.repeats).toBe(3);
+    for (const arm of ['dpo-n', 'dpo-n-fine', 'sail']) {
+      const a = cell(merged.arms.find((x) => x.arm === arm)!, 'winRate');
+      const b = cell(whole.arms.find((x) => x.arm === arm)!, 'winRate');
+      expect([a.mean, a.low, a.high]).toEqual([b.mean, b.low, b.high]);
+    }
+  });
+
   it('refuses runs whose shared arm, seed pairs or settings differ', () => {
     const other = pick(['base', 'dpo-many', 'dpo-n-fine']);
     const shifted = { ...other, arms: other.arms.map((a) => (a.arm === 'dpo-many' ? { ...a, points: [a.points[0].map((p) => ({ ...p, winRate: [0, 0] }))] } : a)) };

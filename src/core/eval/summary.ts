@@ -414,7 +414,8 @@ export function quickTable(r: EvalResult): string {
 /** The settings of a run without which repeats it ran: runs with the same key can be merged. */
 export function repeatsKey(settings: EvalSettings): string {
   const { repeats: _repeats, firstRepeat: _first, ...rest } = settings;
-  return JSON.stringify(rest);
+  // The same arms in another order (a CLI default listed differently) run the same arms.
+  return JSON.stringify({ ...rest, arms: [...rest.arms].sort() });
 }
 
 /**
@@ -432,11 +433,12 @@ export function mergeRepeats(results: readonly EvalResult[]): EvalResult {
     if (key(r) !== key(sorted[0])) throw new Error(`Cannot merge the repeats of runs with different settings (oracle ${r.settings.oracle})`);
     if ((r.settings.firstRepeat ?? 0) !== next) throw new Error(`Repeats do not follow on: expected the run from repeat ${next}, got one from ${r.settings.firstRepeat ?? 0}`);
     next += r.settings.repeats;
-    if (r.arms.map((a) => a.arm).join() !== sorted[0].arms.map((a) => a.arm).join()) throw new Error('Cannot merge runs with different arms');
+    const ids = (x: EvalResult) => x.arms.map((a) => a.arm).sort().join();
+    if (ids(r) !== ids(sorted[0])) throw new Error('Cannot merge runs with different arms');
   }
   const first = sorted[0];
-  const arms: ArmResult[] = first.arms.map((a, i) => {
-    const all = sorted.map((r) => r.arms[i]);
+  const arms: ArmResult[] = first.arms.map((a) => {
+    const all = sorted.map((r) => r.arms.find((x) => x.arm === a.arm)!);
     const refused = all.flatMap((x) => x.refused ?? []);
     const kept = all.flatMap((x) => x.kept ?? []);
     return {
