@@ -474,6 +474,9 @@ test('the Run form: named presets, the raw settings folded under Advanced, and t
   await page.getByTestId('run-preset-three').click();
   await expect(page.getByTestId('run-preset-three')).toHaveAttribute('aria-checked', 'true');
   expect(await estimate()).toBeGreaterThan(2 * measuredMs);
+  await page.getByTestId('run-preset-pairs-only').click();
+  await expect(page.getByTestId('run-preset-hint')).toContainText('round 0 alone');
+  expect(await estimate()).toBeLessThan(measuredMs / 4);
   await page.getByTestId('run-preset-quick').click();
   expect(await estimate()).toBeLessThan(measuredMs);
 

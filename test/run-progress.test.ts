@@ -143,6 +143,11 @@ describe('the estimate before Start and the presets', () => {
     expect(presetOf({ ...d, learningRate: 1e-5 })).toBeNull();
     const quick = presetSettings(RUN_PRESETS.find((p) => p.id === 'quick')!, d);
     expect(runPasses(quick, 8)).toBeLessThan(runPasses(d, 8));
+    // Round 0 alone: no candidates to sample and score, one round of training.
+    const pairsOnly = presetSettings(RUN_PRESETS.find((p) => p.id === 'pairs-only')!, d);
+    expect(pairsOnly.rounds).toBe(0);
+    expect(settingsProblems(pairsOnly)).toEqual([]);
+    expect(runPasses(pairsOnly, 8)).toBeLessThan(runPasses(d, 8) / 4);
     const three = presetSettings(RUN_PRESETS.find((p) => p.id === 'three')!, d);
     expect(runPasses(three, 8)).toBeGreaterThan(2 * runPasses(d, 8));
   });

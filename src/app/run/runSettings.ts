@@ -88,6 +88,12 @@ export const RUN_PRESETS: readonly RunPreset[] = [
     changes: { rounds: 3 },
   },
   {
+    id: 'pairs-only',
+    label: 'Your pairs only',
+    hint: 'round 0 alone: Diffusion-DPO on your pairs with the same safe schedule and checks, in about a fifth of the time; the evaluation measured the self-amplifying round adding nothing on this model (-0.4 pp over 96 repeats, docs/results.md), so this gets what the default gets',
+    changes: { rounds: 0 },
+  },
+  {
     id: 'quick',
     label: 'Quick look',
     hint: 'one round with half the steps and self-labelled prompts: the least time, a weaker effect (not measured)',
