@@ -97,6 +97,10 @@ describe('runEvaluation', () => {
     expect(points(paired, 'base')).toBe(points(plain, 'base'));
     expect(points(paired, 'dpo-n')).not.toBe(points(plain, 'dpo-n'));
     expect(points(paired, 'sail')).not.toBe(points(plain, 'sail'));
+    // Every kept check carries its drift from the base (what a rule on round 1's room would read).
+    const kept = plain.arms.flatMap((a) => a.kept ?? []).filter((k) => k.step !== null);
+    expect(kept.length).toBeGreaterThan(0);
+    for (const k of kept) expect(Number.isFinite(k.drift)).toBe(true);
   });
 
   it('replays exactly, frees its tensors, and stops at the next step when cancelled', async () => {

@@ -179,6 +179,11 @@ describe('arms from two runs of the same repeats', () => {
     expect(() => joinArms([pick(['base', 'dpo-many', 'sail']), seeds])).toThrow(/seed pairs differ/);
     const later = { ...other, settings: { ...other.settings, firstRepeat: 3 } };
     expect(() => joinArms([pick(['base', 'dpo-many', 'sail']), later])).toThrow(/different settings or repeats/);
+    // Nor is a kept check's drift, which runs before it was recorded lack.
+    const withDrift = { ...other, arms: other.arms.map((a) => ({ ...a, kept: [{ repeat: 0, round: 0, step: 5, of: 60, drift: 0.05 }] })) };
+    const withoutDrift = pick(['base', 'dpo-many', 'sail']);
+    const plain = { ...withoutDrift, arms: withoutDrift.arms.map((a) => ({ ...a, kept: [{ repeat: 0, round: 0, step: 5, of: 60 }] })) };
+    expect(joinArms([plain, withDrift]).arms).toHaveLength(4);
     // The timing of the seed pairs is not part of the check.
     const slower = { ...other, seedPairs: other.seedPairs.map((p) => ({ ...p, ms: 99 })) };
     expect(joinArms([pick(['base', 'dpo-many', 'sail']), slower]).arms).toHaveLength(4);

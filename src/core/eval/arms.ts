@@ -267,8 +267,8 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
   const results: ArmResult[] = arms.map((a) => ({ arm: a.id, points: a.kind === 'sail' ? Array.from({ length: s.rounds + 1 }, () => []) : [[]], trainMs: [], evalMs: [] }));
   const resultOf = (id: string) => results[arms.findIndex((a) => a.id === id)];
   /** Which check a trained round kept (null: refused) and why it ended early. */
-  const recordKept = (r: ArmResult, repeat: number, round: number, of: number, t: { kept?: { step: number } | null; stoppedEarly?: string }) => {
-    r.kept = [...(r.kept ?? []), { repeat, round, step: t.kept?.step ?? null, of, stoppedEarly: t.stoppedEarly }];
+  const recordKept = (r: ArmResult, repeat: number, round: number, of: number, t: { kept?: { step: number; drift: number } | null; stoppedEarly?: string }) => {
+    r.kept = [...(r.kept ?? []), { repeat, round, step: t.kept?.step ?? null, of, stoppedEarly: t.stoppedEarly, ...(t.kept ? { drift: t.kept.drift } : {}) }];
   };
   const seedStats: SeedPairStats[] = [];
   // Tasks per repeat: seed pairs, base, each DPO arm, SAIL round 0, each SAIL variant's rounds.

@@ -239,6 +239,8 @@ export interface KeptCheck {
   step: number | null;
   of: number;
   stoppedEarly?: string;
+  /** The kept check's drift from the base (absent in runs before 2026-12-06's fifteenth session, and for a refused round). */
+  drift?: number;
 }
 
 export interface SeedPairStats {
@@ -478,7 +480,8 @@ export function joinArms(results: readonly EvalResult[]): EvalResult {
   if (results.length === 0) throw new Error('joinArms needs at least one result');
   const first = results[0];
   const seeds = (r: EvalResult) => JSON.stringify(r.seedPairs.map(({ ms: _ms, ...rest }) => rest));
-  const outcome = (a: ArmResult) => JSON.stringify({ points: a.points, refused: a.refused ?? [], kept: a.kept ?? [] });
+  // The kept checks by step only: runs from before the drift was recorded join runs after it.
+  const outcome = (a: ArmResult) => JSON.stringify({ points: a.points, refused: a.refused ?? [], kept: (a.kept ?? []).map(({ repeat, round, step, of }) => ({ repeat, round, step, of })) });
   const byId = new Map<string, ArmResult>();
   for (const r of results) {
     if (armsKey(r.settings) !== armsKey(first.settings)) throw new Error(`Cannot join the arms of runs with different settings or repeats (oracle ${r.settings.oracle})`);
