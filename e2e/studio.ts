@@ -189,9 +189,10 @@ export const TINY = { backend: 'wasm', model: 'test-models/tiny/' };
 /**
  * Settings small enough that a round of the tiny model takes seconds. Their learning rate moves
  * the tiny model past the default drift bound, which the tests of the run's mechanics do not
- * test (the pixel-taste test of run.spec.ts runs at the defaults, bound included): the bound is lifted.
+ * test (the pixel-taste test of run.spec.ts runs at the defaults, bound included): the bound is lifted,
+ * and every later round starts whatever round 0 left of it (laterRoundRoom 0).
  */
-export const QUICK = { rounds: 1, stepsPerRound: 6, batchSize: 4, candidatesPerPrompt: 3, rewardDraws: 2, promptsPerRound: 4, ddimSteps: 4, learningRate: 1e-3, beta: 100, driftBound: 1 };
+export const QUICK = { rounds: 1, stepsPerRound: 6, batchSize: 4, candidatesPerPrompt: 3, rewardDraws: 2, promptsPerRound: 4, ddimSteps: 4, learningRate: 1e-3, beta: 100, driftBound: 1, laterRoundRoom: 0 };
 
 /** Sets Run-tab settings through the e2e build's test hook. */
 export async function setSettings(page: Page, settings: Record<string, unknown>): Promise<void> {

@@ -127,11 +127,17 @@ describe('SAIL on a synthetic brightness preference', () => {
       const refusal = e as DriftError;
       expect(refusal.round).toBe(1);
       expect(refusal.message).toMatch(/The run ends with round 0, which is kept/);
-      // Refused only after it trained on its self pairs, and every trained check was past the bound.
-      expect(trainedRound1).toBe(true);
-      const trainedChecks = refusal.checks.filter((c) => c.step > 0);
-      expect(trainedChecks.length).toBeGreaterThan(0);
-      for (const c of trainedChecks) expect(c.drift).toBeGreaterThan(roundDriftBound(quick, 1));
+      if (refusal.notStarted) {
+        // Not started: round 0 had left less than laterRoundRoom of the bound, so nothing was trained.
+        expect(trainedRound1).toBe(false);
+        expect(refusal.checks[0].drift).toBeGreaterThan((1 - quick.laterRoundRoom!) * roundDriftBound(quick, 1));
+      } else {
+        // Refused only after it trained on its self pairs, and every trained check was past the bound.
+        expect(trainedRound1).toBe(true);
+        const trainedChecks = refusal.checks.filter((c) => c.step > 0);
+        expect(trainedChecks.length).toBeGreaterThan(0);
+        for (const c of trainedChecks) expect(c.drift).toBeGreaterThan(roundDriftBound(quick, 1));
+      }
     }
     if (m2) {
       expect(selfPairsSeen.length).toBeGreaterThan(0);

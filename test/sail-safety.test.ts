@@ -10,7 +10,7 @@ import { disposeParams, type Params } from '../src/core/model/layers';
 import type { Checkpoint } from '../src/core/model/ldm';
 import { anchorIds } from '../src/core/sail/anchor';
 import { dpoLossFromInside, dpoStats } from '../src/core/sail/dpo';
-import { DriftError, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailEvent, type SailSettings } from '../src/core/sail/loop';
+import { DriftError, driftFromBase, roundDriftBound, runSail, trainDpoRound, type FinishedRound, type PreferencePair, type SailEvent, type SailSettings } from '../src/core/sail/loop';
 import { meanOverDraws, rewardDraws } from '../src/core/sail/reward';
 import {
   anchorBatch,
@@ -374,7 +374,8 @@ describe('confidence gate', () => {
 });
 
 describe('the drift bound', () => {
-  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 6, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 3 };
+  // Every later round starts (laterRoundRoom 0): these cases are about the bound refusing a trained round.
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 6, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 3, laterRoundRoom: 0 };
 
   it("round 0 keeps its early check (half an interval in) when every regular check is past the bound, and only then", async () => {
     const schedule = makeSchedule(base.config.schedule);
@@ -440,6 +441,55 @@ describe('the drift bound', () => {
     Object.values(finished[0].params).forEach((t) => t.dispose());
     const memAfter = tf.memory();
     expect(memAfter.numTensors).toBe(memBefore.numTensors);
+  });
+});
+
+describe('a later round with too little of the drift bound left', () => {
+  const settings: SailSettings = { ...DEFAULT_SAIL_SETTINGS, rounds: 1, stepsPerRound: 6, batchSize: 4, promptsPerRound: 2, candidatesPerPrompt: 3, rewardDraws: 2, ddimSteps: 2, checksPerRound: 3, laterRoundRoom: 0 };
+
+  it('is not started (nothing sampled) when the round before drifted past (1 - laterRoundRoom) x the bound, and runs when it did not', async () => {
+    const memBefore = tf.memory();
+    const finished: FinishedRound[] = [];
+    const run0 = await runSail({ base, seedPairs: pairs, anchor, promptPools: [prompts], settings: { ...settings, rounds: 0 }, onRoundDone: async (r) => void finished.push(r) });
+    const kept = finished[0].record.kept!.drift;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(settings.driftBound);
+    // The start drift reads the same fixed draws as round 0's checks: what round 0 kept.
+    const start = await driftFromBase(base, makeSchedule(base.config.schedule), run0.params, anchor, pairs, settings);
+    expect(start).toBeCloseTo(kept, 6);
+    const attempt = async (laterRoundRoom: number) => {
+      const phases: string[] = [];
+      const saved: number[] = [];
+      const copy = cloneParams(run0.params);
+      const common = { base, seedPairs: pairs, anchor, promptPools: [prompts] };
+      const error = await runSail({
+        ...common,
+        settings: { ...settings, laterRoundRoom },
+        resumeFrom: { round: 0, params: copy, round0Params: copy },
+        onEvent: (e) => void (e.type === 'phase' && phases.push(`${e.round}:${e.phase}`)),
+        onRoundDone: async (r) => void saved.push(r.round),
+      }).then(
+        (r) => {
+          disposeParams(r.params);
+          return null;
+        },
+        (e: unknown) => e,
+      );
+      return { phases, saved, error };
+    };
+    // Room for half of round 0's drift only: round 1 is not started, and says why.
+    const tight = await attempt(1 - kept / settings.driftBound / 2);
+    expect(tight.error).toBeInstanceOf(DriftError);
+    expect((tight.error as DriftError).notStarted).toBe(true);
+    expect((tight.error as DriftError).round).toBe(1);
+    expect((tight.error as Error).message).toMatch(/Round 1 was not started: round 0 has already drifted .*The run ends with round 0/);
+    expect(tight.phases).toEqual([]);
+    expect(tight.saved).toEqual([]);
+    // Room for all of it: round 1 samples its candidates as before.
+    const loose = await attempt(1e-6);
+    expect(loose.phases).toContain('1:generate');
+    Object.values(run0.params).forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });
 });
 

@@ -36,6 +36,7 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: 'positiveWeight', label: 'Winner hold (DPO-Positive)', hint: 'penalty when the winner is denoised worse than by the reference (0.25 by default: measured, 5 held the taste back); raise it if drawing kept falls while taste learned rises', min: 0, max: 100, integer: false },
   { name: 'priorWeight', label: 'Prior weight', hint: 'weight of the ordinary denoising loss on real emoji beside DPO (prior preservation); 0 turns it off', min: 0, max: 100, integer: false },
   { name: 'driftBound', label: 'Drift bound', hint: 'how far the error on real emoji may rise over the base (0.1 = 10%) before a round is refused', min: 0.001, max: 10, integer: false },
+  { name: 'laterRoundRoom', label: 'Room for a later round', hint: 'a later round starts only when the round before left at least this share of the drift bound unspent; otherwise the run ends with that round, as the bound would have refused the next one after all its work (0 starts every round)', min: 0, max: 1, integer: false, optional: true },
   { name: 'patience', label: 'Early-stop patience', hint: 'checks without a better held-out loss before a round stops; 0 never stops early', min: 0, max: 100, integer: true },
   { name: 'seed', label: 'Seed', hint: 'every random draw of the run follows from it', min: 0, max: 2 ** 31 - 1, integer: true },
 ];

@@ -381,7 +381,7 @@ export async function runEvaluation(inputs: EvalInputs, s: EvalSettings, opts: E
           // A round the drift bound refused: the run stops and keeps the rounds before it, as in
           // the studio. Every later round of this repeat is the last kept model (no self labels).
           if (!(e instanceof DriftError)) throw e;
-          r.refused = [...(r.refused ?? []), { repeat, round: e.round }];
+          r.refused = [...(r.refused ?? []), { repeat, round: e.round, ...(e.notStarted ? { notStarted: true } : {}) }];
           for (let round = lastRound + 1; round <= s.rounds; round++) {
             const { selfAccuracy: _, ...kept } = r.points[lastRound][r.points[lastRound].length - 1];
             r.points[round].push(kept);

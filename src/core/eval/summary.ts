@@ -228,7 +228,7 @@ export interface ArmResult {
   trainMs: number[];
   evalMs: number[];
   /** SAIL: rounds the drift bound refused (the run kept the round before; later points repeat it). */
-  refused?: { repeat: number; round: number }[];
+  refused?: { repeat: number; round: number; notStarted?: boolean }[];
   /** Which check each trained round kept (step of steps; 0 = its start) and why it ended early. */
   kept?: KeptCheck[];
 }
@@ -397,7 +397,7 @@ export function plotLegend(r: EvalResult): string {
 /** The quick table the Evaluate tab shows and e2e compares with the CLI: the main table plus seed-pair stats. */
 export function quickTable(r: EvalResult): string {
   const seeds = r.seedPairs.map((p, i) => `repeat ${i + 1}: ${p.labelled} labelled, ${p.skipped} skipped, ${p.flipped} flipped, ${(100 * p.agreement).toFixed(1)}% agree with the oracle`).join('; ');
-  const refused = r.arms.flatMap((a) => (a.refused ?? []).map((x) => `${armLabel(a.arm, r.settings)} round ${x.round} in repeat ${x.repeat + 1}`));
+  const refused = r.arms.flatMap((a) => (a.refused ?? []).map((x) => `${armLabel(a.arm, r.settings)} round ${x.round} in repeat ${x.repeat + 1}${x.notStarted ? ' (not started: no room left)' : ''}`));
   const kept = r.arms
     .filter((a) => a.kept?.length)
     .map((a) => {

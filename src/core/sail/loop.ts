@@ -124,6 +124,14 @@ export interface SailSettings {
    */
   driftBudget?: 'whole' | 'per-round';
   /**
+   * A later round starts only when the round before it left at least this share of the round's
+   * drift bound unspent: its drift from the base (measured on the drift set before any candidate is
+   * sampled) at most (1 - laterRoundRoom) x the bound. Otherwise the run ends with the round before,
+   * as when the bound refuses a round, without spending a round's sampling, scoring and training
+   * on a round the bound would refuse (absent or 0: every round starts).
+   */
+  laterRoundRoom?: number;
+  /**
    * Round 0 checked at step 0 too, as a later round is: it keeps the model it started from (the
    * base) unless a trained check beats it on the held-out pairs, so a taste the pairs do not teach
    * leaves the model as it was (absent: false, round 0 keeps its best trained check).
@@ -234,10 +242,14 @@ export class NonFiniteLossError extends Error {
 export class DriftError extends Error {
   readonly round: number;
   readonly checks: RoundCheck[];
-  constructor(round: number, checks: RoundCheck[], bound: number) {
-    const least = Math.min(...checks.filter((c) => c.step > 0).map((c) => c.drift));
+  /** The round was not started: the round before it had left too little of the bound (laterRoundRoom). */
+  readonly notStarted: boolean;
+  constructor(round: number, checks: RoundCheck[], bound: number, notStarted = false) {
+    const least = Math.min(...checks.filter((c) => c.step > 0 || notStarted).map((c) => c.drift));
     super(
-      `Round ${round} was not kept: it drifted from the base model (its denoising error on real emoji rose ${(100 * least).toFixed(1)}%, the bound is ${(100 * bound).toFixed(0)}%), so it would stop drawing what it could draw. ` +
+      (notStarted
+        ? `Round ${round} was not started: round ${round - 1} has already drifted ${(100 * least).toFixed(1)}% from the base model (its denoising error on real emoji; the bound is ${(100 * bound).toFixed(0)}%), too close to the bound for a further round to be kept. `
+        : `Round ${round} was not kept: it drifted from the base model (its denoising error on real emoji rose ${(100 * least).toFixed(1)}%, the bound is ${(100 * bound).toFixed(0)}%), so it would stop drawing what it could draw. `) +
         (round === 0
           ? 'Lower the learning rate or the steps per round, or raise the prior weight, and resume.'
           : `The run ends with round ${round - 1}, which is kept: it is the aligned model. To try for more, start a new run with a lower learning rate or a higher prior weight.`),
@@ -245,6 +257,7 @@ export class DriftError extends Error {
     this.name = 'DriftError';
     this.round = round;
     this.checks = checks;
+    this.notStarted = notStarted;
   }
 }
 
@@ -331,6 +344,34 @@ const HELD_OUT_DRAWS = 4;
 /** Anchor items (x 2 fixed draws each) of the drift measure. */
 const DRIFT_ITEMS = 32;
 
+/** The drift measure's fixed set: the first anchor items, each at 2 draws, the same every check and round of a run. */
+function driftSet(base: Checkpoint, anchor: AnchorSet, seed: number): { prompts: string[]; batch: DenoiseBatch | null } {
+  const prompts = [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)];
+  const batch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts }, hashSeed(seed, 93)) : null;
+  return { prompts, batch };
+}
+
+/** The anchor a round holds its policy to: the given real emoji, else the training pairs' images. */
+function roundAnchor(anchor: AnchorSet | undefined, seedTrain: PreferencePair[], selfPairs: PreferencePair[]): AnchorSet {
+  return anchor && anchor.latents.length > 0 ? anchor : anchorFromPairs(seedTrain.length ? seedTrain : selfPairs);
+}
+
+/**
+ * How far `params` has drifted from the base on the drift set a round's checks use (the same
+ * draws, so a later round's start reads what the round before kept); null without a drift set.
+ */
+export async function driftFromBase(base: Checkpoint, schedule: NoiseSchedule, params: Params, anchor: AnchorSet | undefined, seedPairs: PreferencePair[], settings: SailSettings): Promise<number | null> {
+  const { train } = splitHeldOut(seedPairs, settings.heldOutFraction, settings.seed);
+  const { batch } = driftSet(base, roundAnchor(anchor, train, []), settings.seed);
+  if (!batch) return null;
+  try {
+    const baseMse = await meanDenoiseMse(base.params, base.config, schedule, batch);
+    return driftOf(await meanDenoiseMse(params, base.config, schedule, batch), baseMse);
+  } finally {
+    disposeDenoiseBatch(batch);
+  }
+}
+
 export interface TrainedRound {
   params: Params;
   curve: StepPoint[];
@@ -386,7 +427,7 @@ async function trainDpoRoundCached(opts: TrainDpoRoundOptions): Promise<TrainedR
   const shape: [number, number, number] = [config.latentSize, config.latentSize, config.autoencoder.latentChannels];
   const per = shape[0] * shape[1] * shape[2];
   const { train: seedTrain, heldOut } = splitHeldOut(opts.seedPairs, settings.heldOutFraction, settings.seed);
-  const anchor = opts.anchor && opts.anchor.latents.length > 0 ? opts.anchor : anchorFromPairs(seedTrain.length ? seedTrain : opts.selfPairs);
+  const anchor = roundAnchor(opts.anchor, seedTrain, opts.selfPairs);
   // The prior term's images: the base's samples when asked for and made (runSail makes them), else the anchor itself.
   const priorSet = settings.priorSource === 'samples' && anchor.prior && anchor.prior.latents.length > 0 ? anchor.prior : anchor;
   const plans = rankedMixup({ selfPairs: opts.selfPairs.length, seedPairs: seedTrain.length, alpha: settings.alpha, batchSize: settings.batchSize, steps: settings.stepsPerRound, seed: hashSeed(settings.seed, round, 1) });
@@ -409,8 +450,7 @@ async function trainDpoRoundCached(opts: TrainDpoRoundOptions): Promise<TrainedR
   let earlyWeights: Params | null = null;
 
   // Fixed measuring sets: the same draws every check and every round of a run.
-  const driftPrompts = [...anchor.prompts.slice(0, DRIFT_ITEMS), ...anchor.prompts.slice(0, DRIFT_ITEMS)];
-  const driftBatch = anchor.latents.length > 0 ? anchorBatch(base, { latents: [...anchor.latents.slice(0, DRIFT_ITEMS), ...anchor.latents.slice(0, DRIFT_ITEMS)], prompts: driftPrompts }, hashSeed(settings.seed, 93)) : null;
+  const { prompts: driftPrompts, batch: driftBatch } = driftSet(base, anchor, settings.seed);
   const held = heldOut.length > 0 ? heldOutBatch(base, heldOut, HELD_OUT_DRAWS, settings.seed, shape) : null;
   // A later round judged on every seed pair: the same fixed draws every check of the round.
   const guardKey: CheckKey = round > 0 && settings.laterRoundGuard === 'none' ? 'none' : round > 0 && settings.laterRoundGuard === 'seeds' && opts.seedPairs.length > 0 ? 'seedLoss' : settings.heldOutCriterion === 'soft-error' ? 'heldOutSoftError' : settings.heldOutCriterion === 'none' ? 'none' : 'heldOutLoss';
@@ -909,6 +949,15 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       let generateMs = 0;
       let scoreMs = 0;
       let workers = 1;
+      // A later round with too little of the drift bound left is not started (laterRoundRoom): the
+      // bound would refuse it after its sampling, scoring and training.
+      if (round > 0 && (settings.laterRoundRoom ?? 0) > 0) {
+        const bound = roundDriftBound(settings, round);
+        const drift = await driftFromBase(base, schedule, current, anchor, opts.seedPairs, settings);
+        if (drift !== null && drift > (1 - settings.laterRoundRoom!) * bound) {
+          throw new DriftError(round, [{ step: 0, heldOutAccuracy: null, heldOutLoss: null, drift }], bound, true);
+        }
+      }
       // With alpha 0 no batch takes a self pair: the round trains on the seed pairs alone, unsampled.
       if (round > 0 && settings.alpha > 0) {
         const pool = opts.promptPools[round - 1];
