@@ -457,14 +457,14 @@ describe('a later round with too little of the drift bound left', () => {
     // The start drift reads the same fixed draws as round 0's checks: what round 0 kept.
     const start = await driftFromBase(base, makeSchedule(base.config.schedule), run0.params, anchor, pairs, settings);
     expect(start).toBeCloseTo(kept, 6);
-    const attempt = async (laterRoundRoom: number) => {
+    const attempt = async (laterRoundRoom: number, extra: Partial<SailSettings> = {}) => {
       const phases: string[] = [];
       const saved: number[] = [];
       const copy = cloneParams(run0.params);
       const common = { base, seedPairs: pairs, anchor, promptPools: [prompts] };
       const error = await runSail({
         ...common,
-        settings: { ...settings, laterRoundRoom },
+        settings: { ...settings, laterRoundRoom, ...extra },
         resumeFrom: { round: 0, params: copy, round0Params: copy },
         onEvent: (e) => void (e.type === 'phase' && phases.push(`${e.round}:${e.phase}`)),
         onRoundDone: async (r) => void saved.push(r.round),
@@ -488,6 +488,9 @@ describe('a later round with too little of the drift bound left', () => {
     // Room for all of it: round 1 samples its candidates as before.
     const loose = await attempt(1e-6);
     expect(loose.phases).toContain('1:generate');
+    // A round that starts from the base has the whole bound, whatever round 0 drifted.
+    const fresh = await attempt(1 - kept / settings.driftBound / 2, { laterStart: 'base' });
+    expect(fresh.phases).toContain('1:generate');
     Object.values(run0.params).forEach((t) => t.dispose());
     expect(tf.memory().numTensors).toBe(memBefore.numTensors);
   });

@@ -128,7 +128,8 @@ export interface SailSettings {
    * drift bound unspent: its drift from the base (measured on the drift set before any candidate is
    * sampled) at most (1 - laterRoundRoom) x the bound. Otherwise the run ends with the round before,
    * as when the bound refuses a round, without spending a round's sampling, scoring and training
-   * on a round the bound would refuse (absent or 0: every round starts).
+   * on a round the bound would refuse (absent or 0: every round starts; ignored with laterStart
+   * 'base', whose rounds start from the base).
    */
   laterRoundRoom?: number;
   /**
@@ -950,8 +951,9 @@ export async function runSail(opts: RunSailOptions): Promise<{ params: Params; r
       let scoreMs = 0;
       let workers = 1;
       // A later round with too little of the drift bound left is not started (laterRoundRoom): the
-      // bound would refuse it after its sampling, scoring and training.
-      if (round > 0 && (settings.laterRoundRoom ?? 0) > 0) {
+      // bound would refuse it after its sampling, scoring and training. A round that trains afresh
+      // from the base (laterStart 'base') has the whole bound whatever the round before drifted.
+      if (round > 0 && (settings.laterRoundRoom ?? 0) > 0 && settings.laterStart !== 'base') {
         const bound = roundDriftBound(settings, round);
         const drift = await driftFromBase(base, schedule, current, anchor, opts.seedPairs, settings);
         if (drift !== null && drift > (1 - settings.laterRoundRoom!) * bound) {
