@@ -220,7 +220,10 @@ interface RunRecord {
 /** Runs grouped by a key of their settings, each group of more than one joined into one run. */
 function joinGroups(runs: RunRecord[], key: (s: EvalResult['settings']) => string, join: (rs: EvalResult[]) => EvalResult): RunRecord[] {
   const groups = new Map<string, RunRecord[]>();
-  for (const r of runs) groups.set(key(r.result.settings), [...(groups.get(key(r.result.settings)) ?? []), r]);
+  for (const r of runs) {
+    const k = key(r.result.settings);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
   return [...groups.values()].map((g) =>
     g.length === 1
       ? g[0]
