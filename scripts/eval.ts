@@ -190,6 +190,7 @@ function settingsFrom(args: Args, argv: string[], oracle: string): EvalSettings 
       ...(given('base-guard') ? { baseGuard: Boolean(args['base-guard']) } : {}),
       ...(given('held-out-criterion') ? { heldOutCriterion: oneOf('held-out-criterion', String(args['held-out-criterion']), ['loss', 'soft-error', 'none'] as const) } : {}),
     },
+    engine: DEFAULT_SAIL_SETTINGS,
   };
 }
 

@@ -70,6 +70,10 @@ describe('npm run eval -- --studio', () => {
     expect(settings([]).pairGuidance).toBeUndefined();
   });
 
+  it("records the engine's defaults it trains with, so runs before and after a default changed never merge", () => {
+    expect(settings(['--studio']).engine).toEqual(JSON.parse(JSON.stringify(DEFAULT_SAIL_SETTINGS)));
+  });
+
   it('passes the pairing and the later rounds\' prior weight to SAIL, and refuses an unknown pairing', () => {
     expect(settings(['--studio', '--pairing', 'against-base', '--later-prior-weight', '0']).sail).toEqual({ pairing: 'against-base', laterPriorWeight: 0 });
     expect(settings(['--studio']).sail).toEqual({});

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { bootstrapInterval, figureInterval, tInterval, tQuantile975 } from '../src/core/eval/interval';
 import { wilsonInterval } from '../src/core/stats';
 import { plotRounds } from '../src/core/eval/plot';
-import { dpoArmSettings } from '../src/core/eval/arms';
+import { dpoArmSettings, sailSettingsFor } from '../src/core/eval/arms';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { ARMS, DEFAULT_EVAL_SETTINGS, armById, cell, comparisonTable, joinArms, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
+import { ARMS, DEFAULT_EVAL_SETTINGS, armById, armsKey, cell, comparisonTable, joinArms, mergeRepeats, pairedDifference, repeatsKey, resultsTable, roundsTable, seriesFor, type ArmResult, type EvalResult } from '../src/core/eval/summary';
 
 describe('intervals', () => {
   it('Student-t over repeats', () => {
@@ -119,6 +119,18 @@ describe('repeats from two runs', () => {
     expect(repeatsKey({ repeats: 2, firstRepeat: 4, ...rest })).toBe(repeatsKey(whole.settings));
     expect(repeatsKey({ ...whole.settings, beta: 1 })).not.toBe(repeatsKey(whole.settings));
     expect(repeats).toBe(4);
+  });
+
+  it('runs made with other engine defaults never share a key, and the recorded defaults are what the arms train with', () => {
+    const engine = { ...DEFAULT_SAIL_SETTINGS, laterRoundRoom: 0.6 };
+    const recorded = { ...whole.settings, engine };
+    expect(repeatsKey(recorded)).not.toBe(repeatsKey(whole.settings));
+    expect(repeatsKey({ ...whole.settings, engine: { ...engine, laterRoundRoom: 0 } })).not.toBe(repeatsKey(recorded));
+    expect(armsKey({ ...whole.settings, engine: { ...engine, laterRoundRoom: 0 } })).not.toBe(armsKey(recorded));
+    const other = part(2, 2);
+    expect(() => mergeRepeats([{ ...part(0, 2), settings: { ...part(0, 2).settings, engine } }, other])).toThrow(/different settings/);
+    expect(sailSettingsFor({ ...recorded, engine: { ...engine, laterRoundRoom: 0.3, driftBound: 0.2 } }, 1)).toMatchObject({ laterRoundRoom: 0.3, driftBound: 0.2 });
+    expect(sailSettingsFor({ ...recorded, engine: { ...engine, driftBound: 0.2 }, sail: { driftBound: 0.05 } }, 1).driftBound).toBe(0.05);
   });
 
   it('refuses runs of other settings, overlapping repeats or a gap', () => {

@@ -215,9 +215,11 @@ async function selfAccuracy(oracle: Oracle, pairs: { prompt: string; winnerImage
   return pairs.map((_, i) => (r[2 * i] > r[2 * i + 1] ? 1 : r[2 * i] === r[2 * i + 1] ? 0.5 : 0));
 }
 
-function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
+/** The SAIL settings a run's trained arms use: the engine defaults it recorded (else today's), its overrides, its own fields. */
+export function sailSettingsFor(s: EvalSettings, seed: number): SailSettings {
   return {
     ...DEFAULT_SAIL_SETTINGS,
+    ...(s.engine ?? {}),
     ...(s.sail ?? {}),
     rounds: s.rounds,
     candidatesPerPrompt: s.candidates,

@@ -166,6 +166,12 @@ export interface EvalSettings {
   arms: string[];
   /** Overrides of the SAIL engine's other settings (the safety terms, the confidence gate), applied to every trained arm. */
   sail?: Partial<SailSettings>;
+  /**
+   * The SAIL engine's defaults the run trained with (DEFAULT_SAIL_SETTINGS when it ran; `sail` and
+   * the fields above override them). Recorded so that runs made before and after a default changed
+   * never merge as one (repeatsKey, armsKey); absent in runs from before 2026-12-06's sixteenth session.
+   */
+  engine?: SailSettings;
 }
 
 /**
