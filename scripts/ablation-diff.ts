@@ -56,10 +56,12 @@ for (const path of ablations) {
     const oracle = run.result.settings.oracle;
     const def = round0 ? run : defaults.find((r) => r.result.settings.oracle === oracle);
     if (!def) continue;
-    const overrides = run.command.match(/--(prior|positive)-weight \S+/g)?.join(' ') ?? run.command;
+    // The run's regulariser overrides, else its file (a merged run's command lists every part).
+    const overrides = run.command.match(/--(prior|positive)-weight \S+/g)?.join(' ') ?? path;
     for (const arm of run.result.arms) {
       const other = round0 ? arm : def.result.arms.find((a) => a.arm === (against ?? arm.arm));
-      if (arm.arm === 'base' || !other) continue;
+      // --round0: an arm of one round (the Diffusion-DPO arms) has nothing to compare.
+      if (arm.arm === 'base' || !other || (round0 && arm.points.length < 2)) continue;
       const last = arm.points[arm.points.length - 1];
       const lastDef = round0 ? arm.points[0] : other.points[other.points.length - 1];
       const cells = METRICS.map((metric) => {
