@@ -470,6 +470,11 @@ test('the Run form: named presets, the raw settings folded under Advanced, and t
   const estimate = async () => Number(await page.getByTestId('run-estimate').getAttribute('data-ms'));
   const measuredMs = await estimate();
   expect(measuredMs).toBeGreaterThan(0);
+  // With a later round that needs room in the drift bound, the shorter run that ends after round 0 too.
+  await expect(page.getByTestId('run-estimate')).toContainText(/or about .+ if round 0 leaves a later round too little of the drift bound/);
+  const round0Ms = Number(await page.getByTestId('run-estimate').getAttribute('data-round0-ms'));
+  expect(round0Ms).toBeGreaterThan(0);
+  expect(round0Ms).toBeLessThan(measuredMs);
 
   await page.getByTestId('run-preset-three').click();
   await expect(page.getByTestId('run-preset-three')).toHaveAttribute('aria-checked', 'true');
@@ -477,6 +482,7 @@ test('the Run form: named presets, the raw settings folded under Advanced, and t
   await page.getByTestId('run-preset-pairs-only').click();
   await expect(page.getByTestId('run-preset-hint')).toContainText('round 0 alone');
   expect(await estimate()).toBeLessThan(measuredMs / 4);
+  await expect(page.getByTestId('run-estimate')).not.toHaveAttribute('data-round0-ms');
   await page.getByTestId('run-preset-quick').click();
   expect(await estimate()).toBeLessThan(measuredMs);
 

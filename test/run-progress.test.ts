@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SailEvent, SailSettings } from '../src/core/sail/loop';
 import { DEFAULT_SAIL_SETTINGS } from '../src/core/sail/settings';
-import { describePosition, estimateRunMs, FALLBACK_MS_PER_PASS, formatDuration, msPerPassFrom, roundWork, RunProgress, runPasses, TWO_WORKER_SPEEDUP } from '../src/app/run/runProgress';
+import { describePosition, estimateRunMs, FALLBACK_MS_PER_PASS, formatDuration, msPerPassFrom, round0OnlyMs, roundWork, RunProgress, runPasses, TWO_WORKER_SPEEDUP } from '../src/app/run/runProgress';
 import { presetOf, presetSettings, RUN_PRESETS, settingsProblems, withDefaults } from '../src/app/run/runSettings';
 
 type Tick = { event: SailEvent } | { saved: number };
@@ -130,6 +130,18 @@ describe('the estimate before Start and the presets', () => {
     expect(estimateRunMs({ ...d, rounds: 1 }, 8, FALLBACK_MS_PER_PASS, 2)).toBeCloseTo(37_900, 0);
     expect(msPerPassFrom(4000, 4, 25)).toBe(20);
     expect(msPerPassFrom(0, 4, 25)).toBeNull();
+  });
+
+  it('gives the shorter time of a run that ends after round 0 where a later round needs room in the drift bound', () => {
+    const round0 = d.stepsPerRound * d.batchSize * 2 * 6 + 8 * d.ddimSteps * 2;
+    expect(d.laterRoundRoom).toBeGreaterThan(0);
+    expect(round0OnlyMs(d, 8, 2)).toBe(2 * round0);
+    expect(round0OnlyMs(d, 8, 2, 2)).toBeCloseTo((2 * round0) / TWO_WORKER_SPEEDUP, 6);
+    expect(round0OnlyMs(d, 8, 2)!).toBeLessThan(estimateRunMs(d, 8, 2) / 2);
+    // Every round runs: no room rule, no later round, or later rounds that start from the base.
+    expect(round0OnlyMs({ ...d, laterRoundRoom: 0 }, 8, 2)).toBeNull();
+    expect(round0OnlyMs({ ...d, rounds: 0 }, 8, 2)).toBeNull();
+    expect(round0OnlyMs({ ...d, laterStart: 'base' }, 8, 2)).toBeNull();
   });
 
   it('knows its presets, keeps the seed, and calls anything else custom', () => {

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 
 import type { SailSettings } from '../../core/sail/loop';
-import { estimateRunMs, FALLBACK_MS_PER_PASS, formatDuration, msPerPassFrom, runPasses } from './runProgress';
+import { estimateRunMs, FALLBACK_MS_PER_PASS, formatDuration, msPerPassFrom, round0OnlyMs, runPasses } from './runProgress';
 import { presetOf, presetSettings, RUN_PRESETS, SETTING_FIELDS, type SettingField } from './runSettings';
 import { GRID_CELLS, useRun } from './runStore';
 import { useStudio } from '../studio/studioStore';
@@ -48,9 +48,11 @@ function DurationEstimate() {
   // The model worker starts a helper worker on a second core where wasm runs on one thread.
   const workers = backend?.name === 'wasm' && backend.threads === 1 && navigator.hardwareConcurrency >= 2 ? 2 : 1;
   const ms = estimateRunMs(settings, GRID_CELLS, measured ?? FALLBACK_MS_PER_PASS, workers);
+  const short = round0OnlyMs(settings, GRID_CELLS, measured ?? FALLBACK_MS_PER_PASS, workers);
   return (
-    <p className="muted" data-testid="run-estimate" data-ms={Math.round(ms)} data-passes={runPasses(settings, GRID_CELLS)} data-workers={workers}>
-      Estimated time for the whole run: about {formatDuration(ms)}{' '}
+    <p className="muted" data-testid="run-estimate" data-ms={Math.round(ms)} data-passes={runPasses(settings, GRID_CELLS)} data-workers={workers} {...(short !== null ? { 'data-round0-ms': Math.round(short) } : {})}>
+      Estimated time for the whole run: about {formatDuration(ms)}
+      {short !== null ? `, or about ${formatDuration(short)} if round 0 leaves a later round too little of the drift bound and the run ends there` : ''}{' '}
       {measured !== null
         ? `(at this browser's speed in the last Generate on ${generation!.backend}`
         : '(at the speed of one CPU core on wasm; generate an image first for this browser\'s own pace'}
