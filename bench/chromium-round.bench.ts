@@ -8,7 +8,7 @@
 //   npx vite build --mode e2e && node scripts/e2e-fixtures.mjs && npm run bench:chromium
 import { writeFileSync } from 'node:fs';
 
-import { addSeedPairs, openStudio, test } from '../e2e/studio';
+import { addSeedPairs, openStudio, setSettings, test } from '../e2e/studio';
 
 test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   const allThreads = process.env.BENCH_THREADS === 'all';
@@ -25,19 +25,11 @@ test('a default SAIL run in Chromium (wasm)', async ({ page }) => {
   // which the default would skip on these synthetic pairs (round 0 keeps +4.6% drift, past the
   // 4% that leaves a later round room; docs/sail.md, "A later round with no room left").
   const defaultRoom = process.env.BENCH_ROOM === 'default';
-  if (!defaultRoom) {
-    await page.evaluate(() => {
-      (globalThis as unknown as { __sailStudioTest: { run: { getState(): { setSetting(k: string, v: unknown): void } } } }).__sailStudioTest.run.getState().setSetting('laterRoundRoom', 0);
-    });
-  }
+  if (!defaultRoom) await setSettings(page, { laterRoundRoom: 0 });
   // BENCH_DRIFT_BOUND: a wider drift bound, so that an A/B of two builds times both rounds even
   // where rounding tips one of them over the default bound on these synthetic pairs.
   const driftBound = Number(process.env.BENCH_DRIFT_BOUND ?? '');
-  if (driftBound > 0) {
-    await page.evaluate((bound) => {
-      (globalThis as unknown as { __sailStudioTest: { run: { getState(): { setSetting(k: string, v: unknown): void } } } }).__sailStudioTest.run.getState().setSetting('driftBound', bound);
-    }, driftBound);
-  }
+  if (driftBound > 0) await setSettings(page, { driftBound });
   const started = Date.now();
   await page.getByTestId('run-start').click();
   // Polls every second; prints the run's phase, progress and notice every 30 s (a stall shows).
